@@ -1,0 +1,80 @@
+//! The HTTP API (contract §1): one file per route group, merged here with the auth
+//! middleware, CORS, the body limit and the panic guard. The OpenAPI document is
+//! collected from the handlers' `#[utoipa::path]` annotations as routes are added, so
+//! a route cannot exist without appearing in `/api/openapi.json`.
+
+mod auth;
+pub mod auth_layer;
+mod docs;
+pub mod error;
+pub mod extract;
+mod health;
+mod sessions;
+mod workspaces;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use extract::BodyLimit;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Parachute", description = "Parachute server API: chat sessions, auth, workspaces."),
+    tags(
+        (name = "health", description = "Server info and health"),
+        (name = "sessions", description = "Chat sessions (`/api/chat…`)"),
+        (name = "auth", description = "API keys and the auth mode"),
+        (name = "workspaces", description = "Workspaces"),
+    )
+)]
+struct ApiDoc;
+
+/// The full router for `state`, with every layer.
+pub fn router(state: AppState) -> Router {
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(sessions::routes())
+        .merge(auth::routes())
+        .merge(workspaces::routes())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    let limit = state.settings.max_body_bytes;
+    api.merge(docs::routes(doc))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth_layer::require_auth))
+        .layer(cors(&state.settings.cors_origins))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(BodyLimit(limit)))
+        .layer(CatchPanicLayer::custom(|_| {
+            error::ApiError::Internal("a request handler panicked".into()).into_response()
+        }))
+        .with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({"detail": "Not Found"})))
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({"detail": "Method Not Allowed"})))
+}

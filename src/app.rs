@@ -1,0 +1,69 @@
+//! The shared state of a running server: settings, store, auth, workspaces, secrets.
+//! Built once by [`AppState::open`] and handed to the HTTP layer as axum `State`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::AuthStore;
+use crate::config::secrets::SecretStore;
+use crate::config::Settings;
+use crate::db::Store;
+use crate::workspaces::WorkspaceStore;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub auth: Arc<AuthStore>,
+    pub workspaces: Arc<WorkspaceStore>,
+    pub secrets: Arc<SecretStore>,
+    pub started: Instant,
+    /// Serializes read-modify-write updates of a session's metadata.
+    pub session_update_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("cannot create {path}: {reason}")]
+    Dirs { path: String, reason: String },
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+}
+
+impl AppState {
+    /// Creates the folders, opens the store and loads auth.
+    pub async fn open(settings: Settings) -> Result<AppState, StartError> {
+        settings.paths.ensure_dirs().map_err(|e| StartError::Dirs {
+            path: settings.paths.vault_dot().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let store = Store::open(&settings.db_path).await?;
+        let auth = AuthStore::load(
+            settings.paths.server_yaml(),
+            settings.auth_mode_default,
+            settings.auth_mode_override,
+        )?;
+        if auth.mode() == crate::auth::AuthMode::Disabled && !settings.binds_loopback_only() {
+            return Err(crate::config::ConfigError::DisabledAuthOffLoopback { host: settings.host.clone() }.into());
+        }
+        let workspaces = WorkspaceStore::new(settings.paths.vault.clone(), settings.paths.workspaces_dir());
+        let secrets = SecretStore::new(settings.paths.secrets_file());
+        Ok(AppState {
+            settings: Arc::new(settings),
+            store,
+            auth: Arc::new(auth),
+            workspaces: Arc::new(workspaces),
+            secrets: Arc::new(secrets),
+            started: Instant::now(),
+            session_update_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+}

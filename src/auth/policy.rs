@@ -1,0 +1,153 @@
+//! The pure part of auth: is a request local, and does it need a key. Decided from the
+//! socket peer address and never from `X-Forwarded-For`; the loopback bypass also
+//! requires a loopback `Host` and no foreign `Origin` (DNS-rebinding defence).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::AuthMode;
+
+/// The verdict for one request before any key is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessDecision {
+    /// Let it through without a key.
+    Pass,
+    /// A valid key is required.
+    NeedKey,
+}
+
+fn ip_is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn host_is_loopback_name(host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((inner, after)) if after.is_empty() || after.starts_with(':') => inner.to_string(),
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) => n.to_string(),
+            Some(_) => return false,
+            None => host.clone(),
+        }
+    };
+    name == "localhost" || name.parse::<IpAddr>().map(ip_is_loopback).unwrap_or(false)
+}
+
+/// An `Origin` a page on this machine would send (`http://localhost:3333`…).
+fn origin_is_loopback(origin: &str) -> bool {
+    let rest = match origin.trim().split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => rest,
+        _ => return false,
+    };
+    !rest.contains('/') && host_is_loopback_name(rest)
+}
+
+/// A request is local when its socket peer is loopback, its `Host` names loopback and
+/// any `Origin` is a loopback origin. An unknown peer is remote.
+pub fn is_local_request(peer: Option<SocketAddr>, host: Option<&str>, origin: Option<&str>) -> bool {
+    let Some(peer) = peer else { return false };
+    if !ip_is_loopback(peer.ip()) {
+        return false;
+    }
+    let Some(host) = host else { return false };
+    if !host_is_loopback_name(host) {
+        return false;
+    }
+    origin.is_none_or(origin_is_loopback)
+}
+
+/// Whether a request to `path` needs a key under `mode`.
+pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -> AccessDecision {
+    let under_api = path == "/api" || path.starts_with("/api/");
+    if path == "/api/health" || !under_api {
+        return AccessDecision::Pass;
+    }
+    match mode {
+        AuthMode::Disabled => AccessDecision::Pass,
+        AuthMode::Remote if local => AccessDecision::Pass,
+        // `always` with no key yet: only this machine may come in (to create the first).
+        AuthMode::Always if key_count == 0 && local => AccessDecision::Pass,
+        _ => AccessDecision::NeedKey,
+    }
+}
+
+/// The key a client presented: `X-API-Key`, else `Authorization: Bearer …`.
+pub fn extract_presented_key<'a>(x_api_key: Option<&'a str>, authorization: Option<&'a str>) -> Option<&'a str> {
+    if let Some(k) = x_api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        return Some(k);
+    }
+    let auth = authorization?.trim();
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> Option<SocketAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn locality_table() {
+        let cases: &[(Option<SocketAddr>, Option<&str>, Option<&str>, bool)] = &[
+            (sa("127.0.0.1:5000"), Some("localhost:3333"), None, true),
+            (sa("127.0.0.1:5000"), Some("127.0.0.1:3333"), None, true),
+            (sa("[::1]:5000"), Some("[::1]:3333"), None, true),
+            (sa("[::ffff:127.0.0.1]:5000"), Some("localhost"), None, true),
+            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("http://localhost:3333"), true),
+            (sa("127.0.0.1:5000"), Some("evil.example:3333"), None, false),
+            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("http://evil.example"), false),
+            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("null"), false),
+            (sa("127.0.0.1:5000"), Some("localhost.evil.example"), None, false),
+            (sa("127.0.0.1:5000"), Some("[::1]evil"), None, false),
+            (sa("127.0.0.1:5000"), None, None, false),
+            (sa("10.0.0.2:5000"), Some("localhost:3333"), None, false),
+            (sa("192.168.1.5:5000"), Some("127.0.0.1"), None, false),
+            (None, Some("localhost"), None, false),
+        ];
+        for (peer, host, origin, want) in cases {
+            assert_eq!(is_local_request(*peer, *host, *origin), *want, "{peer:?} {host:?} {origin:?}");
+        }
+    }
+
+    #[test]
+    fn key_requirement_table() {
+        use AccessDecision::*;
+        use AuthMode::*;
+        let cases = [
+            (Remote, "/api/chat", true, 0, Pass),
+            (Remote, "/api/chat", false, 0, NeedKey),
+            (Remote, "/api/chat", false, 2, NeedKey),
+            (Always, "/api/chat", true, 0, Pass),
+            (Always, "/api/chat", false, 0, NeedKey),
+            (Always, "/api/chat", true, 1, NeedKey),
+            (Always, "/api/auth/keys", true, 1, NeedKey),
+            (Always, "/api/health", false, 1, Pass),
+            (Always, "/", false, 1, Pass),
+            (Always, "/api", false, 1, NeedKey),
+            (Always, "/apix", false, 1, Pass),
+            (Disabled, "/api/chat", false, 0, Pass),
+        ];
+        for (mode, path, local, n, want) in cases {
+            assert_eq!(requires_key(mode, path, local, n), want, "{mode:?} {path} {local} {n}");
+        }
+    }
+
+    #[test]
+    fn presented_key_headers() {
+        assert_eq!(extract_presented_key(Some("para_x"), None), Some("para_x"));
+        assert_eq!(extract_presented_key(None, Some("Bearer para_y")), Some("para_y"));
+        assert_eq!(extract_presented_key(None, Some("bearer  para_y ")), Some("para_y"));
+        assert_eq!(extract_presented_key(None, Some("Basic abc")), None);
+        assert_eq!(extract_presented_key(Some(""), Some("Bearer z")), Some("z"));
+    }
+}

@@ -1,0 +1,141 @@
+//! The `parachute` command line (SPEC §10): clap definitions and dispatch. Each
+//! command lives in its own file; all of them are thin over the library.
+
+mod config_cmd;
+mod daemon;
+mod doctor;
+mod logs;
+mod status;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+
+#[derive(Parser, Debug)]
+#[command(name = "parachute", version, about = "Parachute: a personal AI computer — Claude agents on your vault")]
+pub struct Cli {
+    /// The vault folder (beats VAULT_PATH, .env and $PARACHUTE_HOME/config.yaml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub vault: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: `-f` in the foreground, or manage the background daemon.
+    Server(ServerArgs),
+    /// Show the vault, token, daemon and server health.
+    Status,
+    /// Check the installation: vault, config, port, database, Claude CLI, token, Docker, disk, keychain.
+    Doctor,
+    /// Show, get or set settings.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print the daemon's log (and follow it).
+    Logs {
+        /// Print and exit instead of following.
+        #[arg(long)]
+        no_follow: bool,
+        /// Lines to show first.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+    /// Store the Claude token (read from standard input or a prompt, never from arguments).
+    SetupToken,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Run in the foreground, logging to stderr.
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+    /// Port to listen on.
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// Address to bind.
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Log to rotating files under $PARACHUTE_HOME/logs (used by the daemon).
+    #[arg(long, hide = true)]
+    pub log_to_file: bool,
+    #[command(subcommand)]
+    pub action: Option<DaemonAction>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum DaemonAction {
+    /// Start the daemon (systemd user unit where systemd runs, else a PID file).
+    Start,
+    /// Stop the daemon.
+    Stop,
+    /// Stop, then start the daemon.
+    Restart,
+    /// Is the daemon running and healthy?
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Every setting with its value and where it came from.
+    Show,
+    /// One setting's value.
+    Get { key: String },
+    /// Store a setting in {vault}/.parachute/config.yaml (vault_path: in $PARACHUTE_HOME/config.yaml).
+    Set { key: String, value: String },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn overrides(cli: &Cli) -> Overrides {
+    let (port, host) = match &cli.command {
+        Command::Server(a) => (a.port, a.host.clone()),
+        _ => (None, None),
+    };
+    Overrides { vault: cli.vault.clone(), port, host }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ov = overrides(&cli);
+    match cli.command {
+        Command::Server(args) if args.foreground => {
+            let settings = Settings::load(&ov)?;
+            let dir = settings.paths.logs_dir();
+            if args.log_to_file {
+                std::fs::create_dir_all(&dir)?;
+            }
+            let _guard = crate::logging::init(&settings.log_level, args.log_to_file.then_some(dir.as_path()));
+            crate::server::serve(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Server(args) => daemon::run(&ov, args.action.unwrap_or(DaemonAction::Start)).await,
+        Command::Status => status::run(&ov).await,
+        Command::Doctor => doctor::run(&ov).await,
+        Command::Config { action } => config_cmd::run(&ov, action),
+        Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
+        Command::SetupToken => token::run(&ov).await,
+    }
+}

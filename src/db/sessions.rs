@@ -1,0 +1,213 @@
+//! Queries on `sessions` (and the rows that hang off it).
+
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::{DbError, Store};
+use crate::util::time::now_session;
+
+/// A `sessions` row as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub title: Option<String>,
+    pub module: String,
+    pub source: String,
+    pub working_directory: Option<String>,
+    pub vault_root: Option<String>,
+    pub model: Option<String>,
+    pub message_count: Option<i64>,
+    pub archived: Option<i64>,
+    pub created_at: String,
+    pub last_accessed: String,
+    pub continued_from: Option<String>,
+    pub agent_type: Option<String>,
+    pub metadata: Option<String>,
+    pub trust_level: Option<String>,
+    pub linked_bot_platform: Option<String>,
+    pub linked_bot_chat_id: Option<String>,
+    pub linked_bot_chat_type: Option<String>,
+    pub workspace_id: Option<String>,
+}
+
+/// Filters of `GET /api/chat` (already validated).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub module: Option<String>,
+    pub search: Option<String>,
+    pub archived: bool,
+    pub workspace_id: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Counts for `GET /api/chat/stats`.
+#[derive(Debug, Clone, Default)]
+pub struct SessionStats {
+    pub total: i64,
+    pub archived: i64,
+    pub by_module: Vec<(String, i64)>,
+}
+
+/// A session to insert (chat turns, imports, bots, tests and the bench).
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub id: String,
+    pub title: Option<String>,
+    pub module: String,
+    pub source: String,
+    pub working_directory: Option<String>,
+    pub model: Option<String>,
+    pub message_count: i64,
+    pub trust_level: Option<String>,
+    pub workspace_id: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// The columns a config update may change; `None` leaves a column alone.
+#[derive(Debug, Clone, Default)]
+pub struct SessionChanges {
+    pub module: Option<String>,
+    /// `Some(None)` clears the column.
+    pub trust_level: Option<Option<String>>,
+    pub workspace_id: Option<Option<String>>,
+    pub metadata: Option<Option<String>>,
+    pub archived: Option<bool>,
+}
+
+const COLUMNS: &str = "id, title, module, source, working_directory, vault_root, model, message_count, \
+    archived, created_at, last_accessed, continued_from, agent_type, metadata, trust_level, \
+    linked_bot_platform, linked_bot_chat_id, linked_bot_chat_type, workspace_id";
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+impl Store {
+    /// Sessions matching `f`, most recently used first.
+    pub async fn list_sessions(&self, f: &ListFilter) -> Result<Vec<SessionRow>, DbError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE archived = "));
+        q.push_bind(f.archived as i64);
+        if let Some(m) = &f.module {
+            q.push(" AND module = ").push_bind(m.clone());
+        }
+        if let Some(s) = &f.search {
+            q.push(" AND title LIKE ").push_bind(format!("%{}%", escape_like(s))).push(" ESCAPE '\\'");
+        }
+        if let Some(w) = &f.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(w.clone());
+        }
+        q.push(" ORDER BY last_accessed DESC LIMIT ").push_bind(f.limit);
+        q.push(" OFFSET ").push_bind(f.offset);
+        Ok(q.build_query_as::<SessionRow>().fetch_all(self.pool()).await?)
+    }
+
+    /// One session, if it exists.
+    pub async fn get_session(&self, id: &str) -> Result<Option<SessionRow>, DbError> {
+        Ok(sqlx::query_as::<_, SessionRow>(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Totals for the stats route.
+    pub async fn session_stats(&self) -> Result<SessionStats, DbError> {
+        let (total, archived): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), SUM(CASE WHEN archived = 1 THEN 1 ELSE 0 END) FROM sessions")
+                .fetch_one(self.pool())
+                .await?;
+        let by_module: Vec<(String, i64)> =
+            sqlx::query_as("SELECT module, COUNT(*) FROM sessions GROUP BY module ORDER BY module")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(SessionStats { total, archived: archived.unwrap_or(0), by_module })
+    }
+
+    /// Inserts a session.
+    pub async fn insert_session(&self, s: &NewSession) -> Result<SessionRow, DbError> {
+        let now = now_session();
+        let created = s.created_at.clone().unwrap_or_else(|| now.clone());
+        sqlx::query(
+            "INSERT INTO sessions (id, title, module, source, working_directory, model, message_count, \
+             archived, created_at, last_accessed, trust_level, workspace_id, metadata) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.title)
+        .bind(if s.module.is_empty() { "chat" } else { &s.module })
+        .bind(if s.source.is_empty() { "parachute" } else { &s.source })
+        .bind(&s.working_directory)
+        .bind(&s.model)
+        .bind(s.message_count)
+        .bind(&created)
+        .bind(&created)
+        .bind(&s.trust_level)
+        .bind(&s.workspace_id)
+        .bind(&s.metadata)
+        .execute(self.pool())
+        .await?;
+        self.get_session(&s.id).await?.ok_or(DbError::Query(sqlx::Error::RowNotFound))
+    }
+
+    /// Applies `changes` and bumps `last_accessed`; `None` when the session is unknown.
+    pub async fn update_session(&self, id: &str, changes: &SessionChanges) -> Result<Option<SessionRow>, DbError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE sessions SET last_accessed = ");
+        q.push_bind(now_session());
+        if let Some(m) = &changes.module {
+            q.push(", module = ").push_bind(m.clone());
+        }
+        if let Some(t) = &changes.trust_level {
+            q.push(", trust_level = ").push_bind(t.clone());
+        }
+        if let Some(w) = &changes.workspace_id {
+            q.push(", workspace_id = ").push_bind(w.clone());
+        }
+        if let Some(md) = &changes.metadata {
+            q.push(", metadata = ").push_bind(md.clone());
+        }
+        if let Some(a) = changes.archived {
+            q.push(", archived = ").push_bind(a as i64);
+        }
+        q.push(" WHERE id = ").push_bind(id.to_string());
+        let done = q.build().execute(self.pool()).await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_session(id).await
+    }
+
+    /// Deletes a session (its tags and contexts cascade) and records a tombstone so the
+    /// id is never silently resurrected. `false` when it did not exist.
+    pub async fn delete_session(&self, id: &str) -> Result<bool, DbError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT OR REPLACE INTO session_tombstones (id, deleted_at) VALUES (?, ?)")
+            .bind(id)
+            .bind(now_session())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Whether a session id was deleted.
+    pub async fn session_was_deleted(&self, id: &str) -> Result<bool, DbError> {
+        let r: Option<(String,)> = sqlx::query_as("SELECT id FROM session_tombstones WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.is_some())
+    }
+
+    /// Detaches every session from a deleted workspace.
+    pub async fn clear_workspace(&self, slug: &str) -> Result<u64, DbError> {
+        Ok(sqlx::query("UPDATE sessions SET workspace_id = NULL WHERE workspace_id = ?")
+            .bind(slug)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+}

@@ -1,0 +1,108 @@
+//! Running the server: bind, serve with each connection's peer address (auth decides
+//! locality from it), run the start-up work that may be slow after listening, and shut
+//! down cleanly on SIGINT/SIGTERM (flushing key last-used times, closing the store).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppState, StartError};
+use crate::config::Settings;
+
+/// What the CLI reads to find a running server.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct RuntimeInfo {
+    pub pid: u32,
+    pub host: String,
+    pub port: u16,
+    pub vault: String,
+    pub started_at: String,
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(settings: Settings) -> Result<(), StartError> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let state = AppState::open(settings).await?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| StartError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+    let local = listener.local_addr().map_err(|e| StartError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+    tracing::info!(addr = %local, vault = %state.settings.paths.vault.display(), auth_mode = state.auth.mode().as_str(),
+        "parachute server listening");
+    write_runtime_file(&state, local);
+
+    let cancel = CancellationToken::new();
+    let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
+    let app = crate::api::router(state.clone());
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    cancel.cancel();
+    let _ = background.await;
+    if let Err(e) = state.auth.flush().await {
+        tracing::warn!(error = %e, "could not save API key last-used times");
+    }
+    state.store.close().await;
+    let _ = std::fs::remove_file(state.settings.paths.runtime_file());
+    tracing::info!("parachute server stopped");
+    result.map_err(|e| StartError::Bind { addr, reason: e.to_string() })
+}
+
+fn write_runtime_file(state: &AppState, local: SocketAddr) {
+    let info = RuntimeInfo {
+        pid: std::process::id(),
+        host: state.settings.host.clone(),
+        port: local.port(),
+        vault: state.settings.paths.vault.display().to_string(),
+        started_at: crate::util::time::now_rfc3339(),
+    };
+    let text = serde_json::to_string_pretty(&info).unwrap_or_default();
+    if let Err(e) = crate::util::fs::write_atomic(&state.settings.paths.runtime_file(), text.as_bytes(), Some(0o600)) {
+        tracing::warn!(error = %e, "could not write the runtime file");
+    }
+}
+
+/// Work that must not delay the first answer: the legacy token migration, and the
+/// periodic flush of key last-used times.
+async fn after_listen(state: AppState, cancel: CancellationToken) {
+    match state.secrets.migrate_legacy_token(&state.settings.paths.legacy_token_file()).await {
+        Ok(true) => tracing::info!("legacy token migrated"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not migrate the legacy .token file"),
+    }
+    for w in &state.settings.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = state.auth.flush().await {
+                    tracing::warn!(error = %e, "could not save API key last-used times");
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}
