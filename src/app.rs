@@ -52,9 +52,15 @@ impl AppState {
             settings.auth_mode_override,
         )?;
         if auth.mode() == crate::auth::AuthMode::Disabled && !settings.binds_loopback_only() {
-            return Err(crate::config::ConfigError::DisabledAuthOffLoopback { host: settings.host.clone() }.into());
+            return Err(crate::config::ConfigError::DisabledAuthOffLoopback {
+                host: settings.host.clone(),
+            }
+            .into());
         }
-        let workspaces = WorkspaceStore::new(settings.paths.vault.clone(), settings.paths.workspaces_dir());
+        let workspaces = WorkspaceStore::new(
+            settings.paths.vault.clone(),
+            settings.paths.workspaces_dir(),
+        );
         let secrets = SecretStore::new(settings.paths.secrets_file());
         Ok(AppState {
             settings: Arc::new(settings),

@@ -25,18 +25,28 @@ pub fn init(level: &str, to_dir: Option<&Path>) -> LogGuard {
             match appender {
                 Ok(appender) => {
                     let (writer, guard) = tracing_appender::non_blocking(appender);
-                    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(writer).try_init();
+                    let _ = tracing_subscriber::fmt()
+                        .with_env_filter(filter)
+                        .with_ansi(false)
+                        .with_writer(writer)
+                        .try_init();
                     LogGuard(Some(guard))
                 }
                 Err(e) => {
-                    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+                    let _ = tracing_subscriber::fmt()
+                        .with_env_filter(filter)
+                        .with_writer(std::io::stderr)
+                        .try_init();
                     tracing::warn!(error = %e, "cannot write log files; logging to stderr");
                     LogGuard(None)
                 }
             }
         }
         None => {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
             LogGuard(None)
         }
     }

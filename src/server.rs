@@ -27,8 +27,14 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let state = AppState::open(settings).await?;
     let listener = TcpListener::bind(&addr)
         .await
-        .map_err(|e| StartError::Bind { addr: addr.clone(), reason: e.to_string() })?;
-    let local = listener.local_addr().map_err(|e| StartError::Bind { addr: addr.clone(), reason: e.to_string() })?;
+        .map_err(|e| StartError::Bind {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
     tracing::info!(addr = %local, vault = %state.settings.paths.vault.display(), auth_mode = state.auth.mode().as_str(),
         "parachute server listening");
     write_runtime_file(&state, local);
@@ -36,9 +42,12 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
     let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
     let app = crate::api::router(state.clone());
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     cancel.cancel();
     let _ = background.await;
     if let Err(e) = state.auth.flush().await {
@@ -47,7 +56,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     state.store.close().await;
     let _ = std::fs::remove_file(state.settings.paths.runtime_file());
     tracing::info!("parachute server stopped");
-    result.map_err(|e| StartError::Bind { addr, reason: e.to_string() })
+    result.map_err(|e| StartError::Bind {
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 fn write_runtime_file(state: &AppState, local: SocketAddr) {
@@ -59,7 +71,11 @@ fn write_runtime_file(state: &AppState, local: SocketAddr) {
         started_at: crate::util::time::now_rfc3339(),
     };
     let text = serde_json::to_string_pretty(&info).unwrap_or_default();
-    if let Err(e) = crate::util::fs::write_atomic(&state.settings.paths.runtime_file(), text.as_bytes(), Some(0o600)) {
+    if let Err(e) = crate::util::fs::write_atomic(
+        &state.settings.paths.runtime_file(),
+        text.as_bytes(),
+        Some(0o600),
+    ) {
         tracing::warn!(error = %e, "could not write the runtime file");
     }
 }
@@ -67,7 +83,11 @@ fn write_runtime_file(state: &AppState, local: SocketAddr) {
 /// Work that must not delay the first answer: the legacy token migration, and the
 /// periodic flush of key last-used times.
 async fn after_listen(state: AppState, cancel: CancellationToken) {
-    match state.secrets.migrate_legacy_token(&state.settings.paths.legacy_token_file()).await {
+    match state
+        .secrets
+        .migrate_legacy_token(&state.settings.paths.legacy_token_file())
+        .await
+    {
         Ok(true) => tracing::info!("legacy token migrated"),
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not migrate the legacy .token file"),

@@ -59,7 +59,10 @@ pub fn metadata_object(row: &SessionRow) -> Map<String, Value> {
 }
 
 /// Turns a validated update into column changes against the current row.
-fn plan(row: &SessionRow, upd: &ConfigUpdate) -> Result<(SessionChanges, Map<String, Value>), SessionError> {
+fn plan(
+    row: &SessionRow,
+    upd: &ConfigUpdate,
+) -> Result<(SessionChanges, Map<String, Value>), SessionError> {
     let mut changes = SessionChanges::default();
     if let Some(t) = &upd.trust_level {
         let level: TrustLevel = t.parse().map_err(|_| SessionError::InvalidTrustLevel)?;
@@ -67,8 +70,16 @@ fn plan(row: &SessionRow, upd: &ConfigUpdate) -> Result<(SessionChanges, Map<Str
     }
     if let Some(m) = &upd.module {
         let m = m.trim();
-        if m.is_empty() || m.len() > 64 || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(SessionError::Invalid(format!("Invalid module name: '{}'", m.chars().take(80).collect::<String>())));
+        if m.is_empty()
+            || m.len() > 64
+            || !m
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(SessionError::Invalid(format!(
+                "Invalid module name: '{}'",
+                m.chars().take(80).collect::<String>()
+            )));
         }
         changes.module = Some(m.to_string());
     }
@@ -83,19 +94,25 @@ fn plan(row: &SessionRow, upd: &ConfigUpdate) -> Result<(SessionChanges, Map<Str
     let mut md = metadata_object(row);
     if let Some(o) = &upd.config_overrides {
         if !o.is_object() {
-            return Err(SessionError::Invalid("configOverrides must be an object".into()));
+            return Err(SessionError::Invalid(
+                "configOverrides must be an object".into(),
+            ));
         }
         md.insert("config_overrides".into(), o.clone());
     }
     if upd.response_mode.is_some() || upd.mention_pattern.is_some() {
-        let bot = md.entry("bot_settings").or_insert_with(|| Value::Object(Map::new()));
+        let bot = md
+            .entry("bot_settings")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !bot.is_object() {
             *bot = Value::Object(Map::new());
         }
         let bot = bot.as_object_mut().expect("made an object above");
         if let Some(r) = &upd.response_mode {
             if r != "all_messages" && r != "mention_only" {
-                return Err(SessionError::Invalid("responseMode must be 'all_messages' or 'mention_only'".into()));
+                return Err(SessionError::Invalid(
+                    "responseMode must be 'all_messages' or 'mention_only'".into(),
+                ));
             }
             bot.insert("response_mode".into(), Value::from(r.as_str()));
         }
@@ -107,7 +124,11 @@ fn plan(row: &SessionRow, upd: &ConfigUpdate) -> Result<(SessionChanges, Map<Str
 }
 
 /// Applies `PATCH /api/chat/{id}/config`.
-pub async fn update_config(store: &Store, id: &str, upd: &ConfigUpdate) -> Result<SessionRow, SessionError> {
+pub async fn update_config(
+    store: &Store,
+    id: &str,
+    upd: &ConfigUpdate,
+) -> Result<SessionRow, SessionError> {
     if upd.is_empty() {
         return Err(SessionError::NoFields);
     }
@@ -116,11 +137,18 @@ pub async fn update_config(store: &Store, id: &str, upd: &ConfigUpdate) -> Resul
     if md != metadata_object(&row) {
         changes.metadata = Some(Some(Value::Object(md).to_string()));
     }
-    store.update_session(id, &changes).await?.ok_or(SessionError::NotFound)
+    store
+        .update_session(id, &changes)
+        .await?
+        .ok_or(SessionError::NotFound)
 }
 
 /// Applies `POST /api/chat/{id}/activate`: only for sessions a bot left pending.
-pub async fn activate(store: &Store, id: &str, upd: &ConfigUpdate) -> Result<SessionRow, SessionError> {
+pub async fn activate(
+    store: &Store,
+    id: &str,
+    upd: &ConfigUpdate,
+) -> Result<SessionRow, SessionError> {
     let row = store.get_session(id).await?.ok_or(SessionError::NotFound)?;
     if !metadata_object(&row).contains_key("pending_initialization") {
         return Err(SessionError::NotPending);
@@ -128,11 +156,24 @@ pub async fn activate(store: &Store, id: &str, upd: &ConfigUpdate) -> Result<Ses
     let (mut changes, mut md) = plan(&row, upd)?;
     md.remove("pending_initialization");
     changes.metadata = Some(Some(Value::Object(md).to_string()));
-    store.update_session(id, &changes).await?.ok_or(SessionError::NotFound)
+    store
+        .update_session(id, &changes)
+        .await?
+        .ok_or(SessionError::NotFound)
 }
 
 /// Archives or unarchives.
-pub async fn set_archived(store: &Store, id: &str, archived: bool) -> Result<SessionRow, SessionError> {
-    let changes = SessionChanges { archived: Some(archived), ..Default::default() };
-    store.update_session(id, &changes).await?.ok_or(SessionError::NotFound)
+pub async fn set_archived(
+    store: &Store,
+    id: &str,
+    archived: bool,
+) -> Result<SessionRow, SessionError> {
+    let changes = SessionChanges {
+        archived: Some(archived),
+        ..Default::default()
+    };
+    store
+        .update_session(id, &changes)
+        .await?
+        .ok_or(SessionError::NotFound)
 }

@@ -25,7 +25,9 @@ fn require_local(caller: &Caller, what: &str) -> Result<(), ApiError> {
     if caller.local {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("{what} is only allowed from the server's own machine (localhost)")))
+        Err(ApiError::Forbidden(format!(
+            "{what} is only allowed from the server's own machine (localhost)"
+        )))
     }
 }
 
@@ -38,7 +40,10 @@ struct KeyList {
 /// List API keys (never the keys themselves).
 #[utoipa::path(get, path = "/api/auth/keys", tag = "auth", responses((status = 200, body = KeyList)))]
 async fn list_keys(State(s): State<AppState>) -> Json<KeyList> {
-    Json(KeyList { keys: s.auth.list(), auth_mode: s.auth.mode() })
+    Json(KeyList {
+        keys: s.auth.list(),
+        auth_mode: s.auth.mode(),
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,12 +73,22 @@ async fn create_key(
     require_local(&caller, "Creating API keys")?;
     let n = body.label.chars().count();
     if n == 0 {
-        return Err(ApiError::invalid("string_too_short", vec![json!("body"), json!("label")],
-            "String should have at least 1 character", json!(body.label), Some(json!({"min_length": 1}))));
+        return Err(ApiError::invalid(
+            "string_too_short",
+            vec![json!("body"), json!("label")],
+            "String should have at least 1 character",
+            json!(body.label),
+            Some(json!({"min_length": 1})),
+        ));
     }
     if n > 100 {
-        return Err(ApiError::invalid("string_too_long", vec![json!("body"), json!("label")],
-            "String should have at most 100 characters", json!(body.label), Some(json!({"max_length": 100}))));
+        return Err(ApiError::invalid(
+            "string_too_long",
+            vec![json!("body"), json!("label")],
+            "String should have at most 100 characters",
+            json!(body.label),
+            Some(json!({"max_length": 100})),
+        ));
     }
     let created = s.auth.create(&body.label).await?;
     tracing::info!(id = %created.info.id, "created an API key");
@@ -89,7 +104,10 @@ async fn create_key(
 #[utoipa::path(delete, path = "/api/auth/keys/{key_id}", tag = "auth",
     params(("key_id" = String, Path, description = "Key id (`k_…`)")),
     responses((status = 200, description = "`{status, id}`", body = Object), (status = 404, description = "Key not found")))]
-async fn delete_key(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn delete_key(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     s.auth.delete(&id).await?;
     tracing::info!(id = %id, "revoked an API key");
     Ok(Json(json!({"status": "deleted", "id": id})))
@@ -105,7 +123,11 @@ struct AuthSettings {
 }
 
 fn settings_of(s: &AppState) -> AuthSettings {
-    AuthSettings { require_auth: s.auth.mode(), key_count: s.auth.key_count(), env_override: s.auth.env_override() }
+    AuthSettings {
+        require_auth: s.auth.mode(),
+        key_count: s.auth.key_count(),
+        env_override: s.auth.env_override(),
+    }
 }
 
 /// The auth mode and key count.
@@ -130,7 +152,10 @@ async fn put_settings(
     ApiJson(body): ApiJson<PutSettingsBody>,
 ) -> Result<Json<AuthSettings>, ApiError> {
     require_local(&caller, "Changing the auth mode")?;
-    let mode: AuthMode = body.require_auth.parse().map_err(|_| AuthError::InvalidMode(body.require_auth.clone()))?;
+    let mode: AuthMode = body
+        .require_auth
+        .parse()
+        .map_err(|_| AuthError::InvalidMode(body.require_auth.clone()))?;
     s.auth.set_mode(mode, &s.settings.host).await?;
     tracing::info!(mode = mode.as_str(), "auth mode changed");
     Ok(Json(settings_of(&s)))

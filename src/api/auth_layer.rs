@@ -27,15 +27,26 @@ fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str
 }
 
 pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let headers = req.headers();
-    let local = is_local_request(peer, header_str(headers, &header::HOST), header_str(headers, &header::ORIGIN));
+    let local = is_local_request(
+        peer,
+        header_str(headers, &header::HOST),
+        header_str(headers, &header::ORIGIN),
+    );
     let path = req.uri().path().to_string();
     let mode = state.auth.mode();
-    let presented = extract_presented_key(header_str(headers, &"x-api-key".parse().expect("valid header name")),
-        header_str(headers, &header::AUTHORIZATION));
+    let presented = extract_presented_key(
+        header_str(headers, &"x-api-key".parse().expect("valid header name")),
+        header_str(headers, &header::AUTHORIZATION),
+    );
     let key_id = presented.and_then(|k| state.auth.verify(k));
-    if requires_key(mode, &path, local, state.auth.key_count()) == AccessDecision::NeedKey && key_id.is_none() {
+    if requires_key(mode, &path, local, state.auth.key_count()) == AccessDecision::NeedKey
+        && key_id.is_none()
+    {
         tracing::info!(peer = ?peer, path = %path, mode = mode.as_str(), "refused a request without a valid API key");
         return ApiError::Unauthorized.into_response();
     }

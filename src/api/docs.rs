@@ -15,12 +15,21 @@ pub fn routes(doc: Arc<OpenApi>) -> Router<AppState> {
     let json = serde_json::to_value(&*doc).unwrap_or_default();
     let html = render(&json);
     Router::new()
-        .route("/api/openapi.json", get(move || async move { Json(json).into_response() }))
-        .route("/api/docs", get(move || async move { Html(html).into_response() }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(json).into_response() }),
+        )
+        .route(
+            "/api/docs",
+            get(move || async move { Html(html).into_response() }),
+        )
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Renders every operation: method, path, summary, parameters, body and responses.
@@ -38,9 +47,15 @@ fn render(doc: &serde_json::Value) -> String {
         return out + "</body></html>";
     };
     for (path, item) in paths {
-        let Some(ops) = item.as_object() else { continue };
+        let Some(ops) = item.as_object() else {
+            continue;
+        };
         for (method, op) in ops {
-            let summary = op.get("summary").or_else(|| op.get("description")).and_then(|s| s.as_str()).unwrap_or("");
+            let summary = op
+                .get("summary")
+                .or_else(|| op.get("description"))
+                .and_then(|s| s.as_str())
+                .unwrap_or("");
             out += &format!(
                 "<div class=\"op\"><span class=\"m\">{}</span><code>{}</code> <small>{}</small>",
                 esc(&method.to_uppercase()),
@@ -64,7 +79,11 @@ fn render(doc: &serde_json::Value) -> String {
                 let codes: Vec<String> = responses
                     .iter()
                     .map(|(code, r)| {
-                        format!("{} {}", esc(code), esc(r.get("description").and_then(|d| d.as_str()).unwrap_or("")))
+                        format!(
+                            "{} {}",
+                            esc(code),
+                            esc(r.get("description").and_then(|d| d.as_str()).unwrap_or(""))
+                        )
                     })
                     .collect();
                 out += &format!("<div><small>Responses: {}</small></div>", codes.join("; "));

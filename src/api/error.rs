@@ -33,7 +33,13 @@ pub enum ApiError {
 
 impl ApiError {
     /// One validation item, as pydantic would report it.
-    pub fn invalid(kind: &str, loc: Vec<Value>, msg: impl Into<String>, input: Value, ctx: Option<Value>) -> ApiError {
+    pub fn invalid(
+        kind: &str,
+        loc: Vec<Value>,
+        msg: impl Into<String>,
+        input: Value,
+        ctx: Option<Value>,
+    ) -> ApiError {
         let mut item = json!({"type": kind, "loc": loc, "msg": msg.into(), "input": input});
         if let Some(c) = ctx {
             item["ctx"] = c;
@@ -48,7 +54,9 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, json!({"detail": d})),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, json!({"detail": d})),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, json!({"detail": d})),
-            ApiError::Validation(items) => (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": items})),
+            ApiError::Validation(items) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": items}))
+            }
             ApiError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"detail": format!("Request body too large: the limit is {limit} bytes (setting max_body_bytes)")}),
@@ -63,7 +71,10 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": "Internal server error; see the server log"}))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"detail": "Internal server error; see the server log"}),
+                )
             }
         };
         (status, Json(body)).into_response()
@@ -90,7 +101,9 @@ impl From<WorkspaceError> for ApiError {
     fn from(e: WorkspaceError) -> Self {
         match e {
             WorkspaceError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            WorkspaceError::InvalidSlug(_) | WorkspaceError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            WorkspaceError::InvalidSlug(_) | WorkspaceError::Invalid(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
             WorkspaceError::Io { .. } => ApiError::Internal(e.to_string()),
         }
     }
@@ -100,10 +113,12 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::KeyNotFound(_) => ApiError::NotFound(e.to_string()),
-            AuthError::InvalidMode(_) | AuthError::DisabledOffLoopback(_) | AuthError::OverriddenByEnv(_) => {
-                ApiError::BadRequest(e.to_string())
+            AuthError::InvalidMode(_)
+            | AuthError::DisabledOffLoopback(_)
+            | AuthError::OverriddenByEnv(_) => ApiError::BadRequest(e.to_string()),
+            AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => {
+                ApiError::Internal(e.to_string())
             }
-            AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

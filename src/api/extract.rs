@@ -27,12 +27,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 return Err(ApiError::UnsupportedMediaType);
             }
         }
-        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(0);
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(0);
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)
             } else {
-                ApiError::BadRequest(format!("Could not read the request body: {}", e.body_text()))
+                ApiError::BadRequest(format!(
+                    "Could not read the request body: {}",
+                    e.body_text()
+                ))
             }
         })?;
         parse_json_body(&bytes).map(ApiJson)
@@ -42,7 +49,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Parses a body into `T`, reporting errors the way the contract's 422 does.
 pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("missing", vec![json!("body")], "Field required", Value::Null, None));
+        return Err(ApiError::invalid(
+            "missing",
+            vec![json!("body")],
+            "Field required",
+            Value::Null,
+            None,
+        ));
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         let offset = byte_offset(bytes, e.line(), e.column());
@@ -82,7 +95,8 @@ pub fn from_value_with_loc<T: DeserializeOwned>(value: Value, root: &str) -> Res
                     loc.push(json!(index));
                     pointer.push_str(&format!("/{index}"));
                 }
-                serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                serde_path_to_error::Segment::Map { key }
+                | serde_path_to_error::Segment::Enum { variant: key } => {
                     loc.push(json!(key));
                     pointer.push_str(&format!("/{}", key.replace('~', "~0").replace('/', "~1")));
                 }
@@ -96,24 +110,42 @@ pub fn from_value_with_loc<T: DeserializeOwned>(value: Value, root: &str) -> Res
 }
 
 fn describe(msg: &str, mut loc: Vec<Value>, input: Value) -> ApiError {
-    if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
         loc.push(json!(field));
         return ApiError::invalid("missing", loc, "Field required", input, None);
     }
-    if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+    if let Some(field) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
         loc.push(json!(field));
-        return ApiError::invalid("extra_forbidden", loc, "Extra inputs are not permitted", Value::Null, None);
+        return ApiError::invalid(
+            "extra_forbidden",
+            loc,
+            "Extra inputs are not permitted",
+            Value::Null,
+            None,
+        );
     }
     let (kind, text) = if msg.contains("expected a string") {
         ("string_type", "Input should be a valid string".to_string())
     } else if msg.contains("expected a boolean") {
         ("bool_type", "Input should be a valid boolean".to_string())
-    } else if msg.contains("expected i") || msg.contains("expected u") || msg.contains("invalid digit") {
+    } else if msg.contains("expected i")
+        || msg.contains("expected u")
+        || msg.contains("invalid digit")
+    {
         ("int_type", "Input should be a valid integer".to_string())
     } else if msg.contains("expected a sequence") {
         ("list_type", "Input should be a valid list".to_string())
     } else if msg.contains("expected a map") || msg.contains("expected struct") {
-        ("dict_type", "Input should be a valid dictionary".to_string())
+        (
+            "dict_type",
+            "Input should be a valid dictionary".to_string(),
+        )
     } else {
         ("value_error", msg.to_string())
     };
@@ -129,13 +161,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
-        serde_path_to_error::deserialize::<_, T>(de).map(ApiQuery).map_err(|err| {
-            let field = err.path().to_string();
-            let input = form_urlencoded::parse(raw.as_bytes())
-                .find(|(k, _)| *k == field)
-                .map(|(_, v)| Value::String(v.into_owned()))
-                .unwrap_or(Value::Null);
-            describe(&err.inner().to_string(), vec![json!("query"), json!(field)], input)
-        })
+        serde_path_to_error::deserialize::<_, T>(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let input = form_urlencoded::parse(raw.as_bytes())
+                    .find(|(k, _)| *k == field)
+                    .map(|(_, v)| Value::String(v.into_owned()))
+                    .unwrap_or(Value::Null);
+                describe(
+                    &err.inner().to_string(),
+                    vec![json!("query"), json!(field)],
+                    input,
+                )
+            })
     }
 }

@@ -17,7 +17,9 @@ pub const VERSION: &str = "0.1.0";
 pub const SANDBOX_IMAGE: &str = "parachute-sandbox:latest";
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(root)).routes(routes!(health))
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(health))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -30,7 +32,11 @@ pub struct RootInfo {
 /// Server info.
 #[utoipa::path(get, path = "/", tag = "health", responses((status = 200, body = RootInfo)))]
 async fn root() -> Json<RootInfo> {
-    Json(RootInfo { name: "Parachute Computer", version: VERSION, status: "running" })
+    Json(RootInfo {
+        name: "Parachute Computer",
+        version: VERSION,
+        status: "running",
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -50,7 +56,10 @@ pub fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::E
 #[utoipa::path(get, path = "/api/health", tag = "health", params(HealthQuery),
     responses((status = 200, description = "Health", body = Object)))]
 async fn health(State(state): State<AppState>, ApiQuery(q): ApiQuery<HealthQuery>) -> Json<Value> {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let mut body = json!({"status": "ok", "timestamp": ms, "version": VERSION});
     if !q.detailed {
         return Json(body);
@@ -85,6 +94,7 @@ async fn docker_status() -> Value {
         return json!({"available": false, "image": SANDBOX_IMAGE});
     }
     let path = format!("/images/{SANDBOX_IMAGE}/json");
-    let exists = matches!(crate::util::probe::get_unix(&socket, &path, t).await, Ok(r) if r.status == 200);
+    let exists =
+        matches!(crate::util::probe::get_unix(&socket, &path, t).await, Ok(r) if r.status == 200);
     json!({"available": true, "image": SANDBOX_IMAGE, "image_exists": exists})
 }

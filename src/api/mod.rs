@@ -52,7 +52,10 @@ pub fn router(state: AppState) -> Router {
     api.merge(docs::routes(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth_layer::require_auth))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_layer::require_auth,
+        ))
         .layer(cors(&state.settings.cors_origins))
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
@@ -63,18 +66,34 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers(AllowHeaders::mirror_request())
         .allow_credentials(true)
 }
 
 async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, Json(serde_json::json!({"detail": "Not Found"})))
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({"detail": "Not Found"})),
+    )
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
-    (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({"detail": "Method Not Allowed"})))
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({"detail": "Method Not Allowed"})),
+    )
 }

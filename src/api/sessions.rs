@@ -58,7 +58,10 @@ pub struct SessionJson {
 impl From<SessionRow> for SessionJson {
     fn from(r: SessionRow) -> Self {
         SessionJson {
-            metadata: r.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+            metadata: r
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok()),
             id: r.id,
             title: r.title,
             module: r.module,
@@ -132,7 +135,10 @@ pub fn check_range(name: &str, value: i64, lo: i64, hi: i64) -> Result<i64, ApiE
 /// List sessions, most recently used first.
 #[utoipa::path(get, path = "/api/chat", tag = "sessions", params(ListQuery),
     responses((status = 200, body = SessionList), (status = 422, description = "Bad parameter")))]
-async fn list_sessions(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<SessionList>, ApiError> {
+async fn list_sessions(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<SessionList>, ApiError> {
     let filter = ListFilter {
         module: q.module.filter(|m| !m.is_empty()),
         search: q.search.filter(|m| !m.is_empty()),
@@ -142,7 +148,9 @@ async fn list_sessions(State(s): State<AppState>, ApiQuery(q): ApiQuery<ListQuer
         offset: check_range("offset", q.offset.unwrap_or(0), 0, i64::from(i32::MAX))?,
     };
     let rows = s.store.list_sessions(&filter).await?;
-    Ok(Json(SessionList { sessions: rows.into_iter().map(SessionJson::from).collect() }))
+    Ok(Json(SessionList {
+        sessions: rows.into_iter().map(SessionJson::from).collect(),
+    }))
 }
 
 /// Session counts: total, active, archived, per module.
@@ -170,9 +178,17 @@ async fn session_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiErro
     params(("session_id" = String, Path, description = "Session id")),
     responses((status = 200, description = "SessionJSON plus `messages`", body = Object),
         (status = 404, description = "Session not found")))]
-async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let row = s.store.get_session(&id).await?.ok_or_else(|| ApiError::NotFound("Session not found".into()))?;
-    let mut v = serde_json::to_value(SessionJson::from(row)).map_err(|e| ApiError::Internal(e.to_string()))?;
+async fn get_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = s
+        .store
+        .get_session(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Session not found".into()))?;
+    let mut v = serde_json::to_value(SessionJson::from(row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Messages come from the CLI transcript, read by the chat subsystem.
     v["messages"] = json!([]);
     Ok(Json(v))
@@ -182,7 +198,10 @@ async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> Resul
 #[utoipa::path(delete, path = "/api/chat/{session_id}", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
     responses((status = 200, description = "`{success, deleted}`", body = Object), (status = 404, description = "Session not found")))]
-async fn delete_session(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn delete_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     if !s.store.delete_session(&id).await? {
         return Err(ApiError::NotFound("Session not found".into()));
     }
@@ -196,14 +215,20 @@ pub struct SessionEnvelope {
 }
 
 fn envelope(row: SessionRow) -> Json<SessionEnvelope> {
-    Json(SessionEnvelope { success: true, session: row.into() })
+    Json(SessionEnvelope {
+        success: true,
+        session: row.into(),
+    })
 }
 
 /// Archive a session.
 #[utoipa::path(post, path = "/api/chat/{session_id}/archive", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
     responses((status = 200, body = SessionEnvelope), (status = 404, description = "Session not found")))]
-async fn archive_session(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<SessionEnvelope>, ApiError> {
+async fn archive_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionEnvelope>, ApiError> {
     Ok(envelope(core::set_archived(&s.store, &id, true).await?))
 }
 
@@ -211,7 +236,10 @@ async fn archive_session(State(s): State<AppState>, Path(id): Path<String>) -> R
 #[utoipa::path(post, path = "/api/chat/{session_id}/unarchive", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
     responses((status = 200, body = SessionEnvelope), (status = 404, description = "Session not found")))]
-async fn unarchive_session(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<SessionEnvelope>, ApiError> {
+async fn unarchive_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionEnvelope>, ApiError> {
     Ok(envelope(core::set_archived(&s.store, &id, false).await?))
 }
 
@@ -258,7 +286,9 @@ async fn update_session_config(
     ApiJson(body): ApiJson<SessionConfigBody>,
 ) -> Result<Json<SessionEnvelope>, ApiError> {
     let _g = s.session_update_lock.lock().await;
-    Ok(envelope(core::update_config(&s.store, &id, &body.into()).await?))
+    Ok(envelope(
+        core::update_config(&s.store, &id, &body.into()).await?,
+    ))
 }
 
 /// Activate a bot session waiting for initialization.

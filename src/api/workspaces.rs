@@ -45,7 +45,10 @@ async fn create_workspace(
 #[utoipa::path(get, path = "/api/workspaces/{slug}", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug")),
     responses((status = 200, body = Workspace), (status = 400, description = "Invalid slug"), (status = 404, description = "Not found")))]
-async fn get_workspace(State(s): State<AppState>, Path(slug): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_workspace(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"workspace": s.workspaces.get(&slug).await?})))
 }
 
@@ -58,14 +61,19 @@ async fn update_workspace(
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<WorkspaceUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"workspace": s.workspaces.update(&slug, body).await?})))
+    Ok(Json(
+        json!({"workspace": s.workspaces.update(&slug, body).await?}),
+    ))
 }
 
 /// Delete a workspace; its sessions are detached.
 #[utoipa::path(delete, path = "/api/workspaces/{slug}", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug")),
     responses((status = 200, description = "`{deleted: slug}`", body = Object), (status = 404, description = "Not found")))]
-async fn delete_workspace(State(s): State<AppState>, Path(slug): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn delete_workspace(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     s.workspaces.delete(&slug).await?;
     s.store.clear_workspace(&slug).await?;
     Ok(Json(json!({"deleted": slug})))

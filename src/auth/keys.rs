@@ -76,14 +76,25 @@ fn hash_key(key: &str) -> String {
 impl AuthStore {
     /// Loads `server.yaml`; a missing file starts with `initial_mode` and no keys. A file
     /// that cannot be parsed is an error: guessing could open the server to everyone.
-    pub fn load(path: PathBuf, initial_mode: AuthMode, env_override: Option<AuthMode>) -> Result<AuthStore, AuthError> {
+    pub fn load(
+        path: PathBuf,
+        initial_mode: AuthMode,
+        env_override: Option<AuthMode>,
+    ) -> Result<AuthStore, AuthError> {
         let state = match std::fs::read_to_string(&path) {
-            Ok(text) if !text.trim().is_empty() => serde_saphyr::from_str::<ServerYaml>(&text).map_err(|e| {
-                AuthError::Unreadable { path: path.display().to_string(), reason: e.to_string() }
-            })?,
+            Ok(text) if !text.trim().is_empty() => serde_saphyr::from_str::<ServerYaml>(&text)
+                .map_err(|e| AuthError::Unreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?,
             Ok(_) => Self::fresh(initial_mode),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::fresh(initial_mode),
-            Err(e) => return Err(AuthError::Unreadable { path: path.display().to_string(), reason: e.to_string() }),
+            Err(e) => {
+                return Err(AuthError::Unreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
         };
         Ok(AuthStore {
             path,
@@ -96,7 +107,10 @@ impl AuthStore {
 
     fn fresh(mode: AuthMode) -> ServerYaml {
         ServerYaml {
-            security: Security { require_auth: mode, api_keys: Vec::new() },
+            security: Security {
+                require_auth: mode,
+                api_keys: Vec::new(),
+            },
             server: default_server_section(),
         }
     }
@@ -110,7 +124,8 @@ impl AuthStore {
 
     /// The mode in force: `AUTH_MODE` if set, else `server.yaml`.
     pub fn mode(&self) -> AuthMode {
-        self.env_override.unwrap_or_else(|| self.read().security.require_auth)
+        self.env_override
+            .unwrap_or_else(|| self.read().security.require_auth)
     }
 
     /// The `AUTH_MODE` override, if any.
@@ -128,7 +143,10 @@ impl AuthStore {
             .security
             .api_keys
             .iter()
-            .map(|k| ApiKeyInfo { key_hash: String::new(), ..k.clone() })
+            .map(|k| ApiKeyInfo {
+                key_hash: String::new(),
+                ..k.clone()
+            })
             .collect()
     }
 
@@ -157,7 +175,9 @@ impl AuthStore {
     /// Creates a key and saves it at once.
     pub async fn create(&self, label: &str) -> Result<CreatedKey, AuthError> {
         let mut rng = rand::rngs::OsRng;
-        let random: String = (0..32).map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char).collect();
+        let random: String = (0..32)
+            .map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char)
+            .collect();
         let key = format!("para_{random}");
         let info = ApiKeyInfo {
             id: format!("k_{}", &random[..12]),
@@ -168,7 +188,13 @@ impl AuthStore {
         };
         self.write().security.api_keys.push(info.clone());
         self.persist().await?;
-        Ok(CreatedKey { info: ApiKeyInfo { key_hash: String::new(), ..info }, key })
+        Ok(CreatedKey {
+            info: ApiKeyInfo {
+                key_hash: String::new(),
+                ..info
+            },
+            key,
+        })
     }
 
     /// Revokes a key by id and saves at once.
@@ -215,14 +241,18 @@ impl AuthStore {
         let err_path = path.display().to_string();
         tokio::task::spawn_blocking(move || {
             let text = serde_saphyr::to_string(&snapshot).map_err(|e| e.to_string())?;
-            crate::util::fs::write_atomic(&path, text.as_bytes(), Some(0o600)).map_err(|e| e.to_string())
+            crate::util::fs::write_atomic(&path, text.as_bytes(), Some(0o600))
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r)
         .map_err(|reason| {
             self.dirty.store(true, Ordering::Relaxed);
-            AuthError::Unwritable { path: err_path, reason }
+            AuthError::Unwritable {
+                path: err_path,
+                reason,
+            }
         })
     }
 }

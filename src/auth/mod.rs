@@ -12,7 +12,9 @@ pub use policy::{extract_presented_key, is_local_request, requires_key, AccessDe
 use std::str::FromStr;
 
 /// Who must present a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Loopback clients need no key; everyone else does.

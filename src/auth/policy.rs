@@ -18,7 +18,9 @@ pub enum AccessDecision {
 fn ip_is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -43,7 +45,11 @@ fn host_is_loopback_name(host: &str) -> bool {
 /// An `Origin` a page on this machine would send (`http://localhost:3333`…).
 fn origin_is_loopback(origin: &str) -> bool {
     let rest = match origin.trim().split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => rest,
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest
+        }
         _ => return false,
     };
     !rest.contains('/') && host_is_loopback_name(rest)
@@ -51,7 +57,11 @@ fn origin_is_loopback(origin: &str) -> bool {
 
 /// A request is local when its socket peer is loopback, its `Host` names loopback and
 /// any `Origin` is a loopback origin. An unknown peer is remote.
-pub fn is_local_request(peer: Option<SocketAddr>, host: Option<&str>, origin: Option<&str>) -> bool {
+pub fn is_local_request(
+    peer: Option<SocketAddr>,
+    host: Option<&str>,
+    origin: Option<&str>,
+) -> bool {
     let Some(peer) = peer else { return false };
     if !ip_is_loopback(peer.ip()) {
         return false;
@@ -79,13 +89,19 @@ pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -
 }
 
 /// The key a client presented: `X-API-Key`, else `Authorization: Bearer …`.
-pub fn extract_presented_key<'a>(x_api_key: Option<&'a str>, authorization: Option<&'a str>) -> Option<&'a str> {
+pub fn extract_presented_key<'a>(
+    x_api_key: Option<&'a str>,
+    authorization: Option<&'a str>,
+) -> Option<&'a str> {
     if let Some(k) = x_api_key.map(str::trim).filter(|k| !k.is_empty()) {
         return Some(k);
     }
     let auth = authorization?.trim();
     let (scheme, token) = auth.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -98,16 +114,37 @@ mod tests {
 
     #[test]
     fn locality_table() {
-        let cases: &[(Option<SocketAddr>, Option<&str>, Option<&str>, bool)] = &[
+        type Case<'a> = (Option<SocketAddr>, Option<&'a str>, Option<&'a str>, bool);
+        let cases: &[Case] = &[
             (sa("127.0.0.1:5000"), Some("localhost:3333"), None, true),
             (sa("127.0.0.1:5000"), Some("127.0.0.1:3333"), None, true),
             (sa("[::1]:5000"), Some("[::1]:3333"), None, true),
             (sa("[::ffff:127.0.0.1]:5000"), Some("localhost"), None, true),
-            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("http://localhost:3333"), true),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost:3333"),
+                Some("http://localhost:3333"),
+                true,
+            ),
             (sa("127.0.0.1:5000"), Some("evil.example:3333"), None, false),
-            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("http://evil.example"), false),
-            (sa("127.0.0.1:5000"), Some("localhost:3333"), Some("null"), false),
-            (sa("127.0.0.1:5000"), Some("localhost.evil.example"), None, false),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost:3333"),
+                Some("http://evil.example"),
+                false,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost:3333"),
+                Some("null"),
+                false,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost.evil.example"),
+                None,
+                false,
+            ),
             (sa("127.0.0.1:5000"), Some("[::1]evil"), None, false),
             (sa("127.0.0.1:5000"), None, None, false),
             (sa("10.0.0.2:5000"), Some("localhost:3333"), None, false),
@@ -115,7 +152,11 @@ mod tests {
             (None, Some("localhost"), None, false),
         ];
         for (peer, host, origin, want) in cases {
-            assert_eq!(is_local_request(*peer, *host, *origin), *want, "{peer:?} {host:?} {origin:?}");
+            assert_eq!(
+                is_local_request(*peer, *host, *origin),
+                *want,
+                "{peer:?} {host:?} {origin:?}"
+            );
         }
     }
 
@@ -138,15 +179,25 @@ mod tests {
             (Disabled, "/api/chat", false, 0, Pass),
         ];
         for (mode, path, local, n, want) in cases {
-            assert_eq!(requires_key(mode, path, local, n), want, "{mode:?} {path} {local} {n}");
+            assert_eq!(
+                requires_key(mode, path, local, n),
+                want,
+                "{mode:?} {path} {local} {n}"
+            );
         }
     }
 
     #[test]
     fn presented_key_headers() {
         assert_eq!(extract_presented_key(Some("para_x"), None), Some("para_x"));
-        assert_eq!(extract_presented_key(None, Some("Bearer para_y")), Some("para_y"));
-        assert_eq!(extract_presented_key(None, Some("bearer  para_y ")), Some("para_y"));
+        assert_eq!(
+            extract_presented_key(None, Some("Bearer para_y")),
+            Some("para_y")
+        );
+        assert_eq!(
+            extract_presented_key(None, Some("bearer  para_y ")),
+            Some("para_y")
+        );
         assert_eq!(extract_presented_key(None, Some("Basic abc")), None);
         assert_eq!(extract_presented_key(Some(""), Some("Bearer z")), Some("z"));
     }

@@ -28,7 +28,11 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
-                    let known = KNOWN_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+                    let known = KNOWN_KEYS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     eprintln!("error: unknown setting `{key}`; known settings: {known}");
                     Ok(ExitCode::FAILURE)
                 }
@@ -39,7 +43,11 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             let s = Settings::load(ov)?;
             let file = if key == "vault_path" {
                 let abs = crate::config::paths::absolutize(std::path::Path::new(&value));
-                write_yaml_key(&s.paths.home_config_file(), &key, serde_json::Value::from(abs.display().to_string()))?;
+                write_yaml_key(
+                    &s.paths.home_config_file(),
+                    &key,
+                    serde_json::Value::from(abs.display().to_string()),
+                )?;
                 s.paths.home_config_file()
             } else {
                 std::fs::create_dir_all(s.paths.vault_dot())?;
@@ -48,7 +56,10 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             };
             println!("{key} saved to {}", file.display());
             if std::env::var(key.to_ascii_uppercase()).is_ok() {
-                eprintln!("note: {} is set in the environment and overrides this value", key.to_ascii_uppercase());
+                eprintln!(
+                    "note: {} is set in the environment and overrides this value",
+                    key.to_ascii_uppercase()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

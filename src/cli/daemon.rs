@@ -16,7 +16,11 @@ const UNIT: &str = "parachute.service";
 pub async fn run(ov: &Overrides, action: DaemonAction) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(ov)?;
     settings.paths.ensure_dirs()?;
-    let manager = if systemd_user_available() { Manager::Systemd } else { Manager::PidFile };
+    let manager = if systemd_user_available() {
+        Manager::Systemd
+    } else {
+        Manager::PidFile
+    };
     match action {
         DaemonAction::Start => start(&settings, ov, manager).await,
         DaemonAction::Stop => stop(&settings, manager).await,
@@ -35,7 +39,10 @@ enum Manager {
 }
 
 fn systemd_user_available() -> bool {
-    if std::env::var("PARACHUTE_DAEMON").map(|v| v == "pidfile").unwrap_or(false) {
+    if std::env::var("PARACHUTE_DAEMON")
+        .map(|v| v == "pidfile")
+        .unwrap_or(false)
+    {
         return false;
     }
     Path::new("/run/systemd/system").exists()
@@ -93,7 +100,10 @@ async fn healthy(port: u16) -> bool {
 
 async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow::Result<ExitCode> {
     if let Some(info) = running_server(settings) {
-        println!("parachute is already running (pid {}, port {})", info.pid, info.port);
+        println!(
+            "parachute is already running (pid {}, port {})",
+            info.pid, info.port
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let exe = std::env::current_exe()?;
@@ -114,14 +124,21 @@ async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow:
                 .stderr(Stdio::null())
                 .process_group(0)
                 .spawn()?;
-            crate::util::fs::write_atomic(&settings.paths.pid_file(), child.id().to_string().as_bytes(), Some(0o600))?;
+            crate::util::fs::write_atomic(
+                &settings.paths.pid_file(),
+                child.id().to_string().as_bytes(),
+                Some(0o600),
+            )?;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if let Some(info) = running_server(settings) {
             if healthy(info.port).await {
-                println!("parachute started (pid {}, http://{}:{}, vault {})", info.pid, info.host, info.port, info.vault);
+                println!(
+                    "parachute started (pid {}, http://{}:{}, vault {})",
+                    info.pid, info.host, info.port, info.vault
+                );
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -144,7 +161,8 @@ async fn stop(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode>
         println!("parachute stopped");
         return Ok(ExitCode::SUCCESS);
     }
-    let pid = read_pid(&settings.paths.pid_file()).or_else(|| running_server(settings).map(|i| i.pid));
+    let pid =
+        read_pid(&settings.paths.pid_file()).or_else(|| running_server(settings).map(|i| i.pid));
     let Some(pid) = pid.filter(|p| pid_alive(*p) && is_parachute_process(*p)) else {
         let _ = std::fs::remove_file(settings.paths.pid_file());
         println!("parachute is not running");
@@ -179,8 +197,15 @@ async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCod
     };
     match running_server(settings) {
         Some(info) => {
-            let h = if healthy(info.port).await { "healthy" } else { "not answering" };
-            println!("running (pid {}, port {}, {h}; managed by {how})", info.pid, info.port);
+            let h = if healthy(info.port).await {
+                "healthy"
+            } else {
+                "not answering"
+            };
+            println!(
+                "running (pid {}, port {}, {h}; managed by {how})",
+                info.pid, info.port
+            );
             Ok(ExitCode::SUCCESS)
         }
         None => {
@@ -191,12 +216,17 @@ async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCod
 }
 
 fn unit_path() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
     home.join(".config/systemd/user").join(UNIT)
 }
 
 fn write_unit(settings: &Settings, exe: &Path, args: &[String]) -> anyhow::Result<()> {
-    let quoted: Vec<String> = args.iter().map(|a| format!("\"{}\"", a.replace('"', "\\\""))).collect();
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("\"{}\"", a.replace('"', "\\\"")))
+        .collect();
     let unit = format!(
         "[Unit]\nDescription=Parachute server\nAfter=network.target\n\n[Service]\nType=simple\n\
          ExecStart=\"{}\" {}\nEnvironment=\"PARACHUTE_HOME={}\"\nRestart=on-failure\nRestartSec=5\n\n\
@@ -210,7 +240,10 @@ fn write_unit(settings: &Settings, exe: &Path, args: &[String]) -> anyhow::Resul
 }
 
 fn systemctl(args: &[&str]) -> anyhow::Result<()> {
-    let st = std::process::Command::new("systemctl").arg("--user").args(args).status()?;
+    let st = std::process::Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .status()?;
     anyhow::ensure!(st.success(), "systemctl --user {} failed", args.join(" "));
     Ok(())
 }

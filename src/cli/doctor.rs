@@ -46,43 +46,86 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     verdicts.push(check_cli().await);
     let secrets = SecretStore::new(settings.paths.secrets_file());
     verdicts.push(match secrets.get(SecretName::ClaudeOauthToken).await {
-        Ok(Some((_, at))) => report(Verdict::Pass, "token", format!("Claude token set ({})", at.as_str())),
-        Ok(None) => report(Verdict::Warn, "token", "no Claude token: run `parachute setup-token` or set CLAUDE_CODE_OAUTH_TOKEN"),
+        Ok(Some((_, at))) => report(
+            Verdict::Pass,
+            "token",
+            format!("Claude token set ({})", at.as_str()),
+        ),
+        Ok(None) => report(
+            Verdict::Warn,
+            "token",
+            "no Claude token: run `parachute setup-token` or set CLAUDE_CODE_OAUTH_TOKEN",
+        ),
         Err(e) => report(Verdict::Fail, "token", e.to_string()),
     });
     verdicts.push(check_docker().await);
     verdicts.push(check_disk(&settings.paths.vault));
     verdicts.push(check_keychain().await);
-    Ok(if verdicts.contains(&Verdict::Fail) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if verdicts.contains(&Verdict::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check_vault(vault: &Path) -> Verdict {
     if !vault.is_dir() {
-        return report(Verdict::Fail, "vault", format!("{} does not exist (it is created on first start)", vault.display()));
+        return report(
+            Verdict::Fail,
+            "vault",
+            format!(
+                "{} does not exist (it is created on first start)",
+                vault.display()
+            ),
+        );
     }
     let probe = vault.join(format!(".parachute-doctor-{}", std::process::id()));
     match std::fs::write(&probe, b"ok") {
         Ok(()) => {
             let _ = std::fs::remove_file(&probe);
-            report(Verdict::Pass, "vault", format!("{} is writable", vault.display()))
+            report(
+                Verdict::Pass,
+                "vault",
+                format!("{} is writable", vault.display()),
+            )
         }
-        Err(e) => report(Verdict::Fail, "vault", format!("{} is not writable: {e}", vault.display())),
+        Err(e) => report(
+            Verdict::Fail,
+            "vault",
+            format!("{} is not writable: {e}", vault.display()),
+        ),
     }
 }
 
 async fn check_port(s: &Settings) -> Verdict {
     if let Some(info) = super::daemon::running_server(s) {
-        return report(Verdict::Pass, "port", format!("parachute is serving port {} (pid {})", info.port, info.pid));
+        return report(
+            Verdict::Pass,
+            "port",
+            format!("parachute is serving port {} (pid {})", info.port, info.pid),
+        );
     }
     match std::net::TcpListener::bind((s.host.as_str(), s.port)) {
-        Ok(_) => report(Verdict::Pass, "port", format!("{}:{} is free", s.host, s.port)),
+        Ok(_) => report(
+            Verdict::Pass,
+            "port",
+            format!("{}:{} is free", s.host, s.port),
+        ),
         Err(e) => {
             let ours = matches!(crate::util::probe::get_loopback(s.port, "/", Duration::from_secs(1)).await,
                 Ok(r) if r.body.contains("Parachute"));
             if ours {
-                report(Verdict::Pass, "port", format!("a Parachute server answers on port {}", s.port))
+                report(
+                    Verdict::Pass,
+                    "port",
+                    format!("a Parachute server answers on port {}", s.port),
+                )
             } else {
-                report(Verdict::Fail, "port", format!("{}:{} is taken by another program: {e}", s.host, s.port))
+                report(
+                    Verdict::Fail,
+                    "port",
+                    format!("{}:{} is taken by another program: {e}", s.host, s.port),
+                )
             }
         }
     }
@@ -90,16 +133,28 @@ async fn check_port(s: &Settings) -> Verdict {
 
 async fn check_db(s: &Settings) -> Verdict {
     if !s.db_path.exists() {
-        return report(Verdict::Pass, "database", format!("{} will be created on first start", s.db_path.display()));
+        return report(
+            Verdict::Pass,
+            "database",
+            format!("{} will be created on first start", s.db_path.display()),
+        );
     }
     match crate::db::Store::open(&s.db_path).await {
         Ok(store) => {
             let ok = store.quick_check().await.unwrap_or(false);
             store.close().await;
             if ok {
-                report(Verdict::Pass, "database", format!("{} opens and passes quick_check", s.db_path.display()))
+                report(
+                    Verdict::Pass,
+                    "database",
+                    format!("{} opens and passes quick_check", s.db_path.display()),
+                )
             } else {
-                report(Verdict::Fail, "database", format!("{} fails quick_check", s.db_path.display()))
+                report(
+                    Verdict::Fail,
+                    "database",
+                    format!("{} fails quick_check", s.db_path.display()),
+                )
             }
         }
         Err(e) => report(Verdict::Fail, "database", e.to_string()),
@@ -109,16 +164,36 @@ async fn check_db(s: &Settings) -> Verdict {
 async fn check_cli() -> Verdict {
     let out = tokio::time::timeout(
         Duration::from_secs(20),
-        tokio::process::Command::new("claude").arg("--version").kill_on_drop(true).output(),
+        tokio::process::Command::new("claude")
+            .arg("--version")
+            .kill_on_drop(true)
+            .output(),
     )
     .await;
     match out {
-        Ok(Ok(o)) if o.status.success() => {
-            report(Verdict::Pass, "claude CLI", String::from_utf8_lossy(&o.stdout).trim().to_string())
-        }
-        Ok(Ok(o)) => report(Verdict::Fail, "claude CLI", format!("`claude --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-        Ok(Err(_)) => report(Verdict::Fail, "claude CLI", "not found on PATH: `npm install -g @anthropic-ai/claude-code`"),
-        Err(_) => report(Verdict::Fail, "claude CLI", "`claude --version` did not answer within 20 s"),
+        Ok(Ok(o)) if o.status.success() => report(
+            Verdict::Pass,
+            "claude CLI",
+            String::from_utf8_lossy(&o.stdout).trim(),
+        ),
+        Ok(Ok(o)) => report(
+            Verdict::Fail,
+            "claude CLI",
+            format!(
+                "`claude --version` failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        ),
+        Ok(Err(_)) => report(
+            Verdict::Fail,
+            "claude CLI",
+            "not found on PATH: `npm install -g @anthropic-ai/claude-code`",
+        ),
+        Err(_) => report(
+            Verdict::Fail,
+            "claude CLI",
+            "`claude --version` did not answer within 20 s",
+        ),
     }
 }
 
@@ -128,8 +203,16 @@ async fn check_docker() -> Verdict {
         .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
         .unwrap_or_else(|| "/var/run/docker.sock".into());
     match crate::util::probe::get_unix(Path::new(&socket), "/_ping", Duration::from_secs(2)).await {
-        Ok(r) if r.status == 200 => report(Verdict::Pass, "docker", "engine answers (sandboxed sessions possible)"),
-        _ => report(Verdict::Warn, "docker", "no Docker engine answers: sandboxed sessions will fail until one runs"),
+        Ok(r) if r.status == 200 => report(
+            Verdict::Pass,
+            "docker",
+            "engine answers (sandboxed sessions possible)",
+        ),
+        _ => report(
+            Verdict::Warn,
+            "docker",
+            "no Docker engine answers: sandboxed sessions will fail until one runs",
+        ),
     }
 }
 
@@ -159,7 +242,15 @@ async fn check_keychain() -> Verdict {
     });
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
         Ok(Ok(Ok(()))) => report(Verdict::Pass, "keychain", "the OS keychain answers"),
-        Ok(Ok(Err(e))) => report(Verdict::Warn, "keychain", format!("not available ({e}); secrets use the 0600 file in PARACHUTE_HOME")),
-        _ => report(Verdict::Warn, "keychain", "did not answer in 3 s; secrets use the 0600 file in PARACHUTE_HOME"),
+        Ok(Ok(Err(e))) => report(
+            Verdict::Warn,
+            "keychain",
+            format!("not available ({e}); secrets use the 0600 file in PARACHUTE_HOME"),
+        ),
+        _ => report(
+            Verdict::Warn,
+            "keychain",
+            "did not answer in 3 s; secrets use the 0600 file in PARACHUTE_HOME",
+        ),
     }
 }

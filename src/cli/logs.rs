@@ -14,7 +14,11 @@ fn newest_log(dir: &Path) -> Option<PathBuf> {
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(LOG_FILE_PREFIX)))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(LOG_FILE_PREFIX))
+        })
         .collect();
     files.sort();
     files.pop()
@@ -24,8 +28,15 @@ pub async fn run(ov: &Overrides, follow: bool, lines: usize) -> anyhow::Result<E
     let s = Settings::load(ov)?;
     let dir = s.paths.logs_dir();
     let Some(mut file) = newest_log(&dir) else {
-        eprintln!("no log files in {} yet (the daemon writes them; `server -f` logs to the terminal)", dir.display());
-        return Ok(if follow { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        eprintln!(
+            "no log files in {} yet (the daemon writes them; `server -f` logs to the terminal)",
+            dir.display()
+        );
+        return Ok(if follow {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     };
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
@@ -42,7 +53,9 @@ pub async fn run(ov: &Overrides, follow: bool, lines: usize) -> anyhow::Result<E
             file = newer;
             pos = 0;
         }
-        let Ok(mut f) = std::fs::File::open(&file) else { continue };
+        let Ok(mut f) = std::fs::File::open(&file) else {
+            continue;
+        };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         if len < pos {
             pos = 0;

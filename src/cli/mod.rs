@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 
 #[derive(Parser, Debug)]
-#[command(name = "parachute", version, about = "Parachute: a personal AI computer — Claude agents on your vault")]
+#[command(
+    name = "parachute",
+    version,
+    about = "Parachute: a personal AI computer — Claude agents on your vault"
+)]
 pub struct Cli {
     /// The vault folder (beats VAULT_PATH, .env and $PARACHUTE_HOME/config.yaml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -94,7 +98,10 @@ pub enum ConfigAction {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -115,7 +122,11 @@ fn overrides(cli: &Cli) -> Overrides {
         Command::Server(a) => (a.port, a.host.clone()),
         _ => (None, None),
     };
-    Overrides { vault: cli.vault.clone(), port, host }
+    Overrides {
+        vault: cli.vault.clone(),
+        port,
+        host,
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -127,7 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.log_to_file {
                 std::fs::create_dir_all(&dir)?;
             }
-            let _guard = crate::logging::init(&settings.log_level, args.log_to_file.then_some(dir.as_path()));
+            let _guard = crate::logging::init(
+                &settings.log_level,
+                args.log_to_file.then_some(dir.as_path()),
+            );
             crate::server::serve(settings).await?;
             Ok(ExitCode::SUCCESS)
         }

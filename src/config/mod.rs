@@ -30,13 +30,25 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Every key a `config.yaml` may hold, with a one-line description (used by
 /// `config show` and to warn about unknown keys).
 pub const KNOWN_KEYS: &[(&str, &str)] = &[
-    ("vault_path", "the vault folder (read from $PARACHUTE_HOME/config.yaml)"),
+    (
+        "vault_path",
+        "the vault folder (read from $PARACHUTE_HOME/config.yaml)",
+    ),
     ("port", "TCP port to listen on"),
     ("host", "address to bind"),
-    ("default_model", "model used when neither request nor workspace names one"),
-    ("auth_mode", "remote | always | disabled (initial value; server.yaml wins)"),
+    (
+        "default_model",
+        "model used when neither request nor workspace names one",
+    ),
+    (
+        "auth_mode",
+        "remote | always | disabled (initial value; server.yaml wins)",
+    ),
     ("log_level", "tracing filter, e.g. info or parachute=debug"),
-    ("cors_origins", "comma-separated origins allowed by CORS; * = localhost only"),
+    (
+        "cors_origins",
+        "comma-separated origins allowed by CORS; * = localhost only",
+    ),
     ("max_message_length", "longest chat message, in characters"),
     ("max_body_bytes", "largest request body, in bytes"),
     ("db_path", "SQLite file (default {vault}/Chat/sessions.db)"),
@@ -44,13 +56,22 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Keys `parachute config set` refuses because they are secrets.
-pub const SECRET_KEYS: &[&str] = &["token", "claude_code_oauth_token", "anthropic_api_key", "api_key"];
+pub const SECRET_KEYS: &[&str] = &[
+    "token",
+    "claude_code_oauth_token",
+    "anthropic_api_key",
+    "api_key",
+];
 
 /// A settings failure the user can fix; always names the key and where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value for `{key}` (from {source_name}): {reason}")]
-    Invalid { key: String, source_name: String, reason: String },
+    Invalid {
+        key: String,
+        source_name: String,
+        reason: String,
+    },
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
     #[error("unknown setting `{0}`; known settings: {1}")]
@@ -143,7 +164,11 @@ impl Layers {
 fn value_to_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(value_to_string).collect::<Vec<_>>().join(","),
+        Value::Array(items) => items
+            .iter()
+            .map(value_to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     }
 }
@@ -171,13 +196,20 @@ pub fn read_yaml_map(path: &Path) -> Result<BTreeMap<String, Value>, ConfigError
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(ConfigError::Unreadable { path: path.into(), reason: e.to_string() }),
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path: path.into(),
+                reason: e.to_string(),
+            })
+        }
     };
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let value: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| ConfigError::Unreadable { path: path.into(), reason: e.to_string() })?;
+    let value: Value = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Unreadable {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     match value {
         Value::Object(map) => Ok(map.into_iter().collect()),
         Value::Null => Ok(BTreeMap::new()),
@@ -202,7 +234,11 @@ impl Settings {
                 env.insert((*key).to_string(), v);
             }
         }
-        let layers = Layers { env, dotenv, vault_config };
+        let layers = Layers {
+            env,
+            dotenv,
+            vault_config,
+        };
         let mut warnings = Vec::new();
         for key in layers.vault_config.keys() {
             if !KNOWN_KEYS.iter().any(|(k, _)| k == key) {
@@ -235,28 +271,58 @@ impl Settings {
             (v, s)
         };
 
-        let (port_s, port_src) = get("port", overrides.port.map(|p| p.to_string()), DEFAULT_PORT.to_string());
+        let (port_s, port_src) = get(
+            "port",
+            overrides.port.map(|p| p.to_string()),
+            DEFAULT_PORT.to_string(),
+        );
         let port = parse_num::<u16>("port", &port_s, port_src)?;
         let (host, host_src) = get("host", overrides.host.clone(), DEFAULT_HOST.to_string());
         if host.parse::<IpAddr>().is_err() && host != "localhost" {
-            return Err(invalid("host", host_src, "expected an IP address such as 0.0.0.0 or 127.0.0.1"));
+            return Err(invalid(
+                "host",
+                host_src,
+                "expected an IP address such as 0.0.0.0 or 127.0.0.1",
+            ));
         }
         let (model, _) = get("default_model", None, String::new());
         let (auth_s, auth_src) = get("auth_mode", None, "remote".into());
         let auth_mode: AuthMode = auth_s
             .parse()
             .map_err(|_| invalid("auth_mode", auth_src, "expected remote, always or disabled"))?;
-        let auth_mode_override = match auth_src {
-            Source::Env | Source::DotEnv => Some(auth_mode),
-            _ => None,
+        // The environment overrides server.yaml for this run; only config.yaml (or the
+        // default) seeds server.yaml when it does not exist yet.
+        let (auth_mode_override, auth_mode) = match auth_src {
+            Source::Env | Source::DotEnv => {
+                let seed = match layers.vault_config.get("auth_mode").map(value_to_string) {
+                    Some(v) => v.parse().map_err(|_| {
+                        invalid(
+                            "auth_mode",
+                            Source::VaultConfig,
+                            "expected remote, always or disabled",
+                        )
+                    })?,
+                    None => AuthMode::Remote,
+                };
+                (Some(auth_mode), seed)
+            }
+            _ => (None, auth_mode),
         };
         let (log_level, log_src) = get("log_level", None, "info".into());
         if tracing_subscriber::EnvFilter::try_new(log_level.to_ascii_lowercase()).is_err() {
-            return Err(invalid("log_level", log_src, "expected a level such as info, debug or warn"));
+            return Err(invalid(
+                "log_level",
+                log_src,
+                "expected a level such as info, debug or warn",
+            ));
         }
         let (cors, _) = get("cors_origins", None, "*".into());
         let cors_origins = parse_cors(&cors, port);
-        let (mml, mml_src) = get("max_message_length", None, DEFAULT_MAX_MESSAGE_LENGTH.to_string());
+        let (mml, mml_src) = get(
+            "max_message_length",
+            None,
+            DEFAULT_MAX_MESSAGE_LENGTH.to_string(),
+        );
         let max_message_length = parse_num::<usize>("max_message_length", &mml, mml_src)?;
         let (mbb, mbb_src) = get("max_body_bytes", None, DEFAULT_MAX_BODY_BYTES.to_string());
         let max_body_bytes = parse_num::<usize>("max_body_bytes", &mbb, mbb_src)?;
@@ -267,10 +333,15 @@ impl Settings {
         let (db_s, _) = get("db_path", None, default_db.display().to_string());
         let db_path = {
             let p = PathBuf::from(&db_s);
-            if p.is_absolute() { p } else { paths.vault.join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                paths.vault.join(p)
+            }
         };
         let (debug_s, debug_src) = get("debug", None, "false".into());
-        let debug = parse_bool(&debug_s).ok_or_else(|| invalid("debug", debug_src, "expected true or false"))?;
+        let debug = parse_bool(&debug_s)
+            .ok_or_else(|| invalid("debug", debug_src, "expected true or false"))?;
 
         Ok(Settings {
             paths,
@@ -298,15 +369,25 @@ impl Settings {
 
 /// True for `localhost` and loopback IPs.
 pub fn host_is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 fn invalid(key: &str, src: Source, reason: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), source_name: src.as_str().into(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        source_name: src.as_str().into(),
+        reason: reason.into(),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, s: &str, src: Source) -> Result<T, ConfigError> {
-    s.trim().parse::<T>().map_err(|_| invalid(key, src, &format!("`{s}` is not a valid number")))
+    s.trim()
+        .parse::<T>()
+        .map_err(|_| invalid(key, src, &format!("`{s}` is not a valid number")))
 }
 
 /// Parses the boolean spellings pydantic accepted.
@@ -332,7 +413,10 @@ fn parse_cors(s: &str, port: u16) -> Vec<String> {
         }
         return out;
     }
-    s.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect()
+    s.split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect()
 }
 
 /// Validates one `config set KEY VALUE` pair and returns the YAML value to store.
@@ -341,16 +425,24 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
         return Err(ConfigError::SecretKey(key.into()));
     }
     if !KNOWN_KEYS.iter().any(|(k, _)| *k == key) {
-        let known = KNOWN_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+        let known = KNOWN_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(ConfigError::UnknownKey(key.into(), known));
     }
     let src = Source::Flag;
     Ok(match key {
         "port" => Value::from(parse_num::<u16>(key, value, src)?),
         "max_message_length" | "max_body_bytes" => Value::from(parse_num::<u64>(key, value, src)?),
-        "debug" => Value::from(parse_bool(value).ok_or_else(|| invalid(key, src, "expected true or false"))?),
+        "debug" => Value::from(
+            parse_bool(value).ok_or_else(|| invalid(key, src, "expected true or false"))?,
+        ),
         "auth_mode" => {
-            value.parse::<AuthMode>().map_err(|_| invalid(key, src, "expected remote, always or disabled"))?;
+            value
+                .parse::<AuthMode>()
+                .map_err(|_| invalid(key, src, "expected remote, always or disabled"))?;
             Value::from(value)
         }
         "host" => {
@@ -367,10 +459,16 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
 pub fn write_yaml_key(path: &Path, key: &str, value: Value) -> Result<(), ConfigError> {
     let mut map = read_yaml_map(path)?;
     map.insert(key.to_string(), value);
-    let text = serde_saphyr::to_string(&map)
-        .map_err(|e| ConfigError::Unwritable { path: path.into(), reason: e.to_string() })?;
-    crate::util::fs::write_atomic(path, text.as_bytes(), None)
-        .map_err(|e| ConfigError::Unwritable { path: path.into(), reason: e.to_string() })
+    let text = serde_saphyr::to_string(&map).map_err(|e| ConfigError::Unwritable {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    crate::util::fs::write_atomic(path, text.as_bytes(), None).map_err(|e| {
+        ConfigError::Unwritable {
+            path: path.into(),
+            reason: e.to_string(),
+        }
+    })
 }
 
 #[cfg(test)]
@@ -381,14 +479,25 @@ mod tests {
     fn star_cors_means_local_origins_only() {
         let o = parse_cors("*", 3333);
         assert!(o.contains(&"http://localhost:3333".to_string()));
-        assert!(o.iter().all(|x| x.contains("localhost") || x.contains("127.0.0.1")));
+        assert!(o
+            .iter()
+            .all(|x| x.contains("localhost") || x.contains("127.0.0.1")));
     }
 
     #[test]
     fn config_set_refuses_secrets_and_unknown_keys() {
-        assert!(matches!(validate_setting("token", "x"), Err(ConfigError::SecretKey(_))));
-        assert!(matches!(validate_setting("nope", "x"), Err(ConfigError::UnknownKey(..))));
-        assert!(matches!(validate_setting("port", "99999"), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            validate_setting("token", "x"),
+            Err(ConfigError::SecretKey(_))
+        ));
+        assert!(matches!(
+            validate_setting("nope", "x"),
+            Err(ConfigError::UnknownKey(..))
+        ));
+        assert!(matches!(
+            validate_setting("port", "99999"),
+            Err(ConfigError::Invalid { .. })
+        ));
         assert_eq!(validate_setting("port", "4000").unwrap(), Value::from(4000));
     }
 }

@@ -17,7 +17,11 @@ pub struct Paths {
 
 impl Paths {
     pub fn new((vault, vault_source): (PathBuf, Source), home: PathBuf) -> Paths {
-        Paths { vault, vault_source, home }
+        Paths {
+            vault,
+            vault_source,
+            home,
+        }
     }
 
     /// `{vault}/.parachute/`
@@ -78,7 +82,9 @@ fn restrict_dir(dir: &Path) {
 }
 
 fn user_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `PARACHUTE_HOME`, else `~/.parachute`.
@@ -106,7 +112,11 @@ pub fn resolve_vault(
         return Ok((absolutize(Path::new(v)), Source::DotEnv));
     }
     let home_cfg = read_yaml_map(&home.join("config.yaml"))?;
-    if let Some(v) = home_cfg.get("vault_path").and_then(|v| v.as_str()).filter(|v| !v.is_empty()) {
+    if let Some(v) = home_cfg
+        .get("vault_path")
+        .and_then(|v| v.as_str())
+        .filter(|v| !v.is_empty())
+    {
         return Ok((absolutize(Path::new(&expand_tilde(v))), Source::HomeConfig));
     }
     Ok((user_home().join("Parachute"), Source::Default))
@@ -125,8 +135,13 @@ pub fn absolutize(p: &Path) -> PathBuf {
     let joined = if p.is_absolute() {
         p
     } else {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(p)
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
     };
     // Lexically drop `.` components so paths shown to users stay tidy.
-    joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }

@@ -100,7 +100,10 @@ pub enum SecretsError {
 /// Whether the keychain is tried at all (`PARACHUTE_KEYRING=off` forces the file).
 fn keyring_enabled_by_env() -> bool {
     !matches!(
-        std::env::var("PARACHUTE_KEYRING").unwrap_or_default().to_ascii_lowercase().as_str(),
+        std::env::var("PARACHUTE_KEYRING")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str(),
         "off" | "file" | "0" | "false"
     )
 }
@@ -115,20 +118,37 @@ pub struct SecretStore {
 impl SecretStore {
     /// A store whose fallback file is `file` (normally `$PARACHUTE_HOME/secrets.json`).
     pub fn new(file: PathBuf) -> SecretStore {
-        SecretStore { file, keyring: keyring_enabled_by_env(), cache: Mutex::new(HashMap::new()) }
+        SecretStore {
+            file,
+            keyring: keyring_enabled_by_env(),
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A store that never touches the keychain (tests, or `PARACHUTE_KEYRING=off`).
     pub fn file_only(file: PathBuf) -> SecretStore {
-        SecretStore { file, keyring: false, cache: Mutex::new(HashMap::new()) }
+        SecretStore {
+            file,
+            keyring: false,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Looks a secret up: environment, then keychain (time-limited), then the file.
     pub async fn get(&self, name: SecretName) -> Result<Option<(Secret, Location)>, SecretsError> {
-        if let Some(v) = std::env::var(name.env_var()).ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(v) = std::env::var(name.env_var())
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             return Ok(Some((Secret(v.trim().to_string()), Location::Env)));
         }
-        if let Some((s, l, at)) = self.cache.lock().map(|c| c.get(&name).cloned()).ok().flatten() {
+        if let Some((s, l, at)) = self
+            .cache
+            .lock()
+            .map(|c| c.get(&name).cloned())
+            .ok()
+            .flatten()
+        {
             if at.elapsed() < CACHE_TTL {
                 return Ok(Some((s, l)));
             }
@@ -139,8 +159,14 @@ impl SecretStore {
             let file = self.file.clone();
             let v = tokio::task::spawn_blocking(move || read_file(&file))
                 .await
-                .unwrap_or_else(|e| Err(SecretsError::FileRead { path: PathBuf::new(), reason: e.to_string() }))?;
-            v.get(name.account()).map(|s| (Secret(s.clone()), Location::File))
+                .unwrap_or_else(|e| {
+                    Err(SecretsError::FileRead {
+                        path: PathBuf::new(),
+                        reason: e.to_string(),
+                    })
+                })?;
+            v.get(name.account())
+                .map(|s| (Secret(s.clone()), Location::File))
         };
         if let Some((s, l)) = &found {
             if let Ok(mut c) = self.cache.lock() {
@@ -189,7 +215,11 @@ impl SecretStore {
         if !self.keyring {
             return None;
         }
-        match with_timeout(move || keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.get_password())).await {
+        match with_timeout(move || {
+            keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.get_password())
+        })
+        .await
+        {
             Some(Ok(v)) if !v.is_empty() => Some(Secret(v)),
             Some(Ok(_)) | Some(Err(keyring::Error::NoEntry)) => None,
             Some(Err(e)) => {
@@ -197,7 +227,9 @@ impl SecretStore {
                 None
             }
             None => {
-                tracing::warn!("keychain did not answer within {KEYRING_TIMEOUT:?}; using the fallback file");
+                tracing::warn!(
+                    "keychain did not answer within {KEYRING_TIMEOUT:?}; using the fallback file"
+                );
                 None
             }
         }
@@ -209,28 +241,45 @@ impl SecretStore {
         }
         let value = value.to_string();
         matches!(
-            with_timeout(move || keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.set_password(&value))).await,
+            with_timeout(move || keyring::Entry::new(SERVICE, name.account())
+                .and_then(|e| e.set_password(&value)))
+            .await,
             Some(Ok(()))
         )
     }
 
-    async fn file_update(&self, name: SecretName, value: Option<String>) -> Result<(), SecretsError> {
+    async fn file_update(
+        &self,
+        name: SecretName,
+        value: Option<String>,
+    ) -> Result<(), SecretsError> {
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
             let mut map = read_file(&file)?;
             let changed = match value {
-                Some(v) => map.insert(name.account().to_string(), v.clone()).as_deref() != Some(v.as_str()),
+                Some(v) => {
+                    map.insert(name.account().to_string(), v.clone()).as_deref() != Some(v.as_str())
+                }
                 None => map.remove(name.account()).is_some(),
             };
             if !changed {
                 return Ok(());
             }
             let text = serde_json::to_string_pretty(&map).unwrap_or_else(|_| "{}".into());
-            crate::util::fs::write_atomic(&file, text.as_bytes(), Some(0o600))
-                .map_err(|e| SecretsError::FileWrite { path: file.clone(), reason: e.to_string() })
+            crate::util::fs::write_atomic(&file, text.as_bytes(), Some(0o600)).map_err(|e| {
+                SecretsError::FileWrite {
+                    path: file.clone(),
+                    reason: e.to_string(),
+                }
+            })
         })
         .await
-        .unwrap_or_else(|e| Err(SecretsError::FileWrite { path: PathBuf::new(), reason: e.to_string() }))
+        .unwrap_or_else(|e| {
+            Err(SecretsError::FileWrite {
+                path: PathBuf::new(),
+                reason: e.to_string(),
+            })
+        })
     }
 
     /// Moves a Python-era `{vault}/.parachute/.token` into the store and removes it.
@@ -242,11 +291,17 @@ impl SecretStore {
         let token = text.lines().next().unwrap_or("").trim().to_string();
         if !token.is_empty() {
             let at = self.set(SecretName::ClaudeOauthToken, &token).await?;
-            tracing::info!(stored_in = at.as_str(), "migrated the legacy .token file into the secrets store");
+            tracing::info!(
+                stored_in = at.as_str(),
+                "migrated the legacy .token file into the secrets store"
+            );
         }
         tokio::fs::remove_file(legacy)
             .await
-            .map_err(|e| SecretsError::FileWrite { path: legacy.into(), reason: e.to_string() })?;
+            .map_err(|e| SecretsError::FileWrite {
+                path: legacy.into(),
+                reason: e.to_string(),
+            })?;
         Ok(true)
     }
 }
@@ -267,7 +322,10 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, SecretsError> {
             reason: format!("not a JSON map ({}:{})", e.line(), e.column()),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(SecretsError::FileRead { path: path.into(), reason: e.to_string() }),
+        Err(e) => Err(SecretsError::FileRead {
+            path: path.into(),
+            reason: e.to_string(),
+        }),
     }
 }
 

@@ -28,11 +28,18 @@ pub(super) async fn adopt_python_schema(pool: &SqlitePool) -> Result<(), DbError
     if exists.is_none() {
         return Ok(());
     }
-    let cols: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('sessions')").fetch_all(pool).await?;
+    let cols: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('sessions')")
+        .fetch_all(pool)
+        .await?;
     for (name, ty) in LATER_COLUMNS {
         if !cols.iter().any(|(c,)| c == name) {
-            tracing::info!(column = name, "adding a column missing from an older sessions table");
-            sqlx::query(&format!("ALTER TABLE sessions ADD COLUMN {name} {ty}")).execute(pool).await?;
+            tracing::info!(
+                column = name,
+                "adding a column missing from an older sessions table"
+            );
+            sqlx::query(&format!("ALTER TABLE sessions ADD COLUMN {name} {ty}"))
+                .execute(pool)
+                .await?;
         }
     }
     Ok(())

@@ -34,9 +34,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store, DbError> {
-        let err = |reason: String| DbError::Open { path: path.display().to_string(), reason };
+        let err = |reason: String| DbError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
         if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| err(e.to_string()))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| err(e.to_string()))?;
         }
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| err(e.to_string()))?
@@ -66,7 +71,9 @@ impl Store {
 
     /// `PRAGMA quick_check`: `Ok(true)` when the file is sound (used by `doctor`).
     pub async fn quick_check(&self) -> Result<bool, DbError> {
-        let r: (String,) = sqlx::query_as("PRAGMA quick_check").fetch_one(&self.pool).await?;
+        let r: (String,) = sqlx::query_as("PRAGMA quick_check")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(r.0 == "ok")
     }
 

@@ -75,52 +75,70 @@ pub struct SessionChanges {
     pub archived: Option<bool>,
 }
 
-const COLUMNS: &str = "id, title, module, source, working_directory, vault_root, model, message_count, \
+const COLUMNS: &str =
+    "id, title, module, source, working_directory, vault_root, model, message_count, \
     archived, created_at, last_accessed, continued_from, agent_type, metadata, trust_level, \
     linked_bot_platform, linked_bot_chat_id, linked_bot_chat_type, workspace_id";
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 impl Store {
     /// Sessions matching `f`, most recently used first.
     pub async fn list_sessions(&self, f: &ListFilter) -> Result<Vec<SessionRow>, DbError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE archived = "));
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE archived = "));
         q.push_bind(f.archived as i64);
         if let Some(m) = &f.module {
             q.push(" AND module = ").push_bind(m.clone());
         }
         if let Some(s) = &f.search {
-            q.push(" AND title LIKE ").push_bind(format!("%{}%", escape_like(s))).push(" ESCAPE '\\'");
+            q.push(" AND title LIKE ")
+                .push_bind(format!("%{}%", escape_like(s)))
+                .push(" ESCAPE '\\'");
         }
         if let Some(w) = &f.workspace_id {
             q.push(" AND workspace_id = ").push_bind(w.clone());
         }
-        q.push(" ORDER BY last_accessed DESC LIMIT ").push_bind(f.limit);
+        q.push(" ORDER BY last_accessed DESC LIMIT ")
+            .push_bind(f.limit);
         q.push(" OFFSET ").push_bind(f.offset);
-        Ok(q.build_query_as::<SessionRow>().fetch_all(self.pool()).await?)
+        Ok(q.build_query_as::<SessionRow>()
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// One session, if it exists.
     pub async fn get_session(&self, id: &str) -> Result<Option<SessionRow>, DbError> {
-        Ok(sqlx::query_as::<_, SessionRow>(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?"))
+        Ok(
+            sqlx::query_as::<_, SessionRow>(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE id = ?"
+            ))
             .bind(id)
             .fetch_optional(self.pool())
-            .await?)
+            .await?,
+        )
     }
 
     /// Totals for the stats route.
     pub async fn session_stats(&self) -> Result<SessionStats, DbError> {
-        let (total, archived): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), SUM(CASE WHEN archived = 1 THEN 1 ELSE 0 END) FROM sessions")
-                .fetch_one(self.pool())
-                .await?;
+        let (total, archived): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), SUM(CASE WHEN archived = 1 THEN 1 ELSE 0 END) FROM sessions",
+        )
+        .fetch_one(self.pool())
+        .await?;
         let by_module: Vec<(String, i64)> =
             sqlx::query_as("SELECT module, COUNT(*) FROM sessions GROUP BY module ORDER BY module")
                 .fetch_all(self.pool())
                 .await?;
-        Ok(SessionStats { total, archived: archived.unwrap_or(0), by_module })
+        Ok(SessionStats {
+            total,
+            archived: archived.unwrap_or(0),
+            by_module,
+        })
     }
 
     /// Inserts a session.
@@ -146,11 +164,17 @@ impl Store {
         .bind(&s.metadata)
         .execute(self.pool())
         .await?;
-        self.get_session(&s.id).await?.ok_or(DbError::Query(sqlx::Error::RowNotFound))
+        self.get_session(&s.id)
+            .await?
+            .ok_or(DbError::Query(sqlx::Error::RowNotFound))
     }
 
     /// Applies `changes` and bumps `last_accessed`; `None` when the session is unknown.
-    pub async fn update_session(&self, id: &str, changes: &SessionChanges) -> Result<Option<SessionRow>, DbError> {
+    pub async fn update_session(
+        &self,
+        id: &str,
+        changes: &SessionChanges,
+    ) -> Result<Option<SessionRow>, DbError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE sessions SET last_accessed = ");
         q.push_bind(now_session());
         if let Some(m) = &changes.module {
@@ -180,7 +204,10 @@ impl Store {
     /// id is never silently resurrected. `false` when it did not exist.
     pub async fn delete_session(&self, id: &str) -> Result<bool, DbError> {
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -204,10 +231,12 @@ impl Store {
 
     /// Detaches every session from a deleted workspace.
     pub async fn clear_workspace(&self, slug: &str) -> Result<u64, DbError> {
-        Ok(sqlx::query("UPDATE sessions SET workspace_id = NULL WHERE workspace_id = ?")
-            .bind(slug)
-            .execute(self.pool())
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("UPDATE sessions SET workspace_id = NULL WHERE workspace_id = ?")
+                .bind(slug)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 }

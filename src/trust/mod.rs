@@ -6,7 +6,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TrustLevel {
     Full,
@@ -53,7 +65,10 @@ mod tests {
     #[test]
     fn most_restricted_wins() {
         use TrustLevel::*;
-        assert_eq!(TrustLevel::most_restricted([Full, Sandboxed, Vault]), Sandboxed);
+        assert_eq!(
+            TrustLevel::most_restricted([Full, Sandboxed, Vault]),
+            Sandboxed
+        );
         assert_eq!(TrustLevel::most_restricted([Full, Vault]), Vault);
         assert_eq!(TrustLevel::most_restricted([]), Full);
         assert!("bogus".parse::<TrustLevel>().is_err());

@@ -14,7 +14,11 @@ pub struct Reply {
     pub body: String,
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, host: &str, path: &str) -> std::io::Result<Reply> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    host: &str,
+    path: &str,
+) -> std::io::Result<Reply> {
     let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: parachute-cli\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
@@ -25,8 +29,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, host: &str, path:
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))?;
-    Ok(Reply { status, body: body.to_string() })
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response")
+        })?;
+    Ok(Reply {
+        status,
+        body: body.to_string(),
+    })
 }
 
 /// GET `path` from a TCP server at `127.0.0.1:port` within `timeout`.

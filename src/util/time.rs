@@ -17,7 +17,10 @@ pub fn now_naive() -> String {
 /// format; unparseable text is passed through unchanged rather than lost.
 pub fn to_session_format(stored: &str) -> String {
     if let Ok(dt) = DateTime::parse_from_rfc3339(stored) {
-        return dt.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        return dt
+            .with_timezone(&Utc)
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(n) = NaiveDateTime::parse_from_str(stored, fmt) {
@@ -38,8 +41,14 @@ mod tests {
 
     #[test]
     fn python_era_timestamps_are_normalised() {
-        assert_eq!(to_session_format("2026-02-09T18:06:07.123456+00:00"), "2026-02-09T18:06:07.123456Z");
-        assert_eq!(to_session_format("2026-02-09T18:06:07"), "2026-02-09T18:06:07.000000Z");
+        assert_eq!(
+            to_session_format("2026-02-09T18:06:07.123456+00:00"),
+            "2026-02-09T18:06:07.123456Z"
+        );
+        assert_eq!(
+            to_session_format("2026-02-09T18:06:07"),
+            "2026-02-09T18:06:07.000000Z"
+        );
         assert_eq!(to_session_format("garbage"), "garbage");
     }
 }

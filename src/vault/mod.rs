@@ -23,7 +23,9 @@ pub fn resolve_in_vault(vault: &Path, requested: &str) -> Result<PathBuf, VaultP
     if requested.contains('\0') {
         return Err(VaultPathError::Invalid("contains a NUL byte"));
     }
-    let root = vault.canonicalize().map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
+    let root = vault
+        .canonicalize()
+        .map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
     let req = Path::new(requested);
     let mut rel = PathBuf::new();
     let candidate_components: Vec<Component> = if req.is_absolute() {
@@ -41,7 +43,9 @@ pub fn resolve_in_vault(vault: &Path, requested: &str) -> Result<PathBuf, VaultP
             Component::Normal(name) => {
                 let decoded = percent_decode(&name.to_string_lossy());
                 if decoded == ".." || decoded.contains('/') {
-                    return Err(VaultPathError::Invalid("encoded `..` or `/` in a path segment"));
+                    return Err(VaultPathError::Invalid(
+                        "encoded `..` or `/` in a path segment",
+                    ));
                 }
                 rel.push(name);
             }
@@ -65,7 +69,9 @@ pub fn resolve_in_vault(vault: &Path, requested: &str) -> Result<PathBuf, VaultP
         root.clone()
     } else {
         // A dangling symlink cannot be canonicalized: refuse it, its target is unknown.
-        root.join(&head).canonicalize().map_err(|_| VaultPathError::OutsideVault)?
+        root.join(&head)
+            .canonicalize()
+            .map_err(|_| VaultPathError::OutsideVault)?
     };
     if !resolved_head.starts_with(&root) {
         return Err(VaultPathError::OutsideVault);

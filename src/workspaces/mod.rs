@@ -47,7 +47,10 @@ fn yes() -> bool {
 
 impl Default for PluginCapabilities {
     fn default() -> Self {
-        PluginCapabilities { include_user: true, dirs: Vec::new() }
+        PluginCapabilities {
+            include_user: true,
+            dirs: Vec::new(),
+        }
     }
 }
 
@@ -189,11 +192,18 @@ pub fn slugify(name: &str) -> String {
     }
     let s: String = out.trim_matches('-').chars().take(60).collect();
     let s = s.trim_matches('-').to_string();
-    if s.is_empty() { "workspace".into() } else { s }
+    if s.is_empty() {
+        "workspace".into()
+    } else {
+        s
+    }
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> WorkspaceError {
-    WorkspaceError::Io { path: path.display().to_string(), reason: e.to_string() }
+    WorkspaceError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// The workspaces of one vault.
@@ -205,7 +215,11 @@ pub struct WorkspaceStore {
 
 impl WorkspaceStore {
     pub fn new(vault: PathBuf, dir: PathBuf) -> WorkspaceStore {
-        WorkspaceStore { vault, dir, create_lock: tokio::sync::Mutex::new(()) }
+        WorkspaceStore {
+            vault,
+            dir,
+            create_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn file(&self, slug: &str) -> PathBuf {
@@ -216,9 +230,13 @@ impl WorkspaceStore {
     pub async fn list(&self) -> Result<Vec<Workspace>, WorkspaceError> {
         let dir = self.dir.clone();
         let slugs = tokio::task::spawn_blocking(move || -> Vec<String> {
-            let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
-            let mut v: Vec<String> =
-                rd.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                return Vec::new();
+            };
+            let mut v: Vec<String> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect();
             v.sort();
             v
         })
@@ -244,7 +262,9 @@ impl WorkspaceStore {
         let path = self.file(slug);
         let text = match tokio::fs::read_to_string(&path).await {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(WorkspaceError::NotFound(slug.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::NotFound(slug.into()))
+            }
             Err(e) => return Err(io_err(&path, e)),
         };
         let mut w: Workspace = serde_saphyr::from_str(&text).map_err(|e| io_err(&path, e))?;
@@ -259,7 +279,10 @@ impl WorkspaceStore {
         let base = slugify(&name);
         let mut slug = base.clone();
         let mut n = 2;
-        while tokio::fs::try_exists(self.dir.join(&slug)).await.unwrap_or(false) {
+        while tokio::fs::try_exists(self.dir.join(&slug))
+            .await
+            .unwrap_or(false)
+        {
             slug = format!("{base}-{n}");
             n += 1;
         }
@@ -267,7 +290,8 @@ impl WorkspaceStore {
             name,
             slug,
             description: req.description.unwrap_or_default(),
-            trust_level: parse_trust(req.default_trust_level.as_deref())?.unwrap_or(TrustLevel::Full),
+            trust_level: parse_trust(req.default_trust_level.as_deref())?
+                .unwrap_or(TrustLevel::Full),
             working_directory: self.check_working_directory(req.working_directory)?,
             model: req.model.filter(|m| !m.trim().is_empty()),
             capabilities: req.capabilities.unwrap_or_default(),
@@ -278,7 +302,11 @@ impl WorkspaceStore {
     }
 
     /// Changes the keys present in `req`.
-    pub async fn update(&self, slug: &str, req: WorkspaceUpdate) -> Result<Workspace, WorkspaceError> {
+    pub async fn update(
+        &self,
+        slug: &str,
+        req: WorkspaceUpdate,
+    ) -> Result<Workspace, WorkspaceError> {
         let mut w = self.get(slug).await?;
         if let Some(n) = req.name {
             w.name = clean_name(&n)?;
@@ -309,7 +337,9 @@ impl WorkspaceStore {
     pub async fn delete(&self, slug: &str) -> Result<(), WorkspaceError> {
         self.get(slug).await?;
         let dir = self.dir.join(slug);
-        tokio::fs::remove_dir_all(&dir).await.map_err(|e| io_err(&dir, e))
+        tokio::fs::remove_dir_all(&dir)
+            .await
+            .map_err(|e| io_err(&dir, e))
     }
 
     async fn save(&self, w: &Workspace) -> Result<(), WorkspaceError> {
@@ -321,19 +351,25 @@ impl WorkspaceStore {
         }
         let text = serde_saphyr::to_string(&v).map_err(|e| io_err(&path, e))?;
         let p = path.clone();
-        tokio::task::spawn_blocking(move || crate::util::fs::write_atomic(&p, text.as_bytes(), None))
-            .await
-            .map_err(|e| io_err(&path, e))?
-            .map_err(|e| io_err(&path, e))
+        tokio::task::spawn_blocking(move || {
+            crate::util::fs::write_atomic(&p, text.as_bytes(), None)
+        })
+        .await
+        .map_err(|e| io_err(&path, e))?
+        .map_err(|e| io_err(&path, e))
     }
 
     /// A working directory must resolve inside the vault; empty means the vault root.
-    fn check_working_directory(&self, wd: Option<String>) -> Result<Option<String>, WorkspaceError> {
+    fn check_working_directory(
+        &self,
+        wd: Option<String>,
+    ) -> Result<Option<String>, WorkspaceError> {
         match wd.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => {
-                crate::vault::resolve_in_vault(&self.vault, &s)
-                    .map_err(|e| WorkspaceError::Invalid(format!("Invalid working_directory '{s}': {e}")))?;
+                crate::vault::resolve_in_vault(&self.vault, &s).map_err(|e| {
+                    WorkspaceError::Invalid(format!("Invalid working_directory '{s}': {e}"))
+                })?;
                 Ok(Some(s))
             }
         }
@@ -343,29 +379,47 @@ impl WorkspaceStore {
 fn clean_name(name: &str) -> Result<String, WorkspaceError> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 100 {
-        return Err(WorkspaceError::Invalid("name must be 1 to 100 characters".into()));
+        return Err(WorkspaceError::Invalid(
+            "name must be 1 to 100 characters".into(),
+        ));
     }
     Ok(n.to_string())
 }
 
 fn parse_trust(s: Option<&str>) -> Result<Option<TrustLevel>, WorkspaceError> {
-    s.map(|t| t.parse::<TrustLevel>().map_err(|e| WorkspaceError::Invalid(e.to_string())))
-        .transpose()
+    s.map(|t| {
+        t.parse::<TrustLevel>()
+            .map_err(|e| WorkspaceError::Invalid(e.to_string()))
+    })
+    .transpose()
 }
 
 fn check_sandbox(s: Option<SandboxLimits>) -> Result<Option<SandboxLimits>, WorkspaceError> {
     let Some(s) = s else { return Ok(None) };
     let mem = s.memory.trim().to_ascii_lowercase();
     let digits = mem.trim_end_matches(['k', 'm', 'g']);
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || mem.len() - digits.len() > 1 {
-        return Err(WorkspaceError::Invalid(format!("Invalid sandbox.memory '{}': use e.g. 512m or 2g", s.memory)));
+    if digits.is_empty()
+        || !digits.chars().all(|c| c.is_ascii_digit())
+        || mem.len() - digits.len() > 1
+    {
+        return Err(WorkspaceError::Invalid(format!(
+            "Invalid sandbox.memory '{}': use e.g. 512m or 2g",
+            s.memory
+        )));
     }
     match s.cpu.trim().parse::<f64>() {
         Ok(c) if c > 0.0 && c <= 256.0 => {}
-        _ => return Err(WorkspaceError::Invalid(format!("Invalid sandbox.cpu '{}': use e.g. 1.0", s.cpu))),
+        _ => {
+            return Err(WorkspaceError::Invalid(format!(
+                "Invalid sandbox.cpu '{}': use e.g. 1.0",
+                s.cpu
+            )))
+        }
     }
     if s.timeout == 0 || s.timeout > 86_400 {
-        return Err(WorkspaceError::Invalid("sandbox.timeout must be 1 to 86400 seconds".into()));
+        return Err(WorkspaceError::Invalid(
+            "sandbox.timeout must be 1 to 86400 seconds".into(),
+        ));
     }
     Ok(Some(SandboxLimits { memory: mem, ..s }))
 }
@@ -393,7 +447,19 @@ mod tests {
         for ok in ["a", "abc", "a-b", "a1-2b", "0"] {
             assert!(validate_slug(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "../x", "a/b", "a b", ".", "..", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "../x",
+            "a/b",
+            "a b",
+            ".",
+            "..",
+            &"a".repeat(65),
+        ] {
             assert!(validate_slug(bad).is_err(), "{bad}");
         }
     }

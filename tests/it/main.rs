@@ -1,1 +1,13 @@
+//! Integration tests: they start the real `parachute` binary on temp vaults and drive
+//! it over HTTP like a client (and, for remote peers, from a network namespace).
 
+mod support;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod contract;
+mod durability;
+mod secrets;
+mod vault_paths;
+mod workspaces;

@@ -1,0 +1,199 @@
+//! The command line: settings precedence and validation, the vault order, the daemon
+//! (PID-file manager), logs and doctor.
+
+use std::time::Duration;
+
+use crate::support::{free_port, Dirs};
+
+fn run(d: &Dirs, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = d.cmd();
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_set_get_show_and_precedence() {
+    let d = Dirs::new();
+    let (code, _, err) = run(&d, &["config", "set", "port", "4555"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read_to_string(d.vault.join(".parachute/config.yaml"))
+            .unwrap()
+            .contains("port: 4555")
+    );
+    assert_eq!(run(&d, &["config", "get", "port"], &[]).1.trim(), "4555");
+    // Environment beats config.yaml.
+    assert_eq!(
+        run(&d, &["config", "get", "port"], &[("PORT", "4666")])
+            .1
+            .trim(),
+        "4666"
+    );
+    // .env in the working directory sits between them.
+    std::fs::write(d.tmp.path().join(".env"), "PORT=4777\n").unwrap();
+    assert_eq!(run(&d, &["config", "get", "port"], &[]).1.trim(), "4777");
+    assert_eq!(
+        run(&d, &["config", "get", "port"], &[("PORT", "4666")])
+            .1
+            .trim(),
+        "4666"
+    );
+    let (_, show, _) = run(&d, &["config", "show"], &[]);
+    assert!(
+        show.contains("port") && show.contains("4777") && show.contains(".env"),
+        "{show}"
+    );
+
+    let (code, _, err) = run(&d, &["config", "set", "token", "sk-ant-x"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("secret"), "{err}");
+    let (code, _, err) = run(&d, &["config", "set", "port", "http"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("port"), "{err}");
+    let (code, _, err) = run(&d, &["config", "set", "colour", "blue"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown setting"), "{err}");
+}
+
+#[test]
+fn invalid_and_unknown_config_keys_are_reported_by_name() {
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.vault.join(".parachute")).unwrap();
+    std::fs::write(
+        d.vault.join(".parachute/config.yaml"),
+        "port: 3333\nfavourite_colour: blue\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&d, &["config", "show"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("favourite_colour"),
+        "unknown key warned: {err}"
+    );
+    std::fs::write(
+        d.vault.join(".parachute/config.yaml"),
+        "auth_mode: sometimes\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &d,
+        &["server", "-f", "--port", &free_port().to_string()],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("auth_mode"), "{err}");
+    std::fs::write(d.vault.join(".parachute/config.yaml"), "port: [unclosed\n").unwrap();
+    let (code, _, err) = run(&d, &["config", "show"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("config.yaml"), "{err}");
+}
+
+#[test]
+fn vault_resolution_order() {
+    let d = Dirs::new();
+    let other = d.tmp.path().join("other-vault");
+    let third = d.tmp.path().join("third-vault");
+    std::fs::write(
+        d.home.join("config.yaml"),
+        format!("vault_path: {}\n", third.display()),
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(crate::support::BIN);
+    c.env("PARACHUTE_HOME", &d.home)
+        .env_remove("VAULT_PATH")
+        .current_dir(d.tmp.path())
+        .args(["config", "get", "vault_path"]);
+    assert_eq!(
+        String::from_utf8_lossy(&c.output().unwrap().stdout).trim(),
+        third.display().to_string()
+    );
+    c.env("VAULT_PATH", &other);
+    assert_eq!(
+        String::from_utf8_lossy(&c.output().unwrap().stdout).trim(),
+        other.display().to_string()
+    );
+    // --vault beats VAULT_PATH, on every subcommand.
+    let (_, out, _) = run(
+        &d,
+        &["config", "get", "vault_path"],
+        &[("VAULT_PATH", other.to_str().unwrap())],
+    );
+    assert_eq!(out.trim(), d.vault.display().to_string());
+}
+
+#[test]
+fn daemon_start_status_logs_stop_with_a_pid_file() {
+    let d = Dirs::new();
+    let port = free_port().to_string();
+    let env = [("PARACHUTE_DAEMON", "pidfile")];
+    let (code, out, err) = run(
+        &d,
+        &["server", "start", "--port", &port, "--host", "127.0.0.1"],
+        &env,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("started"), "{out}");
+    let pid: i32 = std::fs::read_to_string(d.home.join("parachute.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "daemon alive");
+    let (code, out, _) = run(&d, &["server", "status"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("running") && out.contains("healthy"), "{out}");
+    let (code, out, _) = run(&d, &["status"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("server: running"), "{out}");
+    let (_, again, _) = run(&d, &["server", "start", "--port", &port], &env);
+    assert!(again.contains("already running"), "{again}");
+    // The daemon logs to files under PARACHUTE_HOME/logs.
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, logs, _) = run(&d, &["logs", "--no-follow", "-n", "20"], &env);
+    assert_eq!(code, 0);
+    assert!(logs.contains("listening"), "{logs}");
+
+    let (code, out, _) = run(&d, &["server", "stop"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("stopped"), "{out}");
+    assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "daemon gone");
+    assert!(!d.home.join("parachute.pid").exists());
+    assert!(
+        !d.home.join("server.json").exists(),
+        "clean shutdown removes the runtime file"
+    );
+    let (code, out, _) = run(&d, &["server", "status"], &env);
+    assert_eq!(code, 3);
+    assert!(out.contains("not running"));
+}
+
+#[test]
+fn doctor_reports_each_check() {
+    let d = Dirs::new();
+    let (_, out, _) = run(&d, &["doctor"], &[]);
+    for what in [
+        "config",
+        "vault",
+        "port",
+        "database",
+        "claude CLI",
+        "token",
+        "docker",
+        "disk",
+        "keychain",
+    ] {
+        assert!(
+            out.contains(&format!("] {what}:")),
+            "{what} missing:\n{out}"
+        );
+    }
+    assert!(out.contains("[PASS] vault"), "{out}");
+}

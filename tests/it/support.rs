@@ -1,0 +1,351 @@
+//! Shared fixtures: temp vault + home, the real server binary on a free port, seeding
+//! the SQLite store, and test hosts in network namespaces for remote peers.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use parachute::db::{NewSession, Store};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_parachute");
+
+/// A temp folder holding a vault and a PARACHUTE_HOME.
+pub struct Dirs {
+    pub tmp: tempfile::TempDir,
+    pub vault: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Dirs {
+    pub fn new() -> Dirs {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let vault = tmp.path().join("vault");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&vault).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Dirs { tmp, vault, home }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.vault.join("Chat").join("sessions.db")
+    }
+
+    /// A `parachute` command with this vault and home, keychain off.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("PARACHUTE_HOME", &self.home)
+            .env("PARACHUTE_KEYRING", "off")
+            .env_remove("VAULT_PATH")
+            .env_remove("AUTH_MODE")
+            .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+            .current_dir(self.tmp.path())
+            .arg("--vault")
+            .arg(&self.vault);
+        c
+    }
+}
+
+/// Options for starting a server.
+#[derive(Default, Clone)]
+pub struct Opts {
+    pub host: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// The real server binary, stopped (SIGKILL) on drop.
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub host: String,
+    pub log: PathBuf,
+    pub client: reqwest::Client,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub async fn start(d: &Dirs) -> Server {
+        Server::start_with(d, Opts::default()).await
+    }
+
+    pub async fn start_with(d: &Dirs, o: Opts) -> Server {
+        let host = o.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        for _ in 0..5 {
+            let port = free_port();
+            let log = d.home.join(format!("server-{port}.log"));
+            let mut cmd = d.cmd();
+            cmd.args(["server", "-f", "--host", &host, "--port", &port.to_string()])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap());
+            for (k, v) in &o.env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().expect("spawn parachute");
+            let mut s = Server {
+                child: Some(child),
+                port,
+                host: host.clone(),
+                log,
+                client: client(),
+            };
+            if s.wait_healthy(Duration::from_secs(20)).await {
+                return s;
+            }
+            let log_text = s.log_text();
+            s.kill9();
+            if !log_text.contains("Address already in use") {
+                panic!("server did not become healthy; its log:\n{log_text}");
+            }
+        }
+        panic!("could not find a free port");
+    }
+
+    async fn wait_healthy(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            if let Ok(r) = self.client.get(self.url("/api/health")).send().await {
+                if r.status() == 200 {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = self.client.request(m, self.url(path));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("server did not stop on SIGTERM");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Inserts `n` sessions, one second apart (newest last), returning their ids.
+pub async fn seed_sessions(d: &Dirs, n: usize, f: impl Fn(usize, &mut NewSession)) -> Vec<String> {
+    let store = Store::open(&d.db_path()).await.expect("open store");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut s = NewSession {
+            id: uuid::Uuid::new_v4().to_string(),
+            title: Some(format!("Session number {i}")),
+            module: "chat".into(),
+            source: "parachute".into(),
+            message_count: 2,
+            created_at: Some(format!(
+                "2026-01-01T00:{:02}:{:02}.000000Z",
+                i / 60 % 60,
+                i % 60
+            )),
+            ..Default::default()
+        };
+        f(i, &mut s);
+        store.insert_session(&s).await.expect("insert");
+        ids.push(s.id);
+    }
+    store.close().await;
+    ids
+}
+
+/// A test host in its own network namespace, linked to this host by a veth pair, so
+/// requests from it reach the server from a real non-loopback address.
+pub struct NetNs {
+    pub name: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "`ip {}` failed: {} (these tests need root and iproute2)",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl NetNs {
+    pub fn create() -> NetNs {
+        let n = NS_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let name = format!("pcns{pid}x{n}");
+        let veth_host = format!("pch{}x{n}", pid % 100_000);
+        let veth_ns = format!("pcn{}x{n}", pid % 100_000);
+        let (a, b) = (100 + (pid % 100) as u8, (n % 250) as u8 + 1);
+        let host_ip = format!("10.{a}.{b}.1");
+        let ns_ip = format!("10.{a}.{b}.2");
+        ip(&["netns", "add", &name]);
+        let ns = NetNs {
+            name: name.clone(),
+            host_ip: host_ip.clone(),
+            ns_ip: ns_ip.clone(),
+        };
+        ip(&[
+            "link", "add", &veth_host, "type", "veth", "peer", "name", &veth_ns,
+        ]);
+        ip(&["link", "set", &veth_ns, "netns", &name]);
+        ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &veth_host]);
+        ip(&["link", "set", &veth_host, "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{ns_ip}/24"),
+            "dev",
+            &veth_ns,
+        ]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", &veth_ns, "up"]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs curl inside the namespace against the server's non-loopback address;
+    /// returns status and body.
+    pub fn curl(
+        &self,
+        method: &str,
+        port: u16,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let url = format!("http://{}:{port}{path}", self.host_ip);
+        let mut args: Vec<String> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.name.clone(),
+            "curl".into(),
+            "-s".into(),
+            "-m".into(),
+            "10".into(),
+        ];
+        args.extend([
+            "-X".into(),
+            method.into(),
+            "-w".into(),
+            "\n%{http_code}".into(),
+        ]);
+        for (k, v) in headers {
+            args.extend(["-H".into(), format!("{k}: {v}")]);
+        }
+        if let Some(b) = body {
+            args.extend([
+                "-H".into(),
+                "Content-Type: application/json".into(),
+                "--data-binary".into(),
+                b.into(),
+            ]);
+        }
+        args.push(url);
+        let out = Command::new("ip")
+            .args(&args)
+            .output()
+            .expect("curl in netns");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Deleting the namespace destroys the veth pair with it.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Reads a JSON file.
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
