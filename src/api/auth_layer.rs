@@ -40,7 +40,7 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
     let path = req.uri().path().to_string();
     let mode = state.auth.mode();
     let presented = extract_presented_key(
-        header_str(headers, &"x-api-key".parse().expect("valid header name")),
+        header_str(headers, &header::HeaderName::from_static("x-api-key")),
         header_str(headers, &header::AUTHORIZATION),
     );
     let key_id = presented.and_then(|k| state.auth.verify(k));

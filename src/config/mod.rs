@@ -251,6 +251,22 @@ impl Settings {
         Self::from_layers(paths, &layers, overrides, warnings)
     }
 
+    /// Defaults only, for a given vault and home (embedding and tests): no environment,
+    /// `.env` or `config.yaml` is read.
+    pub fn for_paths(vault: PathBuf, home: PathBuf) -> Result<Settings, ConfigError> {
+        let paths = Paths::new((vault, Source::Flag), home);
+        let layers = Layers {
+            env: BTreeMap::new(),
+            dotenv: BTreeMap::new(),
+            vault_config: BTreeMap::new(),
+        };
+        let ov = Overrides {
+            host: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
+        Self::from_layers(paths, &layers, &ov, Vec::new())
+    }
+
     fn from_layers(
         paths: Paths,
         layers: &Layers,

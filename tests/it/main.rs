@@ -8,6 +8,8 @@ mod bad_input;
 mod cli;
 mod contract;
 mod durability;
+mod legacy_db;
+mod router;
 mod secrets;
 mod vault_paths;
 mod workspaces;
