@@ -370,3 +370,23 @@ async fn disabled_mode_is_refused_off_loopback() {
         .await;
     assert_eq!(st, 200);
 }
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let d = Dirs::new();
+    let s = Server::start(&d).await;
+    let preflight = |origin: &'static str| {
+        s.client
+            .request(reqwest::Method::OPTIONS, s.url("/api/chat"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+    };
+    let ok = preflight("http://localhost:3333").await.unwrap();
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").unwrap(),
+        "http://localhost:3333"
+    );
+    let evil = preflight("http://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
