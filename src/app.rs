@@ -19,6 +19,8 @@ pub struct AppState {
     pub workspaces: Arc<WorkspaceStore>,
     pub secrets: Arc<SecretStore>,
     pub started: Instant,
+    /// Chat turns, their event logs and the warm CLI pool.
+    pub chat: Arc<crate::chat::ChatService>,
     /// Serializes read-modify-write updates of a session's metadata.
     pub session_update_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -61,13 +63,22 @@ impl AppState {
             settings.paths.vault.clone(),
             settings.paths.workspaces_dir(),
         );
-        let secrets = SecretStore::new(settings.paths.secrets_file());
+        let secrets = Arc::new(SecretStore::new(settings.paths.secrets_file()));
+        let settings = Arc::new(settings);
+        let workspaces = Arc::new(workspaces);
+        let chat = Arc::new(crate::chat::ChatService::new(
+            settings.clone(),
+            store.clone(),
+            secrets.clone(),
+            workspaces.clone(),
+        ));
         Ok(AppState {
-            settings: Arc::new(settings),
+            settings,
             store,
             auth: Arc::new(auth),
-            workspaces: Arc::new(workspaces),
-            secrets: Arc::new(secrets),
+            workspaces,
+            secrets,
+            chat,
             started: Instant::now(),
             session_update_lock: Arc::new(tokio::sync::Mutex::new(())),
         })

@@ -4,9 +4,11 @@
 //! Data flows one way: HTTP input → auth (`api::auth_layer`) → handler (`api/`) →
 //! core (`sessions`, `workspaces`, `vault`, `trust`) → store (`db/`).
 
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -77,6 +77,12 @@ async fn health(State(state): State<AppState>, ApiQuery(q): ApiQuery<HealthQuery
     body["docker"] = docker_status().await;
     body["bots"] = json!({"telegram": {"running": false}, "discord": {"running": false}});
     body["uptime"] = json!(state.started.elapsed().as_secs_f64());
+    // Ours, beyond the contract: CLI processes started, kept warm, and turns running.
+    body["chat"] = json!({
+        "spawned": state.chat.pool.spawned.load(std::sync::atomic::Ordering::Relaxed),
+        "warm": state.chat.pool.len(),
+        "active": state.chat.hub.active_ids().len(),
+    });
     Json(body)
 }
 

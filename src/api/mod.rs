@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod auth_layer;
+mod chat;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -31,6 +32,7 @@ use extract::BodyLimit;
     info(title = "Parachute", description = "Parachute server API: chat sessions, auth, workspaces."),
     tags(
         (name = "health", description = "Server info and health"),
+        (name = "chat", description = "Agent turns streamed as SSE"),
         (name = "sessions", description = "Chat sessions (`/api/chat…`)"),
         (name = "auth", description = "API keys and the auth mode"),
         (name = "workspaces", description = "Workspaces"),
@@ -42,6 +44,7 @@ struct ApiDoc;
 pub fn router(state: AppState) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
+        .merge(chat::routes())
         .merge(sessions::routes())
         .merge(auth::routes())
         .merge(workspaces::routes())

@@ -205,6 +205,11 @@ async fn delete_session(
     if !s.store.delete_session(&id).await? {
         return Err(ApiError::NotFound("Session not found".into()));
     }
+    // Its warm CLI goes too; a running turn is interrupted.
+    s.chat.pool.remove(&id);
+    if let Some(turn) = s.chat.hub.active(&id) {
+        turn.request_abort();
+    }
     Ok(Json(json!({"success": true, "deleted": id})))
 }
 

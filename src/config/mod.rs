@@ -53,6 +53,22 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("max_body_bytes", "largest request body, in bytes"),
     ("db_path", "SQLite file (default {vault}/Chat/sessions.db)"),
     ("debug", "true/false: extra diagnostics"),
+    (
+        "claude_cli_path",
+        "the `claude` executable (default: found on PATH)",
+    ),
+    (
+        "anthropic_base_url",
+        "model API base URL handed to the CLI (ANTHROPIC_BASE_URL)",
+    ),
+    (
+        "claude_config_dir",
+        "CLAUDE_CONFIG_DIR given to the CLI (default $PARACHUTE_HOME/claude)",
+    ),
+    (
+        "permission_timeout_secs",
+        "seconds an unanswered question or permission prompt waits before it is denied",
+    ),
 ];
 
 /// Keys `parachute config set` refuses because they are secrets.
@@ -133,6 +149,14 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub db_path: PathBuf,
     pub debug: bool,
+    /// The `claude` executable.
+    pub claude_cli_path: PathBuf,
+    /// Model API base URL for the CLI, if not the default.
+    pub anthropic_base_url: Option<String>,
+    /// `CLAUDE_CONFIG_DIR` for the CLI (where transcripts live).
+    pub claude_config_dir: PathBuf,
+    /// How long a question or permission prompt waits for an answer.
+    pub permission_timeout: std::time::Duration,
     /// Each key's value as shown by `config show`, with its source.
     pub shown: BTreeMap<String, (String, Source)>,
     /// Warnings found while loading (unknown keys…), logged once the logger exists.
@@ -358,6 +382,16 @@ impl Settings {
         let (debug_s, debug_src) = get("debug", None, "false".into());
         let debug = parse_bool(&debug_s)
             .ok_or_else(|| invalid("debug", debug_src, "expected true or false"))?;
+        let (cli, _) = get("claude_cli_path", None, "claude".into());
+        let (base_url, _) = get("anthropic_base_url", None, String::new());
+        let default_ccd = paths.claude_config_dir().display().to_string();
+        let (ccd, _) = get("claude_config_dir", None, default_ccd);
+        let (pto, pto_src) = get("permission_timeout_secs", None, "300".into());
+        let permission_timeout = std::time::Duration::from_secs(parse_num::<u64>(
+            "permission_timeout_secs",
+            &pto,
+            pto_src,
+        )?);
 
         Ok(Settings {
             paths,
@@ -372,6 +406,10 @@ impl Settings {
             max_body_bytes,
             db_path,
             debug,
+            claude_cli_path: PathBuf::from(cli),
+            anthropic_base_url: Some(base_url).filter(|u| !u.trim().is_empty()),
+            claude_config_dir: PathBuf::from(ccd),
+            permission_timeout,
             shown,
             warnings,
         })

@@ -200,6 +200,27 @@ impl Store {
         self.get_session(id).await
     }
 
+    /// Records a finished turn: adds `messages` to the count, stores the model, bumps
+    /// `last_accessed`; returns the new count (0 when the session is unknown).
+    pub async fn record_turn(
+        &self,
+        id: &str,
+        model: Option<&str>,
+        messages: i64,
+    ) -> Result<i64, DbError> {
+        let r: Option<(i64,)> = sqlx::query_as(
+            "UPDATE sessions SET message_count = COALESCE(message_count, 0) + ?, model = COALESCE(?, model), \
+             last_accessed = ? WHERE id = ? RETURNING message_count",
+        )
+        .bind(messages)
+        .bind(model)
+        .bind(now_session())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(r.map(|r| r.0).unwrap_or(0))
+    }
+
     /// Deletes a session (its tags and contexts cascade) and records a tombstone so the
     /// id is never silently resurrected. `false` when it did not exist.
     pub async fn delete_session(&self, id: &str) -> Result<bool, DbError> {

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod chat;
 mod cli;
 mod contract;
 mod durability;

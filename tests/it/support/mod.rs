@@ -1,7 +1,9 @@
 //! Shared fixtures: temp vault + home, the real server binary on a free port, seeding
-//! the SQLite store, and test hosts in network namespaces for remote peers.
+//! the SQLite store, the fake model API, and test hosts in network namespaces.
 
 #![allow(dead_code)]
+
+pub mod fake_anthropic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -348,4 +350,67 @@ impl Drop for NetNs {
 /// Reads a JSON file.
 pub fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// At most two real CLI processes start at once across the whole test run (each costs
+/// ~0.9 CPU-s and ~200 MB to start).
+pub static CLI_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Environment for a server whose CLI talks to `fake`, offline.
+pub fn chat_env(fake: &fake_anthropic::FakeAnthropic) -> Vec<(String, String)> {
+    [
+        ("ANTHROPIC_BASE_URL", fake.url.as_str()),
+        ("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789"),
+        ("DISABLE_TELEMETRY", "1"),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ("CLAUDE_CODE_MAX_RETRIES", "1"),
+        ("DISABLE_AUTOUPDATER", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Parses an SSE body into `(id, event)` pairs (comments skipped).
+pub fn parse_sse(text: &str) -> Vec<(Option<u64>, Value)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut id = None;
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = serde_json::from_str(v).ok();
+            }
+        }
+        if let Some(d) = data {
+            out.push((id, d));
+        }
+    }
+    out
+}
+
+impl Server {
+    /// Posts a chat message and reads the whole SSE stream.
+    pub async fn chat(&self, body: Value) -> Vec<Value> {
+        let r = self
+            .client
+            .post(self.url("/api/chat"))
+            .json(&body)
+            .send()
+            .await
+            .expect("chat request");
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        parse_sse(&text).into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// The `type`s of a list of events.
+pub fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
 }

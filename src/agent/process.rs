@@ -1,0 +1,243 @@
+//! One live `claude` process: spawned with the SDK flags, fed user messages and control
+//! responses over stdin, read line by line from stdout by a task that forwards parsed
+//! JSON. It stays alive between turns (the warm path); dropping it kills the child.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+use super::protocol;
+use super::AgentError;
+
+/// Whether the CLI starts a new session under a known id or resumes one.
+#[derive(Debug, Clone)]
+pub enum StartMode {
+    New(String),
+    Resume(String),
+}
+
+/// Everything needed to start a CLI for a session.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub cli: PathBuf,
+    pub cwd: PathBuf,
+    pub start: StartMode,
+    pub model: Option<String>,
+    /// `default` with the stdio prompt tool, per SPEC §5 for `full`.
+    pub permission_mode: String,
+    /// Replaces the Claude Code system prompt.
+    pub system_prompt: Option<String>,
+    /// Appended to the Claude Code system prompt.
+    pub append_system_prompt: Option<String>,
+    /// Set in the child's environment (credential, base URL, config dir…).
+    pub env: Vec<(String, String)>,
+}
+
+/// Environment variables never inherited by the CLI: credentials are set explicitly.
+const SCRUBBED_ENV: &[&str] = &[
+    "ANTHROPIC_API_KEY",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDECODE",
+];
+const STDERR_TAIL: usize = 20;
+
+pub struct AgentProcess {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Value>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    next_request: u64,
+    pub session_id: String,
+}
+
+impl AgentProcess {
+    /// Spawns the CLI and sends `initialize`.
+    pub async fn spawn(spec: &SpawnSpec) -> Result<AgentProcess, AgentError> {
+        let mut cmd = Command::new(&spec.cli);
+        cmd.args([
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+        ]);
+        cmd.arg(format!("--permission-mode={}", spec.permission_mode));
+        cmd.arg("--permission-prompt-tool=stdio");
+        let session_id = match &spec.start {
+            StartMode::New(id) => {
+                cmd.arg(format!("--session-id={id}"));
+                id.clone()
+            }
+            StartMode::Resume(id) => {
+                cmd.arg(format!("--resume={id}"));
+                id.clone()
+            }
+        };
+        if let Some(m) = &spec.model {
+            cmd.arg(format!("--model={m}"));
+        }
+        if let Some(p) = &spec.system_prompt {
+            cmd.arg(format!("--system-prompt={p}"));
+        }
+        if let Some(p) = &spec.append_system_prompt {
+            cmd.arg(format!("--append-system-prompt={p}"));
+        }
+        cmd.args(["--input-format", "stream-json"]);
+        for k in SCRUBBED_ENV {
+            cmd.env_remove(k);
+        }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.env("PWD", &spec.cwd)
+            .env("CLAUDE_CODE_ENTRYPOINT", "sdk-parachute");
+        cmd.current_dir(&spec.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| AgentError::Spawn {
+            cli: spec.cli.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| AgentError::Exited(": no stdin".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| AgentError::Exited(": no stdout".into()))?;
+        let stderr = child.stderr.take();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim();
+                // Some builds print non-JSON diagnostics on stdout: skip them.
+                if !text.starts_with('{') {
+                    continue;
+                }
+                match serde_json::from_str::<Value>(text) {
+                    Ok(v) => {
+                        if tx.send(v).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "skipping an unparseable CLI line"),
+                }
+            }
+        });
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = stderr {
+            let tail = stderr_tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    tracing::debug!(target: "parachute::agent::stderr", "{l}");
+                    if let Ok(mut t) = tail.lock() {
+                        if t.len() == STDERR_TAIL {
+                            t.pop_front();
+                        }
+                        t.push_back(l);
+                    }
+                }
+            });
+        }
+        let mut p = AgentProcess {
+            child,
+            stdin,
+            lines: rx,
+            stderr_tail,
+            next_request: 0,
+            session_id,
+        };
+        let init_id = p.request_id();
+        p.write(&protocol::control_request(
+            &init_id,
+            json!({"subtype": "initialize"}),
+        ))
+        .await?;
+        Ok(p)
+    }
+
+    fn request_id(&mut self) -> String {
+        self.next_request += 1;
+        format!("req_{}_{:08x}", self.next_request, rand::random::<u32>())
+    }
+
+    /// Writes one JSON line.
+    pub async fn write(&mut self, line: &Value) -> Result<(), AgentError> {
+        let mut bytes = serde_json::to_vec(line).map_err(|e| AgentError::Write(e.to_string()))?;
+        bytes.push(b'\n');
+        self.stdin
+            .write_all(&bytes)
+            .await
+            .map_err(|e| AgentError::Write(e.to_string()))?;
+        self.stdin
+            .flush()
+            .await
+            .map_err(|e| AgentError::Write(e.to_string()))
+    }
+
+    /// Sends the user's message for a turn.
+    pub async fn send_user(&mut self, content: &str) -> Result<(), AgentError> {
+        self.write(&protocol::user_message(content)).await
+    }
+
+    /// Asks the CLI to stop the current turn.
+    pub async fn interrupt(&mut self) -> Result<(), AgentError> {
+        let id = self.request_id();
+        self.write(&protocol::control_request(
+            &id,
+            json!({"subtype": "interrupt"}),
+        ))
+        .await
+    }
+
+    /// The next output line; `None` once the process has closed stdout.
+    pub async fn next_line(&mut self) -> Option<Value> {
+        self.lines.recv().await
+    }
+
+    /// Whether the child is still running.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last lines the CLI wrote on stderr (for error messages; never contains our
+    /// credentials, which only travel in the environment).
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// The child's PID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Closes stdin and waits briefly, then kills.
+    pub async fn shutdown(mut self) {
+        let _ = self.stdin.shutdown().await;
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}

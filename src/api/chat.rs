@@ -1,0 +1,149 @@
+//! `POST /api/chat` and the stream controls (contract §1.2, §2): the turn's events as
+//! SSE (`id:` = sequence number, `data:` = JSON), re-attach with `Last-Event-ID`,
+//! heartbeats, stream status, active streams, abort.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::app::AppState;
+use crate::chat::{ChatRequest, Turn};
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_chat))
+        .routes(routes!(reattach))
+        .routes(routes!(stream_status))
+        .routes(routes!(active_streams))
+        .routes(routes!(abort))
+}
+
+/// The SSE body of a turn from event `after` on; ends when the turn is over.
+fn sse(turn: Arc<Turn>, after: usize) -> Response {
+    let stream = async_stream(turn, after);
+    let mut res = Response::new(Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+fn async_stream(
+    turn: Arc<Turn>,
+    after: usize,
+) -> impl futures_core::Stream<Item = Result<Bytes, Infallible>> {
+    futures_util::stream::unfold((turn, after, false), |(turn, pos, done)| async move {
+        if done {
+            return None;
+        }
+        match tokio::time::timeout(HEARTBEAT, turn.next_after(pos)).await {
+            Err(_) => Some((
+                Ok(Bytes::from_static(b": heartbeat\n\n")),
+                (turn, pos, false),
+            )),
+            Ok(batch) if batch.is_empty() => None,
+            Ok(batch) => {
+                let last = batch.last().map(|(i, _)| *i).unwrap_or(pos);
+                let mut out = String::new();
+                for (i, ev) in &batch {
+                    out.push_str(&format!("id: {i}\ndata: {ev}\n\n"));
+                }
+                Some((Ok(Bytes::from(out)), (turn, last, false)))
+            }
+        }
+    })
+}
+
+/// Run one agent turn and stream its events.
+#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
+    responses((status = 200, description = "SSE stream of turn events (contract §2)", content_type = "text/event-stream"),
+        (status = 422, description = "Malformed body")))]
+async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {
+    let turn = s.chat.start(req).await;
+    sse(turn, 0)
+}
+
+fn last_event_id(headers: &HeaderMap) -> usize {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Re-attach to a session's running or just-finished turn, replaying after `Last-Event-ID`.
+#[utoipa::path(get, path = "/api/chat/{session_id}/stream", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Last event id already seen")),
+    responses((status = 200, description = "SSE stream", content_type = "text/event-stream"),
+        (status = 404, description = "No turn for this session")))]
+async fn reattach(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match s.chat.hub.get(&id) {
+        Some(turn) => sse(turn, last_event_id(&headers)),
+        None => {
+            ApiError::NotFound(format!("No active stream found for session {id}")).into_response()
+        }
+    }
+}
+
+/// Whether a turn is running for a session.
+#[utoipa::path(get, path = "/api/chat/{session_id}/stream-status", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{active, sessionId}`", body = Object)))]
+async fn stream_status(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    Json(json!({"active": s.chat.hub.active(&id).is_some(), "sessionId": id}))
+}
+
+/// Sessions with a running turn.
+#[utoipa::path(get, path = "/api/chat/active-streams", tag = "chat",
+    responses((status = 200, description = "`{streams: [{session_id}], count}`", body = Object)))]
+async fn active_streams(State(s): State<AppState>) -> Json<Value> {
+    let ids = s.chat.hub.active_ids();
+    let streams: Vec<Value> = ids.iter().map(|i| json!({"session_id": i})).collect();
+    Json(json!({"streams": streams, "count": ids.len()}))
+}
+
+/// Interrupt a running turn; it ends with `done` carrying the partial response.
+#[utoipa::path(post, path = "/api/chat/{session_id}/abort", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, message, sessionId}`", body = Object),
+        (status = 404, description = "No active stream")))]
+async fn abort(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let turn =
+        s.chat.hub.active(&id).ok_or_else(|| {
+            ApiError::NotFound(format!("No active stream found for session {id}"))
+        })?;
+    turn.request_abort();
+    Ok((
+        StatusCode::OK,
+        Json(json!({"success": true, "message": "Stream abort signal sent", "sessionId": id})),
+    ))
+}

@@ -1,0 +1,14 @@
+//! The turn: a chat message run through the Claude CLI as one agent turn whose events
+//! are streamed to whoever is attached. Turns belong to the server, not to an HTTP
+//! connection: [`turns`] keeps each turn's numbered event log so clients can detach and
+//! re-attach; [`orchestrator`] runs the turn; [`events`] builds the contract's events;
+//! [`pool`] keeps CLI processes warm between turns.
+
+pub mod events;
+pub mod orchestrator;
+pub mod pool;
+pub mod transcript;
+pub mod turns;
+
+pub use orchestrator::{ChatRequest, ChatService};
+pub use turns::{Turn, TurnHub};

@@ -1,0 +1,90 @@
+//! Warm CLI processes, one per recently active session (a cold spawn costs ~1 s and
+//! ~200 MB; a warm turn ~0.1 s). Bounded by count, evicting the least recently used,
+//! and by idle time. A turn takes its session's process out and puts it back after.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::agent::AgentProcess;
+
+pub struct WarmPool {
+    max: usize,
+    idle: Duration,
+    procs: Mutex<HashMap<String, (AgentProcess, Instant)>>,
+    /// CLI processes started since the server started (exposed for tests and health).
+    pub spawned: AtomicU64,
+}
+
+impl WarmPool {
+    pub fn new(max: usize, idle: Duration) -> WarmPool {
+        WarmPool {
+            max,
+            idle,
+            procs: Mutex::new(HashMap::new()),
+            spawned: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes the live process of a session, if there is one.
+    pub fn take(&self, session_id: &str) -> Option<AgentProcess> {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut p, _) = procs.remove(session_id)?;
+        p.is_alive().then_some(p)
+    }
+
+    /// Returns a process after a turn; evicts the least recently used beyond the bound.
+    pub fn put(&self, session_id: &str, mut p: AgentProcess) {
+        if self.max == 0 || !p.is_alive() {
+            return;
+        }
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        procs.insert(session_id.to_string(), (p, Instant::now()));
+        while procs.len() > self.max {
+            let oldest = procs
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    procs.remove(&k);
+                    tracing::debug!(session = %k, "evicted a warm CLI process (pool full)");
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Drops a session's process (session deleted).
+    pub fn remove(&self, session_id: &str) {
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session_id);
+    }
+
+    /// Drops processes idle for longer than the idle timeout.
+    pub fn evict_idle(&self) {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        procs.retain(|_, (_, at)| at.elapsed() < self.idle);
+    }
+
+    /// Number of warm processes.
+    pub fn len(&self) -> usize {
+        self.procs.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every process (shutdown).
+    pub fn clear(&self) {
+        self.procs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub fn count_spawn(&self) {
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+    }
+}

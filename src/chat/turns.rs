@@ -1,0 +1,159 @@
+//! Running and recently finished turns, each with its numbered event log. A client
+//! reads from any position (`Last-Event-ID`), so a disconnect loses nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{watch, Notify};
+
+/// Finished turns stay available for re-attach this long.
+const KEEP_FINISHED: Duration = Duration::from_secs(300);
+
+/// One turn's log and controls.
+pub struct Turn {
+    pub session_id: String,
+    events: Mutex<Vec<Arc<str>>>,
+    count: watch::Sender<usize>,
+    finished: AtomicBool,
+    finished_at: Mutex<Option<Instant>>,
+    abort_requested: AtomicBool,
+    pub abort: Notify,
+}
+
+impl Turn {
+    fn new(session_id: String) -> Turn {
+        Turn {
+            session_id,
+            events: Mutex::new(Vec::new()),
+            count: watch::channel(0).0,
+            finished: AtomicBool::new(false),
+            finished_at: Mutex::new(None),
+            abort_requested: AtomicBool::new(false),
+            abort: Notify::new(),
+        }
+    }
+
+    /// A turn not registered under any session (a request refused before it began).
+    pub fn detached() -> Turn {
+        Turn::new(String::new())
+    }
+
+    /// Appends an event; its id is its 1-based position.
+    pub fn push(&self, event: &Value) -> usize {
+        let text: Arc<str> = Arc::from(event.to_string());
+        let n = {
+            let mut ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            ev.push(text);
+            ev.len()
+        };
+        self.count.send_replace(n);
+        n
+    }
+
+    /// Marks the turn over; subscribers drain and stop.
+    pub fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        *self.finished_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.count.send_modify(|_| {});
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Requests an abort (the orchestrator interrupts the CLI).
+    pub fn request_abort(&self) {
+        self.abort_requested.store(true, Ordering::SeqCst);
+        self.abort.notify_waiters();
+        self.abort.notify_one();
+    }
+
+    pub fn abort_requested(&self) -> bool {
+        self.abort_requested.load(Ordering::SeqCst)
+    }
+
+    /// Events after `after` (their ids and JSON), waiting for more while the turn runs;
+    /// an empty result means the turn is over and everything was read.
+    pub async fn next_after(&self, after: usize) -> Vec<(usize, Arc<str>)> {
+        let mut rx = self.count.subscribe();
+        loop {
+            {
+                let ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                if ev.len() > after {
+                    return ev[after..]
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .map(|(i, e)| (after + i + 1, e))
+                        .collect();
+                }
+            }
+            if self.is_finished() {
+                return Vec::new();
+            }
+            if rx.changed().await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+}
+
+/// Turns by session id, plus one lock per session so its turns run one at a time.
+#[derive(Default)]
+pub struct TurnHub {
+    turns: Mutex<HashMap<String, Arc<Turn>>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TurnHub {
+    /// Registers a new turn for `session_id`, replacing a finished one.
+    pub fn begin(&self, session_id: &str) -> Arc<Turn> {
+        let t = Arc::new(Turn::new(session_id.to_string()));
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        turns.retain(|_, t| {
+            !t.is_finished()
+                || t.finished_at
+                    .lock()
+                    .map(|f| f.is_none_or(|at| at.elapsed() < KEEP_FINISHED))
+                    .unwrap_or(false)
+        });
+        turns.insert(session_id.to_string(), t.clone());
+        t
+    }
+
+    /// The latest turn of a session (running or recently finished).
+    pub fn get(&self, session_id: &str) -> Option<Arc<Turn>> {
+        self.turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session_id)
+            .cloned()
+    }
+
+    /// The running turn of a session.
+    pub fn active(&self, session_id: &str) -> Option<Arc<Turn>> {
+        self.get(session_id).filter(|t| !t.is_finished())
+    }
+
+    /// Ids of sessions with a running turn.
+    pub fn active_ids(&self) -> Vec<String> {
+        let turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<String> = turns
+            .values()
+            .filter(|t| !t.is_finished())
+            .map(|t| t.session_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The lock serializing a session's turns.
+    pub fn session_lock(&self, session_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(session_id.to_string()).or_default().clone()
+    }
+}

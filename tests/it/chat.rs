@@ -1,0 +1,428 @@
+//! Chat turns through the real Claude CLI against the fake model API (SPEC §5, §13).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
+use crate::support::{chat_env, parse_sse, seed_sessions, types, Dirs, Opts, Server, CLI_SLOTS};
+
+async fn chat_server(d: &Dirs, fake: &FakeAnthropic) -> Server {
+    Server::start_with(
+        d,
+        Opts {
+            env: chat_env(fake),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+fn last_user_text(req: &Value) -> String {
+    let msgs = req["body"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    msgs.iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn new_chat_streams_the_contract_events_and_persists_the_session() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let ev = s
+        .chat(json!({"message": "Hello! First message of a new session.", "sessionId": "new"}))
+        .await;
+    let t = types(&ev);
+    assert!(t.len() >= 8, "{t:?}\n{ev:#?}");
+    assert_eq!(
+        t[..6],
+        [
+            "session",
+            "prompt_metadata",
+            "user_message",
+            "session",
+            "init",
+            "model"
+        ],
+        "{ev:#?}"
+    );
+    assert_eq!(t.last().unwrap(), "done", "{ev:#?}");
+    assert!(t[6..t.len() - 1].iter().all(|x| x == "text"), "{t:?}");
+
+    assert_eq!(ev[0]["sessionId"], Value::Null);
+    assert_eq!(
+        ev[0]["resumeInfo"],
+        json!({"method": "new", "is_new_session": true, "previous_message_count": 0, "sdk_session_available": true})
+    );
+    let id = ev[3]["sessionId"]
+        .as_str()
+        .expect("second session event carries the id")
+        .to_string();
+    assert_eq!(
+        ev[2],
+        json!({"type": "user_message", "content": "Hello! First message of a new session."})
+    );
+    assert!(
+        ev[4]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|x| x == "Write")),
+        "{}",
+        ev[4]
+    );
+    let texts: Vec<&Value> = ev.iter().filter(|e| e["type"] == "text").collect();
+    assert_eq!(texts.last().unwrap()["content"], DEFAULT_REPLY);
+    let done = ev.last().unwrap();
+    for k in [
+        "response",
+        "sessionId",
+        "workingDirectory",
+        "messageCount",
+        "model",
+        "durationMs",
+        "spawned",
+        "toolCalls",
+        "permissionDenials",
+        "sessionResume",
+    ] {
+        assert!(done.get(k).is_some(), "done lacks {k}: {done}");
+    }
+    assert_eq!(done["response"], DEFAULT_REPLY);
+    assert_eq!(done["sessionId"], id.as_str());
+    assert_eq!(done["messageCount"], 2);
+    let model = done["model"].as_str().unwrap().to_string();
+
+    // The session is stored with its title, count and model (the original never stored the model).
+    let (st, row) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(row["title"], "Hello! First message of a new session.");
+    assert_eq!(row["messageCount"], 2);
+    assert_eq!(row["model"], model.as_str());
+    // The credential reached the model API only as a header, and only through the CLI.
+    let reqs = fake.turn_requests();
+    assert_eq!(reqs.len(), 1);
+    assert!(reqs[0]["headers"]["x-api-key"]
+        .as_str()
+        .unwrap()
+        .starts_with("<masked"));
+    assert!(last_user_text(&reqs[0]).contains("Hello! First message of a new session."));
+}
+
+#[tokio::test]
+async fn second_turn_is_warm_and_a_restart_resumes_the_transcript() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("Noted: the number is 42."),
+        FakeTurn::text("You gave me 42."),
+        FakeTurn::text("Still 42."),
+    ]);
+    let d = Dirs::new();
+    let mut s = chat_server(&d, &fake).await;
+    let ev = s.chat(json!({"message": "Remember the number 42."})).await;
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev2 = s
+        .chat(json!({"message": "Which number did I give you?", "sessionId": id}))
+        .await;
+    assert_eq!(
+        types(&ev2)[..3],
+        ["session", "prompt_metadata", "user_message"]
+    );
+    assert_eq!(ev2[0]["sessionId"], id.as_str());
+    assert_eq!(ev2[0]["resumeInfo"]["method"], "sdk_resume");
+    let done = ev2.last().unwrap();
+    assert_eq!(done["type"], "done", "{ev2:#?}");
+    assert_eq!(done["response"], "You gave me 42.");
+    assert_eq!(done["messageCount"], 4);
+    let reqs = fake.turn_requests();
+    let second = last_user_text(reqs.last().unwrap());
+    assert!(
+        second.contains("Remember the number 42.") && second.contains("Noted: the number is 42."),
+        "history sent: {second}"
+    );
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert_eq!(
+        h["chat"]["spawned"], 1,
+        "the second turn used the warm process: {h}"
+    );
+
+    // After a restart there is no warm process: the CLI resumes from its transcript.
+    s.stop().await;
+    let s = chat_server(&d, &fake).await;
+    let ev3 = s
+        .chat(json!({"message": "And now?", "sessionId": id}))
+        .await;
+    assert_eq!(ev3.last().unwrap()["response"], "Still 42.", "{ev3:#?}");
+    let third = last_user_text(fake.turn_requests().last().unwrap());
+    assert!(
+        third.contains("Remember the number 42.") && third.contains("You gave me 42."),
+        "{third}"
+    );
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert_eq!(h["chat"]["spawned"], 1);
+    let (_, row) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(row["messageCount"], 6);
+}
+
+#[tokio::test]
+async fn a_write_tool_call_creates_the_file_and_streams_tool_events() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let target = d
+        .vault
+        .canonicalize()
+        .unwrap()
+        .join("Notes")
+        .join("hello.md");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    fake.script(vec![
+        FakeTurn::tool("Write", json!({"file_path": target.display().to_string(), "content": "hello from the fake model\n"})),
+        FakeTurn::text("Done: wrote hello.md."),
+    ]);
+    let s = chat_server(&d, &fake).await;
+    let ev = s
+        .chat(json!({"message": "Please write Notes/hello.md"}))
+        .await;
+    let t = types(&ev);
+    assert!(
+        t.contains(&"tool_use".to_string()) && t.contains(&"tool_result".to_string()),
+        "{ev:#?}"
+    );
+    let tu = ev.iter().find(|e| e["type"] == "tool_use").unwrap();
+    assert_eq!(tu["tool"]["name"], "Write");
+    let tr = ev.iter().find(|e| e["type"] == "tool_result").unwrap();
+    assert_eq!(tr["toolUseId"], tu["tool"]["id"]);
+    assert_eq!(tr["isError"], false, "{tr}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "hello from the fake model\n"
+    );
+    let done = ev.last().unwrap();
+    assert_eq!(done["response"], "Done: wrote hello.md.");
+    assert_eq!(done["toolCalls"][0]["name"], "Write");
+}
+
+#[tokio::test]
+async fn refusals_are_error_events() {
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let ids = seed_sessions(&d, 1, |_, _| {}).await;
+    // No credential at all: the error says how to set one.
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env: chat_env(&fake)
+                .into_iter()
+                .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ev = s.chat(json!({"message": "hi"})).await;
+    let err = ev.last().unwrap();
+    assert_eq!(err["type"], "error", "{ev:#?}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("parachute setup-token"),
+        "{err}"
+    );
+
+    let ev = s.chat(json!({"message": ""})).await;
+    assert_eq!(
+        ev,
+        vec![json!({"type": "error", "error": "message is required"})]
+    );
+    let ev = s.chat(json!({"message": "x".repeat(102_401)})).await;
+    assert_eq!(
+        ev,
+        vec![json!({"type": "error", "error": "Message too long: 102401 chars"})]
+    );
+    let ev = s
+        .chat(json!({"message": "hi", "sessionId": "00000000-0000-0000-0000-000000000000"}))
+        .await;
+    assert_eq!(types(&ev), ["error"], "no ghost session");
+    assert!(ev[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Session not found"));
+    assert_eq!(
+        s.get("/api/chat").await.1["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.send("DELETE", &format!("/api/chat/{}", ids[0]), None)
+            .await
+            .0,
+        200
+    );
+    let ev = s.chat(json!({"message": "hi", "sessionId": ids[0]})).await;
+    assert!(
+        ev[0]["error"].as_str().unwrap().contains("deleted"),
+        "{ev:?}"
+    );
+    assert_eq!(
+        s.get(&format!("/api/chat/{}", ids[0])).await.0,
+        404,
+        "deleted sessions stay deleted"
+    );
+    let ev = s.chat(json!({"message": "hi", "trustLevel": "root"})).await;
+    assert_eq!(ev.last().unwrap()["type"], "error");
+
+    let r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"text": "no message"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": 42}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn a_disconnected_client_reattaches_and_replays_every_event_once() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![FakeTurn::text(
+        "one two three four five six seven eight nine ten",
+    )
+    .slow(10, Duration::from_millis(150))]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let mut r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "count slowly"}))
+        .send()
+        .await
+        .unwrap();
+    // Read until the first text event, then drop the connection.
+    let mut seen = String::new();
+    while !seen.contains("\"type\":\"text\"") {
+        let chunk = r.chunk().await.unwrap().expect("stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(r);
+    let first = parse_sse(&seen);
+    let id = first
+        .iter()
+        .find(|(_, e)| e["type"] == "session" && e["sessionId"].is_string())
+        .unwrap()
+        .1["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last_seen = first.last().unwrap().0.unwrap();
+    assert_eq!(
+        s.get(&format!("/api/chat/{id}/stream-status")).await.1["active"],
+        true
+    );
+    let (_, active) = s.get("/api/chat/active-streams").await;
+    assert_eq!(active["streams"][0]["session_id"], id.as_str());
+
+    let r = s
+        .client
+        .get(s.url(&format!("/api/chat/{id}/stream")))
+        .header("Last-Event-ID", last_seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rest = parse_sse(&r.text().await.unwrap());
+    let ids: Vec<u64> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|(i, _)| i.unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "every event exactly once, in order");
+    let all: Vec<Value> = first.into_iter().chain(rest).map(|(_, e)| e).collect();
+    assert_eq!(all.last().unwrap()["type"], "done");
+    assert_eq!(
+        all.last().unwrap()["response"],
+        "one two three four five six seven eight nine ten"
+    );
+    assert_eq!(
+        s.get(&format!("/api/chat/{id}/stream-status")).await.1["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn abort_interrupts_the_turn_and_ends_with_done() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text(&"word ".repeat(40)).slow(40, Duration::from_millis(200))
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let mut r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "talk for a long time"}))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("\"type\":\"text\"") {
+        let chunk = r.chunk().await.unwrap().expect("stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let id = parse_sse(&seen)
+        .iter()
+        .find(|(_, e)| e["type"] == "session" && e["sessionId"].is_string())
+        .unwrap()
+        .1["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, v) = s.send("POST", &format!("/api/chat/{id}/abort"), None).await;
+    assert_eq!(
+        (st, v),
+        (
+            200,
+            json!({"success": true, "message": "Stream abort signal sent", "sessionId": id})
+        )
+    );
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let ev: Vec<Value> = parse_sse(&seen).into_iter().map(|(_, e)| e).collect();
+    let done = ev.last().unwrap();
+    assert_eq!(done["type"], "done", "{ev:#?}");
+    let partial = done["response"].as_str().unwrap();
+    assert!(
+        partial.starts_with("word") && partial.len() < "word ".repeat(40).len(),
+        "partial: {partial:?}"
+    );
+    let (st, _) = s.send("POST", &format!("/api/chat/{id}/abort"), None).await;
+    assert_eq!(st, 404, "nothing runs any more");
+    // The session is still usable.
+    let ev = s
+        .chat(json!({"message": "are you there?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+}
