@@ -156,7 +156,7 @@ mod tests {
         assert!(t.ends_with("...") && t.chars().count() <= 63, "{t}");
         assert_eq!(
             t,
-            "This is a fairly long first line that goes well beyond sixty..."
+            "This is a fairly long first line that goes well beyond..."
         );
         assert_eq!(title_from_message("   "), None);
     }
