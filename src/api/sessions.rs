@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use crate::app::AppState;
+use crate::chat::transcript;
 use crate::db::{ListFilter, SessionRow};
 use crate::sessions::{self as core, ConfigUpdate};
 use crate::util::time::to_session_format;
@@ -26,6 +27,50 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unarchive_session))
         .routes(routes!(update_session_config))
         .routes(routes!(activate_session))
+        .routes(routes!(get_transcript))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TranscriptQuery {
+    /// Only the last segment after compaction (default true).
+    #[serde(default = "yes", deserialize_with = "lenient_bool")]
+    after_compact: bool,
+    /// Load this segment.
+    segment: Option<usize>,
+    /// Everything (overrides the others).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    full: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The CLI's raw transcript of a session, split at compaction boundaries.
+#[utoipa::path(get, path = "/api/chat/{session_id}/transcript", tag = "sessions",
+    params(("session_id" = String, Path, description = "Session id"), TranscriptQuery),
+    responses((status = 200, description = "Segmented transcript", body = Object), (status = 404, description = "Transcript not found")))]
+async fn get_transcript(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<TranscriptQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = s.settings.claude_config_dir.clone();
+    let sid = id.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        transcript::find(&cfg, &sid).and_then(|p| transcript::read_events(&p).ok())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let events = found.ok_or_else(|| ApiError::NotFound("Transcript not found".into()))?;
+    Ok(Json(transcript::segmented(
+        &id,
+        events,
+        q.after_compact,
+        q.segment,
+        q.full,
+    )))
 }
 
 /// SessionJSON (contract §1.3): camelCase, every key present.
@@ -189,8 +234,17 @@ async fn get_session(
         .ok_or_else(|| ApiError::NotFound("Session not found".into()))?;
     let mut v = serde_json::to_value(SessionJson::from(row))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Messages come from the CLI transcript, read by the chat subsystem.
-    v["messages"] = json!([]);
+    // Messages come from the CLI's transcript of the session.
+    let cfg = s.settings.claude_config_dir.clone();
+    let messages = tokio::task::spawn_blocking(move || {
+        transcript::find(&cfg, &id)
+            .and_then(|p| transcript::read_events(&p).ok())
+            .map(|ev| transcript::messages(&ev))
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    v["messages"] = Value::from(messages);
     Ok(Json(v))
 }
 

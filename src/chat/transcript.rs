@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::{json, Value};
+
 /// The transcript file of `session_id`, if the CLI has one.
 pub fn find(config_dir: &Path, session_id: &str) -> Option<PathBuf> {
     // A session id is a file name: refuse anything that could walk the tree.
@@ -19,4 +21,170 @@ pub fn find(config_dir: &Path, session_id: &str) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path().join(&file))
         .find(|p| p.is_file())
+}
+
+/// Reads a transcript's JSON lines (unparseable lines skipped).
+pub fn read_events(path: &Path) -> std::io::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect())
+}
+
+fn user_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => {
+            let texts: Vec<&str> = blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect();
+            (!texts.is_empty()).then(|| texts.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// The conversation as `{role, content, timestamp}` (contract §1.3): user prompts and the
+/// assistant's text, one message per assistant API message (its blocks are separate
+/// transcript lines sharing one id). Tool results, replays and meta lines are left out.
+pub fn messages(events: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut last_assistant_id: Option<String> = None;
+    for e in events {
+        if e.get("isMeta").and_then(Value::as_bool) == Some(true)
+            || e.get("isSidechain").and_then(Value::as_bool) == Some(true)
+            || e.get("isCompactSummary").and_then(Value::as_bool) == Some(true)
+        {
+            continue;
+        }
+        let ts = e.get("timestamp").cloned().unwrap_or(Value::Null);
+        match e.get("type").and_then(Value::as_str) {
+            Some("user") => {
+                last_assistant_id = None;
+                let Some(text) = e.pointer("/message/content").and_then(user_text) else {
+                    continue;
+                };
+                if text.starts_with("<local-command") || text.starts_with("<command-") {
+                    continue;
+                }
+                out.push(json!({"role": "user", "content": text, "timestamp": ts}));
+            }
+            Some("assistant") => {
+                let msg = e.get("message").unwrap_or(&Value::Null);
+                let text: Vec<&str> = msg
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                    .filter_map(|b| b.get("text").and_then(Value::as_str))
+                    .collect();
+                if text.is_empty() {
+                    continue;
+                }
+                let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
+                let joined = text.join("\n");
+                match (out.last_mut(), &id) {
+                    (Some(prev), Some(id))
+                        if prev["role"] == "assistant"
+                            && last_assistant_id.as_ref() == Some(id) =>
+                    {
+                        let merged =
+                            format!("{}\n{}", prev["content"].as_str().unwrap_or(""), joined);
+                        prev["content"] = Value::from(merged);
+                    }
+                    _ => out.push(json!({"role": "assistant", "content": joined, "timestamp": ts})),
+                }
+                last_assistant_id = id;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One compaction segment's summary (contract §1.3 transcript segmentation).
+fn segment_info(index: usize, events: &[Value], compacted: bool, loaded: bool) -> Value {
+    let user_msgs: Vec<String> = events
+        .iter()
+        .filter(|e| e.get("type").and_then(Value::as_str) == Some("user"))
+        .filter_map(|e| e.pointer("/message/content").and_then(user_text))
+        .collect();
+    let preview = user_msgs.first().map(|t| {
+        let collapsed = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        if collapsed.chars().count() > 100 {
+            format!("{}...", collapsed.chars().take(97).collect::<String>())
+        } else {
+            collapsed
+        }
+    });
+    let times: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.get("timestamp").and_then(Value::as_str))
+        .collect();
+    json!({"index": index, "isCompacted": compacted, "messageCount": user_msgs.len(), "eventCount": events.len(),
+        "startTime": times.first(), "endTime": times.last(), "preview": preview, "loaded": loaded})
+}
+
+/// `GET /api/chat/{id}/transcript`: events split at `compact_boundary` markers; by
+/// default only the last segment (`after_compact`), or one `segment`, or all (`full`).
+pub fn segmented(
+    session_id: &str,
+    events: Vec<Value>,
+    after_compact: bool,
+    segment: Option<usize>,
+    full: bool,
+) -> Value {
+    let total = events.len();
+    let mut segments: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut model = Value::Null;
+    let mut cwd = Value::Null;
+    for e in events {
+        if cwd.is_null() {
+            if let Some(c) = e.get("cwd") {
+                cwd = c.clone();
+            }
+        }
+        if e.get("type").and_then(Value::as_str) == Some("assistant") {
+            if let Some(m) = e
+                .pointer("/message/model")
+                .filter(|m| m.as_str() != Some("<synthetic>"))
+            {
+                model = m.clone();
+            }
+        }
+        if e.get("type").and_then(Value::as_str) == Some("system")
+            && e.get("subtype").and_then(Value::as_str) == Some("compact_boundary")
+        {
+            segments.push(Vec::new());
+            continue;
+        }
+        if let Some(last) = segments.last_mut() {
+            last.push(e);
+        }
+    }
+    let count = segments.len();
+    let loaded: Option<usize> = if full {
+        None
+    } else if let Some(i) = segment {
+        Some(i.min(count - 1))
+    } else if after_compact {
+        Some(count - 1)
+    } else {
+        None
+    };
+    let infos: Vec<Value> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| segment_info(i, seg, i + 1 < count, loaded.is_none_or(|l| l == i)))
+        .collect();
+    let events: Vec<Value> = match loaded {
+        Some(i) => segments.swap_remove(i),
+        None => segments.into_iter().flatten().collect(),
+    };
+    json!({"sessionId": session_id, "events": events, "model": model, "cwd": cwd, "eventCount": events.len(),
+        "totalEventCount": total, "segments": infos, "segmentCount": count, "loadedSegmentIndex": loaded})
 }

@@ -103,6 +103,45 @@ async fn new_chat_streams_the_contract_events_and_persists_the_session() {
     assert_eq!(row["title"], "Hello! First message of a new session.");
     assert_eq!(row["messageCount"], 2);
     assert_eq!(row["model"], model.as_str());
+    let msgs = row["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "{row:#}");
+    assert_eq!(
+        (msgs[0]["role"].as_str(), msgs[0]["content"].as_str()),
+        (Some("user"), Some("Hello! First message of a new session."))
+    );
+    assert_eq!(
+        (msgs[1]["role"].as_str(), msgs[1]["content"].as_str()),
+        (Some("assistant"), Some(DEFAULT_REPLY))
+    );
+    assert!(msgs[0]["timestamp"].is_string());
+    let (st, tr) = s.get(&format!("/api/chat/{id}/transcript")).await;
+    assert_eq!(st, 200);
+    let keys: Vec<&String> = tr.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "sessionId",
+            "events",
+            "model",
+            "cwd",
+            "eventCount",
+            "totalEventCount",
+            "segments",
+            "segmentCount",
+            "loadedSegmentIndex"
+        ]
+    );
+    assert_eq!(tr["segmentCount"], 1);
+    assert_eq!(tr["loadedSegmentIndex"], 0);
+    assert_eq!(
+        tr["segments"][0]["preview"],
+        "Hello! First message of a new session."
+    );
+    assert!(tr["eventCount"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        s.get("/api/chat/nope/transcript").await,
+        (404, json!({"detail": "Transcript not found"}))
+    );
     // The credential reached the model API only as a header, and only through the CLI.
     let reqs = fake.turn_requests();
     assert_eq!(reqs.len(), 1);
