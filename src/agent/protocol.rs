@@ -34,6 +34,11 @@ pub fn deny(message: &str) -> Value {
     json!({"behavior": "deny", "message": message})
 }
 
+/// `can_use_tool` → deny; with `interrupt` the CLI also ends the turn.
+pub fn deny_interrupt(message: &str, interrupt: bool) -> Value {
+    json!({"behavior": "deny", "message": message, "interrupt": interrupt})
+}
+
 /// `type` and `subtype` of an output line.
 pub fn kind(line: &Value) -> (&str, &str) {
     (

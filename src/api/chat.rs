@@ -11,12 +11,15 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
 use super::extract::ApiJson;
 use crate::app::AppState;
+use crate::chat::prompts::{Answer, PromptKind};
 use crate::chat::{ChatRequest, Turn};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -28,6 +31,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stream_status))
         .routes(routes!(active_streams))
         .routes(routes!(abort))
+        .routes(routes!(answer_question))
+        .routes(routes!(list_permissions))
+        .routes(routes!(grant_permission))
+        .routes(routes!(deny_permission))
 }
 
 /// The SSE body of a turn from event `after` on; ends when the turn is over.
@@ -145,5 +152,115 @@ async fn abort(
     Ok((
         StatusCode::OK,
         Json(json!({"success": true, "message": "Stream abort signal sent", "sessionId": id})),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct AnswerBody {
+    #[serde(default)]
+    request_id: Option<String>,
+    /// Answers by question text.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    answers: Value,
+}
+
+/// Answer an AskUserQuestion (`user_question` event).
+#[utoipa::path(post, path = "/api/chat/{session_id}/answer", tag = "chat", request_body = AnswerBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, message, session_id, request_id}`", body = Object),
+        (status = 400, description = "request_id is required"), (status = 404, description = "No such question")))]
+async fn answer_question(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<Json<Value>, ApiError> {
+    let rid = body
+        .request_id
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("request_id is required".into()))?;
+    if s.chat.hub.active(&id).is_none() {
+        return Err(ApiError::NotFound(format!("No active session found: {id}")));
+    }
+    let answers = if body.answers.is_object() {
+        body.answers
+    } else {
+        json!({})
+    };
+    s.chat
+        .prompts
+        .answer(&id, &rid, PromptKind::Question, Answer::Answers(answers))
+        .map_err(|_| ApiError::NotFound(format!("No pending question with request_id: {rid}")))?;
+    Ok(Json(
+        json!({"success": true, "message": "Answers submitted", "session_id": id, "request_id": rid}),
+    ))
+}
+
+/// Tool-permission prompts waiting for the owner.
+#[utoipa::path(get, path = "/api/chat/{session_id}/permissions", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{pending: [{id, tool_name, file_path, timestamp}], sessionId}`", body = Object)))]
+async fn list_permissions(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    Json(json!({"pending": s.chat.prompts.pending_permissions(&id), "sessionId": id}))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct GrantBody {
+    #[serde(alias = "request_id")]
+    request_id: String,
+    #[serde(default)]
+    pattern: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DenyBody {
+    #[serde(alias = "request_id")]
+    request_id: String,
+}
+
+const NOT_PENDING: &str = "Permission request not found or already resolved";
+
+/// Allow a pending tool call.
+#[utoipa::path(post, path = "/api/chat/{session_id}/permissions/grant", tag = "chat", request_body = GrantBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, sessionId, requestId, pattern}`", body = Object),
+        (status = 404, description = "Not pending")))]
+async fn grant_permission(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> Result<Json<Value>, ApiError> {
+    s.chat
+        .prompts
+        .answer(
+            &id,
+            &body.request_id,
+            PromptKind::Permission,
+            Answer::Grant(body.pattern.clone()),
+        )
+        .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
+    Ok(Json(
+        json!({"success": true, "sessionId": id, "requestId": body.request_id, "pattern": body.pattern}),
+    ))
+}
+
+/// Deny a pending tool call.
+#[utoipa::path(post, path = "/api/chat/{session_id}/permissions/deny", tag = "chat", request_body = DenyBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, sessionId, requestId}`", body = Object),
+        (status = 404, description = "Not pending")))]
+async fn deny_permission(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DenyBody>,
+) -> Result<Json<Value>, ApiError> {
+    s.chat
+        .prompts
+        .answer(&id, &body.request_id, PromptKind::Permission, Answer::Deny)
+        .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
+    Ok(Json(
+        json!({"success": true, "sessionId": id, "requestId": body.request_id}),
     ))
 }

@@ -7,6 +7,7 @@
 pub mod events;
 pub mod orchestrator;
 pub mod pool;
+pub mod prompts;
 pub mod transcript;
 pub mod turns;
 

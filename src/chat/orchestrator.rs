@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::events::{self, Done, PromptMetadata};
 use super::pool::WarmPool;
+use super::prompts::{self, Answer, PromptKind, Prompts};
 use super::transcript;
 use super::turns::{Turn, TurnHub};
 use crate::agent::protocol::{self, kind};
@@ -68,6 +69,7 @@ pub struct ChatService {
     pub workspaces: Arc<WorkspaceStore>,
     pub hub: TurnHub,
     pub pool: WarmPool,
+    pub prompts: Prompts,
 }
 
 /// How the session of a turn is started.
@@ -96,6 +98,7 @@ impl ChatService {
             workspaces,
             hub: TurnHub::default(),
             pool: WarmPool::new(8, Duration::from_secs(15 * 60)),
+            prompts: Prompts::default(),
         }
     }
 
@@ -400,7 +403,7 @@ impl ChatService {
             };
             match kind(&line) {
                 ("control_request", _) => {
-                    let answer = self.answer_control(&line, trust_mode);
+                    let answer = self.answer_control(&line, &id, trust_mode, turn).await;
                     if let Err(e) = process.write(&answer).await {
                         break Err(e.to_string());
                     }
@@ -442,6 +445,8 @@ impl ChatService {
             }
         };
 
+        self.prompts.forget_session(&id);
+        let interrupted = interrupted || turn.abort_requested();
         match outcome {
             Ok(result) => {
                 let is_error = result
@@ -516,20 +521,69 @@ impl ChatService {
         turn.push(&events::error(msg, session_id));
     }
 
-    /// Answers a control request from the CLI.
-    fn answer_control(&self, line: &Value, trust_mode: bool) -> Value {
+    /// Answers a control request from the CLI; questions and (outside trust mode) tool
+    /// permissions wait for the owner, up to the permission timeout.
+    async fn answer_control(
+        &self,
+        line: &Value,
+        session_id: &str,
+        trust_mode: bool,
+        turn: &Turn,
+    ) -> Value {
         let rid = line.get("request_id").and_then(Value::as_str).unwrap_or("");
         let req = line.get("request").cloned().unwrap_or(Value::Null);
         match req.get("subtype").and_then(Value::as_str).unwrap_or("") {
             "can_use_tool" => {
                 let input = req.get("input").cloned().unwrap_or(json!({}));
                 let tool = req.get("tool_name").and_then(Value::as_str).unwrap_or("");
+                let tool_use_id = req.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
+                let tool_use_id = if tool_use_id.is_empty() {
+                    uuid::Uuid::new_v4().to_string()
+                } else {
+                    tool_use_id.to_string()
+                };
                 let decision = if tool == "AskUserQuestion" {
-                    protocol::deny("Questions cannot be asked in this session yet; proceed with your best judgement.")
+                    let pid = format!("{session_id}-q-{tool_use_id}");
+                    let rx =
+                        self.prompts
+                            .register(&pid, session_id, PromptKind::Question, json!({}));
+                    turn.push(
+                        &json!({"type": "user_question", "requestId": pid, "sessionId": session_id,
+                        "questions": input.get("questions").cloned().unwrap_or(json!([]))}),
+                    );
+                    match self.wait_for_owner(&pid, rx, turn).await {
+                        Some(Answer::Answers(a)) => {
+                            let mut updated = input.clone();
+                            updated["answers"] = a;
+                            protocol::allow(&updated)
+                        }
+                        Some(_) => protocol::deny("The user declined to answer."),
+                        None => protocol::deny_interrupt(
+                            "The user did not answer the question.",
+                            turn.abort_requested(),
+                        ),
+                    }
                 } else if trust_mode {
                     protocol::allow(&input)
                 } else {
-                    protocol::deny("The owner has not approved this tool call.")
+                    let pid = format!("{session_id}-p-{tool_use_id}");
+                    let ts = crate::util::time::now_session();
+                    let event = prompts::permission_event(&pid, tool, &input, &ts);
+                    let rx = self.prompts.register(
+                        &pid,
+                        session_id,
+                        PromptKind::Permission,
+                        event.clone(),
+                    );
+                    turn.push(&event);
+                    match self.wait_for_owner(&pid, rx, turn).await {
+                        Some(Answer::Grant(_)) => protocol::allow(&input),
+                        Some(_) => protocol::deny("The owner denied this tool call."),
+                        None => protocol::deny_interrupt(
+                            "No answer from the owner in time; the tool call was denied.",
+                            turn.abort_requested(),
+                        ),
+                    }
                 };
                 protocol::control_success(rid, decision)
             }
@@ -547,6 +601,26 @@ impl ChatService {
             }
             other => protocol::control_error(rid, &format!("unsupported control request: {other}")),
         }
+    }
+
+    /// Waits for the owner's answer; `None` on timeout or abort.
+    async fn wait_for_owner(
+        &self,
+        id: &str,
+        rx: tokio::sync::oneshot::Receiver<Answer>,
+        turn: &Turn,
+    ) -> Option<Answer> {
+        if turn.abort_requested() {
+            self.prompts.forget(id);
+            return None;
+        }
+        let answer = tokio::select! {
+            a = rx => a.ok(),
+            _ = tokio::time::sleep(self.settings.permission_timeout) => None,
+            _ = turn.abort.notified() => None,
+        };
+        self.prompts.forget(id);
+        answer
     }
 
     fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, String> {

@@ -465,3 +465,203 @@ async fn abort_interrupts_the_turn_and_ends_with_done() {
         .await;
     assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
 }
+
+/// Reads a streaming response until an event of `kind` has arrived; returns it.
+async fn read_until(r: &mut reqwest::Response, seen: &mut String, kind: &str) -> Value {
+    loop {
+        if let Some((_, e)) = parse_sse(seen).into_iter().find(|(_, e)| e["type"] == kind) {
+            return e;
+        }
+        let chunk = r
+            .chunk()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("stream ended before a {kind} event: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Value> {
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    parse_sse(seen).into_iter().map(|(_, e)| e).collect()
+}
+
+#[tokio::test]
+async fn ask_user_question_reaches_the_client_and_the_answer_reaches_the_model() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let questions = json!([{"question": "Which colour do you like?", "header": "Colour", "multiSelect": false,
+        "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]);
+    fake.script(vec![
+        FakeTurn::tool("AskUserQuestion", json!({"questions": questions})),
+        FakeTurn::text("Blue it is."),
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let mut r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "ask me something"}))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let q = read_until(&mut r, &mut seen, "user_question").await;
+    let sid = q["sessionId"].as_str().unwrap().to_string();
+    let rid = q["requestId"].as_str().unwrap().to_string();
+    assert!(rid.starts_with(&format!("{sid}-q-")), "{q}");
+    assert_eq!(q["questions"], questions);
+    let (st, _) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{sid}/answer"),
+            Some(json!({"request_id": "nope", "answers": {}})),
+        )
+        .await;
+    assert_eq!(st, 404, "a wrong request id is refused");
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{sid}/answer"),
+            Some(json!({"answers": {}})),
+        )
+        .await;
+    assert_eq!((st, v), (400, json!({"detail": "request_id is required"})));
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{sid}/answer"),
+            Some(json!({"request_id": rid, "answers": {"Which colour do you like?": "Blue"}})),
+        )
+        .await;
+    assert_eq!(
+        (st, v),
+        (
+            200,
+            json!({"success": true, "message": "Answers submitted", "session_id": sid, "request_id": rid})
+        )
+    );
+    let ev = read_rest(&mut r, &mut seen).await;
+    assert_eq!(ev.last().unwrap()["response"], "Blue it is.", "{ev:#?}");
+    let last = last_user_text(fake.turn_requests().last().unwrap());
+    assert!(
+        last.contains("Blue"),
+        "the answer reached the model: {last}"
+    );
+}
+
+#[tokio::test]
+async fn permission_prompts_are_answered_by_the_owner() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let vault = d.vault.canonicalize().unwrap();
+    let denied = vault.join("denied.md");
+    let allowed = vault.join("allowed.md");
+    fake.script(vec![
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": denied.display().to_string(), "content": "no\n"}),
+        ),
+        FakeTurn::text("Could not write."),
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": allowed.display().to_string(), "content": "yes\n"}),
+        ),
+        FakeTurn::text("Wrote it."),
+    ]);
+    // A session whose owner turned trust mode off: every guarded tool call is asked.
+    let ids = seed_sessions(&d, 1, |_, s| {
+        s.metadata = Some(json!({"permissions": {"trustMode": false}}).to_string())
+    })
+    .await;
+    let id = ids[0].clone();
+    let s = chat_server(&d, &fake).await;
+
+    let mut r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "write denied.md", "sessionId": id}))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let p = read_until(&mut r, &mut seen, "permission_request").await;
+    assert_eq!(p["toolName"], "Write");
+    assert_eq!(p["permissionType"], "write");
+    assert_eq!(p["filePath"], denied.display().to_string());
+    let pid = p["id"].as_str().unwrap().to_string();
+    let (_, pending) = s.get(&format!("/api/chat/{id}/permissions")).await;
+    assert_eq!(pending["pending"][0]["id"], pid.as_str());
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{id}/permissions/grant"),
+            Some(json!({"requestId": "wrong"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v),
+        (
+            404,
+            json!({"detail": "Permission request not found or already resolved"})
+        )
+    );
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{id}/permissions/deny"),
+            Some(json!({"requestId": pid})),
+        )
+        .await;
+    assert_eq!(
+        (st, v),
+        (
+            200,
+            json!({"success": true, "sessionId": id, "requestId": pid})
+        )
+    );
+    let ev = read_rest(&mut r, &mut seen).await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    assert!(!denied.exists(), "a denied write must not happen");
+    let tr = ev
+        .iter()
+        .find(|e| e["type"] == "tool_result")
+        .expect("tool_result event");
+    assert_eq!(tr["isError"], true);
+    let seen_by_model = last_user_text(fake.turn_requests().last().unwrap());
+    assert!(
+        seen_by_model.contains("The owner denied this tool call."),
+        "{seen_by_model}"
+    );
+    assert_eq!(
+        s.get(&format!("/api/chat/{id}/permissions")).await.1["pending"],
+        json!([]),
+        "nothing leaks"
+    );
+
+    let mut r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "write allowed.md", "sessionId": id}))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let p = read_until(&mut r, &mut seen, "permission_request").await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .send(
+            "POST",
+            &format!("/api/chat/{id}/permissions/grant"),
+            Some(json!({"requestId": pid, "pattern": "allowed.md"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["pattern"], "allowed.md");
+    let ev = read_rest(&mut r, &mut seen).await;
+    assert_eq!(ev.last().unwrap()["response"], "Wrote it.", "{ev:#?}");
+    assert_eq!(std::fs::read_to_string(&allowed).unwrap(), "yes\n");
+}
