@@ -55,6 +55,8 @@ pub struct AgentProcess {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_request: u64,
     pub session_id: String,
+    /// The CLI reports `total_cost_usd` cumulatively per process: the last value seen.
+    pub reported_cost_usd: f64,
 }
 
 impl AgentProcess {
@@ -162,6 +164,7 @@ impl AgentProcess {
             stderr_tail,
             next_request: 0,
             session_id,
+            reported_cost_usd: 0.0,
         };
         let init_id = p.request_id();
         p.write(&protocol::control_request(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod sessions;
+mod usage;
 mod workspaces;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use extract::BodyLimit;
         (name = "sessions", description = "Chat sessions (`/api/chat…`)"),
         (name = "auth", description = "API keys and the auth mode"),
         (name = "workspaces", description = "Workspaces"),
+        (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
 struct ApiDoc;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::routes())
         .merge(auth::routes())
         .merge(workspaces::routes())
+        .merge(usage::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

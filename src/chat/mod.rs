@@ -8,6 +8,7 @@ pub mod events;
 pub mod orchestrator;
 pub mod pool;
 pub mod prompts;
+pub mod quota;
 pub mod transcript;
 pub mod turns;
 

@@ -19,6 +19,7 @@ use crate::agent::protocol::{self, kind};
 use crate::agent::{AgentProcess, SpawnSpec, StartMode};
 use crate::config::secrets::{SecretName, SecretStore};
 use crate::config::Settings;
+use crate::db::usage::UsageEntry;
 use crate::db::{NewSession, SessionRow, Store};
 use crate::trust::TrustLevel;
 use crate::workspaces::WorkspaceStore;
@@ -447,6 +448,32 @@ impl ChatService {
 
         self.prompts.forget_session(&id);
         let interrupted = interrupted || turn.abort_requested();
+        if let Ok(result) = &outcome {
+            // `total_cost_usd` is the process's running total: this turn's cost is the
+            // increase since the last result of the same process.
+            let total = result
+                .get("total_cost_usd")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let cost = if total >= process.reported_cost_usd {
+                total - process.reported_cost_usd
+            } else {
+                total
+            };
+            process.reported_cost_usd = total;
+            let mut entries = st.usage.clone();
+            // The CLI reports cost for the whole turn; attribute it to the models used,
+            // in proportion to their output tokens.
+            let outs: i64 = entries.iter().map(|e| e.output_tokens.max(1)).sum();
+            for e in entries.iter_mut() {
+                e.cost_usd = cost * e.output_tokens.max(1) as f64 / outs.max(1) as f64;
+            }
+            if !entries.is_empty() {
+                if let Err(e) = self.store.record_usage(&id, &entries).await {
+                    tracing::error!(error = %e, "could not record usage");
+                }
+            }
+        }
         match outcome {
             Ok(result) => {
                 let is_error = result
@@ -666,9 +693,23 @@ struct StreamState {
     streamed: std::collections::HashSet<String>,
     current_message: Option<String>,
     tool_calls: Vec<Value>,
+    /// Tokens of this turn's API calls, per model, summed from the stream.
+    usage: Vec<UsageEntry>,
+    last_usage_model: Option<String>,
 }
 
 impl StreamState {
+    fn usage_for(&mut self, model: &str) -> &mut UsageEntry {
+        if let Some(i) = self.usage.iter().position(|u| u.model == model) {
+            return &mut self.usage[i];
+        }
+        self.usage.push(UsageEntry {
+            model: model.to_string(),
+            ..Default::default()
+        });
+        self.usage.last_mut().expect("just pushed")
+    }
+
     fn send_model(&mut self, model: Option<&str>, turn: &Turn) {
         if let Some(m) = model.filter(|m| !m.is_empty() && *m != "<synthetic>") {
             self.model = Some(m.to_string());
@@ -689,6 +730,29 @@ impl StreamState {
                 let msg = ev.get("message").unwrap_or(&Value::Null);
                 self.current_message = msg.get("id").and_then(Value::as_str).map(str::to_string);
                 self.send_model(msg.get("model").and_then(Value::as_str), turn);
+                let model = msg
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string();
+                let u = msg.get("usage").unwrap_or(&Value::Null);
+                let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
+                let e = self.usage_for(&model);
+                e.input_tokens += n("input_tokens");
+                e.cache_creation_input_tokens += n("cache_creation_input_tokens");
+                e.cache_read_input_tokens += n("cache_read_input_tokens");
+                self.last_usage_model = Some(model);
+            }
+            "message_delta" => {
+                let out = ev
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let model = self
+                    .last_usage_model
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into());
+                self.usage_for(&model).output_tokens += out;
             }
             "content_block_start"
                 if ev.pointer("/content_block/type").and_then(Value::as_str) == Some("text") =>

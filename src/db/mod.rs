@@ -4,6 +4,7 @@
 
 mod legacy;
 pub mod sessions;
+pub mod usage;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -209,6 +209,89 @@ async fn second_turn_is_warm_and_a_restart_resumes_the_transcript() {
     assert_eq!(h["chat"]["spawned"], 1);
     let (_, row) = s.get(&format!("/api/chat/{id}")).await;
     assert_eq!(row["messageCount"], 6);
+
+    // Usage recorded equals what the fake reported: 120 in / 12 out per turn.
+    let (st, u) = s.get(&format!("/api/usage/sessions/{id}")).await;
+    assert_eq!(st, 200, "{u}");
+    assert_eq!(u["total"]["inputTokens"], 360, "{u}");
+    assert_eq!(u["total"]["outputTokens"], 36, "{u}");
+    assert_eq!(u["byModel"].as_array().unwrap().len(), 1);
+    let (_, all) = s.get("/api/usage/sessions").await;
+    assert_eq!(all["sessions"][0]["sessionId"], id.as_str());
+    // Each turn is charged for itself, not the running total of its process.
+    let mut conn = sqlx::ConnectOptions::connect(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(d.db_path()),
+    )
+    .await
+    .unwrap();
+    let costs: Vec<(f64,)> =
+        sqlx::query_as("SELECT cost_usd FROM usage WHERE session_id = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(costs.len(), 3);
+    assert!(costs[0].0 > 0.0, "{costs:?}");
+    assert!(
+        (costs[1].0 - costs[0].0).abs() < costs[0].0 * 0.5,
+        "per-turn cost, not cumulative: {costs:?}"
+    );
+}
+
+#[tokio::test]
+async fn account_quota_comes_from_the_provider_with_the_oauth_token() {
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let (st, v) = s.get("/api/usage").await;
+    assert_eq!(st, 200);
+    assert!(v["error"].as_str().unwrap().contains("OAuth token"), "{v}");
+    assert_eq!(v["five_hour"], Value::Null);
+    drop(s);
+    let mut env = chat_env(&fake);
+    env.push((
+        "CLAUDE_CODE_OAUTH_TOKEN".into(),
+        "sk-ant-oat01-quota-test".into(),
+    ));
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (st, v) = s.get("/api/usage").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["error"], Value::Null, "{v}");
+    assert_eq!(
+        v["five_hour"],
+        json!({"utilization": 12.5, "resets_at": "2026-11-25T20:00:00Z"})
+    );
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "five_hour",
+            "seven_day",
+            "seven_day_sonnet",
+            "seven_day_opus",
+            "extra_usage",
+            "subscription_type",
+            "rate_limit_tier",
+            "error"
+        ]
+    );
+    let req = fake
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == "/api/oauth/usage")
+        .unwrap();
+    assert!(req["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .starts_with("<masked"));
+    assert!(!s.log_text().contains("sk-ant-oat01-quota-test"));
 }
 
 #[tokio::test]

@@ -86,6 +86,7 @@ impl FakeAnthropic {
         let state = Arc::new(FakeState::default());
         let app = Router::new()
             .route("/v1/messages", post(messages))
+            .route("/api/oauth/usage", axum::routing::get(oauth_usage))
             .fallback(fallback)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -248,4 +249,15 @@ async fn messages(
         .header("request-id", format!("req_fake_{n:04}"))
         .body(Body::from_stream(body))
         .unwrap()
+}
+
+async fn oauth_usage(State(st): State<Arc<FakeState>>, headers: HeaderMap) -> Json<Value> {
+    st.log.lock().unwrap().push(
+        json!({"path": "/api/oauth/usage", "headers": masked_headers(&headers), "side": true}),
+    );
+    Json(
+        json!({"five_hour": {"utilization": 12.5, "resets_at": "2026-11-25T20:00:00Z"},
+        "seven_day": {"utilization": 40.0, "resets_at": null}, "seven_day_sonnet": null, "seven_day_opus": null,
+        "extra_usage": {"is_enabled": false, "monthly_limit": null, "used_credits": null, "utilization": null}}),
+    )
 }
