@@ -50,6 +50,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     .await;
     cancel.cancel();
     let _ = background.await;
+    // Warm CLI processes end with the server (dropping one kills its child).
+    state.chat.pool.shutdown_all().await;
     if let Err(e) = state.auth.flush().await {
         tracing::warn!(error = %e, "could not save API key last-used times");
     }
@@ -95,15 +97,20 @@ async fn after_listen(state: AppState, cancel: CancellationToken) {
     for w in &state.settings.warnings {
         tracing::warn!("{w}");
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut flush = tokio::time::interval(Duration::from_secs(30));
+    // Idle warm CLI processes are checked often enough to honour short idle limits.
+    let sweep_every =
+        (state.settings.warm_idle / 2).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let mut sweep = tokio::time::interval(sweep_every);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => {
+            _ = flush.tick() => {
                 if let Err(e) = state.auth.flush().await {
                     tracing::warn!(error = %e, "could not save API key last-used times");
                 }
             }
+            _ = sweep.tick() => state.chat.pool.evict_idle(),
         }
     }
 }

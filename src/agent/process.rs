@@ -55,6 +55,10 @@ pub struct AgentProcess {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_request: u64,
     pub session_id: String,
+    /// The working directory it runs in.
+    pub cwd: PathBuf,
+    /// The model it was started with or last switched to.
+    pub model: Option<String>,
     /// The CLI reports `total_cost_usd` cumulatively per process: the last value seen.
     pub reported_cost_usd: f64,
 }
@@ -165,6 +169,8 @@ impl AgentProcess {
             next_request: 0,
             session_id,
             reported_cost_usd: 0.0,
+            cwd: spec.cwd.clone(),
+            model: spec.model.clone(),
         };
         let init_id = p.request_id();
         p.write(&protocol::control_request(
@@ -207,6 +213,18 @@ impl AgentProcess {
             json!({"subtype": "interrupt"}),
         ))
         .await
+    }
+
+    /// Switches the model for later turns (`set_model`).
+    pub async fn set_model(&mut self, model: Option<&str>) -> Result<(), AgentError> {
+        let id = self.request_id();
+        self.write(&protocol::control_request(
+            &id,
+            json!({"subtype": "set_model", "model": model}),
+        ))
+        .await?;
+        self.model = model.map(str::to_string);
+        Ok(())
     }
 
     /// The next output line; `None` once the process has closed stdout.

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -92,13 +92,14 @@ impl ChatService {
         secrets: Arc<SecretStore>,
         workspaces: Arc<WorkspaceStore>,
     ) -> ChatService {
+        let (pool_size, pool_idle) = (settings.warm_pool_size, settings.warm_idle);
         ChatService {
             settings,
             store,
             secrets,
             workspaces,
             hub: TurnHub::default(),
-            pool: WarmPool::new(8, Duration::from_secs(15 * 60)),
+            pool: WarmPool::new(pool_size, pool_idle),
             prompts: Prompts::default(),
         }
     }
@@ -330,8 +331,18 @@ impl ChatService {
             .or_else(|| workspace.as_ref().and_then(|w| w.model.clone()))
             .or_else(|| self.settings.default_model.clone());
 
-        let mut process = match self.pool.take(&id) {
-            Some(p) => p,
+        // A warm process is reused unless it runs elsewhere; a dead one is replaced by a
+        // fresh process that resumes the transcript.
+        let warm = self.pool.take(&id).filter(|p| p.cwd == cwd);
+        let mut process = match warm {
+            Some(mut p) => {
+                if model.is_some() && p.model != model {
+                    if let Err(e) = p.set_model(model.as_deref()).await {
+                        return self.fail(turn, &e.to_string(), Some(&id));
+                    }
+                }
+                p
+            }
             None => {
                 let mut env = vec![
                     (cred_var.to_string(), cred.expose().to_string()),

@@ -17,6 +17,16 @@ pub struct WarmPool {
     pub spawned: AtomicU64,
 }
 
+/// Stops a process in the background: closes its stdin, waits briefly, kills, reaps.
+fn retire(p: AgentProcess) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(p.shutdown());
+        }
+        Err(_) => drop(p),
+    }
+}
+
 impl WarmPool {
     pub fn new(max: usize, idle: Duration) -> WarmPool {
         WarmPool {
@@ -48,7 +58,9 @@ impl WarmPool {
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => {
-                    procs.remove(&k);
+                    if let Some((p, _)) = procs.remove(&k) {
+                        retire(p);
+                    }
                     tracing::debug!(session = %k, "evicted a warm CLI process (pool full)");
                 }
                 None => break,
@@ -67,7 +79,17 @@ impl WarmPool {
     /// Drops processes idle for longer than the idle timeout.
     pub fn evict_idle(&self) {
         let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
-        procs.retain(|_, (_, at)| at.elapsed() < self.idle);
+        let idle: Vec<String> = procs
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() >= self.idle)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in idle {
+            if let Some((p, _)) = procs.remove(&k) {
+                tracing::debug!(session = %k, "evicted an idle warm CLI process");
+                retire(p);
+            }
+        }
     }
 
     /// Number of warm processes.
@@ -79,9 +101,16 @@ impl WarmPool {
         self.len() == 0
     }
 
-    /// Drops every process (shutdown).
-    pub fn clear(&self) {
-        self.procs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    /// Stops every process and waits for them (server shutdown).
+    pub async fn shutdown_all(&self) {
+        let all: Vec<AgentProcess> = self
+            .procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, (p, _))| p)
+            .collect();
+        futures_util::future::join_all(all.into_iter().map(AgentProcess::shutdown)).await;
     }
 
     pub fn count_spawn(&self) {

@@ -66,6 +66,11 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "CLAUDE_CONFIG_DIR given to the CLI (default $PARACHUTE_HOME/claude)",
     ),
     (
+        "warm_pool_size",
+        "CLI processes kept warm between turns (least recently used evicted)",
+    ),
+    ("warm_idle_secs", "seconds an idle warm CLI process is kept"),
+    (
         "permission_timeout_secs",
         "seconds an unanswered question or permission prompt waits before it is denied",
     ),
@@ -157,6 +162,10 @@ pub struct Settings {
     pub claude_config_dir: PathBuf,
     /// How long a question or permission prompt waits for an answer.
     pub permission_timeout: std::time::Duration,
+    /// Warm CLI processes kept between turns.
+    pub warm_pool_size: usize,
+    /// How long an idle warm process is kept.
+    pub warm_idle: std::time::Duration,
     /// Each key's value as shown by `config show`, with its source.
     pub shown: BTreeMap<String, (String, Source)>,
     /// Warnings found while loading (unknown keys…), logged once the logger exists.
@@ -387,6 +396,11 @@ impl Settings {
         let default_ccd = paths.claude_config_dir().display().to_string();
         let (ccd, _) = get("claude_config_dir", None, default_ccd);
         let (pto, pto_src) = get("permission_timeout_secs", None, "300".into());
+        let (wps, wps_src) = get("warm_pool_size", None, "4".into());
+        let warm_pool_size = parse_num::<usize>("warm_pool_size", &wps, wps_src)?;
+        let (wis, wis_src) = get("warm_idle_secs", None, "900".into());
+        let warm_idle =
+            std::time::Duration::from_secs(parse_num::<u64>("warm_idle_secs", &wis, wis_src)?);
         let permission_timeout = std::time::Duration::from_secs(parse_num::<u64>(
             "permission_timeout_secs",
             &pto,
@@ -410,6 +424,8 @@ impl Settings {
             anthropic_base_url: Some(base_url).filter(|u| !u.trim().is_empty()),
             claude_config_dir: PathBuf::from(ccd),
             permission_timeout,
+            warm_pool_size,
+            warm_idle,
             shown,
             warnings,
         })

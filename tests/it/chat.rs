@@ -748,3 +748,132 @@ async fn permission_prompts_are_answered_by_the_owner() {
     assert_eq!(ev.last().unwrap()["response"], "Wrote it.", "{ev:#?}");
     assert_eq!(std::fs::read_to_string(&allowed).unwrap(), "yes\n");
 }
+
+fn cli_children(server_pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{server_pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_killed_cli_is_replaced_and_the_session_resumes() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("Noted: blue."),
+        FakeTurn::text("It was blue."),
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let ev = s.chat(json!({"message": "My colour is blue."})).await;
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kids = cli_children(s.pid());
+    assert_eq!(kids.len(), 1, "one warm CLI: {kids:?}");
+    unsafe { libc::kill(kids[0] as i32, libc::SIGKILL) };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ev = s
+        .chat(json!({"message": "What was my colour?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["response"], "It was blue.", "{ev:#?}");
+    let history = last_user_text(fake.turn_requests().last().unwrap());
+    assert!(
+        history.contains("My colour is blue.") && history.contains("Noted: blue."),
+        "{history}"
+    );
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert_eq!(h["chat"]["spawned"], 2, "{h}");
+}
+
+#[tokio::test]
+async fn the_warm_pool_is_bounded_and_idle_processes_are_evicted() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let mut env = chat_env(&fake);
+    env.push(("WARM_POOL_SIZE".into(), "1".into()));
+    env.push(("WARM_IDLE_SECS".into(), "3".into()));
+    let mut s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
+    let a = s
+        .chat(json!({"message": "first session"}))
+        .await
+        .last()
+        .unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = s.chat(json!({"message": "second session"})).await;
+    assert_eq!(b.last().unwrap()["type"], "done");
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert_eq!(
+        (h["chat"]["spawned"].as_u64(), h["chat"]["warm"].as_u64()),
+        (Some(2), Some(1)),
+        "{h}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cli_children(s.pid()).len() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        cli_children(s.pid()).len(),
+        1,
+        "the evicted process is gone"
+    );
+    // Session A's process was evicted: its next turn spawns (and resumes).
+    let ev = s
+        .chat(json!({"message": "back to the first", "sessionId": a}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    assert_eq!(
+        s.get("/api/health?detailed=true").await.1["chat"]["spawned"],
+        3
+    );
+    // Idle processes go after WARM_IDLE_SECS.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.get("/api/health?detailed=true").await.1["chat"]["warm"] != 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        s.get("/api/health?detailed=true").await.1["chat"]["warm"],
+        0
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !cli_children(s.pid()).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cli_children(s.pid()).is_empty());
+    // Shutdown leaves no CLI behind.
+    let _ = s.chat(json!({"message": "one more", "sessionId": a})).await;
+    let kids = cli_children(s.pid());
+    assert_eq!(kids.len(), 1);
+    s.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", kids[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", kids[0]))
+                .unwrap_or_default()
+                .contains(") Z"),
+        "CLI killed on shutdown"
+    );
+}
