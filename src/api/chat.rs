@@ -87,6 +87,24 @@ fn async_stream(
     responses((status = 200, description = "SSE stream of turn events (contract §2)", content_type = "text/event-stream"),
         (status = 422, description = "Malformed body")))]
 async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {
+    for (i, a) in req.attachments.iter().flatten().enumerate() {
+        let name = a.get("fileName").and_then(Value::as_str).unwrap_or("");
+        if crate::chat::context::blocked_attachment(name) {
+            return ApiError::invalid(
+                "value_error",
+                vec![
+                    json!("body"),
+                    json!("attachments"),
+                    json!(i),
+                    json!("fileName"),
+                ],
+                format!("File type not allowed: {name}"),
+                json!(name),
+                None,
+            )
+            .into_response();
+        }
+    }
     let turn = s.chat.start(req).await;
     sse(turn, 0)
 }

@@ -31,8 +31,10 @@ pub fn session(
 pub struct PromptMetadata<'a> {
     pub prompt_source: &'a str,
     pub prompt_source_path: Option<&'a str>,
+    pub agent_name: &'a str,
     pub context_files: Vec<String>,
     pub context_tokens: usize,
+    pub context_truncated: bool,
     pub total_prompt_tokens: usize,
     pub trust_mode: bool,
     pub working_directory_claude_md: Option<String>,
@@ -40,8 +42,8 @@ pub struct PromptMetadata<'a> {
 
 pub fn prompt_metadata(m: &PromptMetadata) -> Value {
     json!({"type": "prompt_metadata", "promptSource": m.prompt_source, "promptSourcePath": m.prompt_source_path,
-        "contextFiles": m.context_files, "contextTokens": m.context_tokens, "contextTruncated": false,
-        "agentName": "vault-agent", "availableAgents": [], "basePromptTokens": 0,
+        "contextFiles": m.context_files, "contextTokens": m.context_tokens, "contextTruncated": m.context_truncated,
+        "agentName": m.agent_name, "availableAgents": [], "basePromptTokens": 0,
         "totalPromptTokens": m.total_prompt_tokens, "trustMode": m.trust_mode,
         "workingDirectoryClaudeMd": m.working_directory_claude_md})
 }

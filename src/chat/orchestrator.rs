@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::context;
 use super::events::{self, Done, PromptMetadata};
 use super::pool::WarmPool;
 use super::prompts::{self, Answer, PromptKind, Prompts};
@@ -273,9 +274,38 @@ impl ChatService {
                     .map(str::to_string)
             })
             .filter(|s| !s.trim().is_empty());
-        let append = req.prior_conversation.as_ref().filter(|p| !p.trim().is_empty()).map(|p| {
-            format!("## Prior Conversation (IMPORTANT)\n\n<prior_conversation>\n{p}\n</prior_conversation>")
-        });
+        // Custom agent (its body replaces the system prompt) and context sections.
+        let vault = self.settings.paths.vault.clone();
+        let agent = match req
+            .agent_path
+            .as_deref()
+            .filter(|a| !a.is_empty() && *a != "vault-agent")
+        {
+            Some(a) => match context::load_agent(&vault, a) {
+                Ok(agent) => Some(agent),
+                Err(msg) => return self.fail(turn, &msg, Some(&id)),
+            },
+            None => None,
+        };
+        let system_prompt = match &agent {
+            Some(a) if !a.prompt.is_empty() => Some(a.prompt.clone()),
+            _ => system_prompt,
+        };
+        let built = {
+            let (v, c, p) = (
+                vault.clone(),
+                req.contexts.clone().unwrap_or_default(),
+                req.prior_conversation.clone(),
+            );
+            tokio::task::spawn_blocking(move || context::build(&v, &c, p.as_deref()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let built = match built {
+            Ok(b) => b,
+            Err(msg) => return self.fail(turn, &msg, Some(&id)),
+        };
+        let append = built.append.clone();
         let claude_md = ["AGENTS.md", "CLAUDE.md"].iter().find_map(|f| {
             let p = cwd.join(f);
             p.is_file().then(|| {
@@ -284,15 +314,23 @@ impl ChatService {
                     .unwrap_or_else(|_| f.to_string())
             })
         });
+        let prompt_source = if agent.is_some() {
+            "agent"
+        } else if system_prompt.is_some() {
+            "custom"
+        } else {
+            "claude_code_preset"
+        };
         turn.push(&events::prompt_metadata(&PromptMetadata {
-            prompt_source: if system_prompt.is_some() {
-                "custom"
-            } else {
-                "claude_code_preset"
-            },
-            prompt_source_path: None,
-            context_files: Vec::new(),
-            context_tokens: 0,
+            prompt_source,
+            prompt_source_path: agent.as_ref().map(|a| a.path.as_str()),
+            agent_name: agent
+                .as_ref()
+                .map(|a| a.name.as_str())
+                .unwrap_or("vault-agent"),
+            context_files: built.files.clone(),
+            context_tokens: built.tokens,
+            context_truncated: built.truncated,
             total_prompt_tokens: append.as_ref().map(|a| a.len() / 4).unwrap_or(0),
             trust_mode,
             working_directory_claude_md: claude_md,
@@ -388,6 +426,13 @@ impl ChatService {
                     req.message
                 );
             }
+        }
+        if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
+            let v = vault.clone();
+            let extra = tokio::task::spawn_blocking(move || context::save_attachments(&v, &atts))
+                .await
+                .unwrap_or_default();
+            prompt.push_str(&extra);
         }
         if let Err(e) = process.send_user(&prompt).await {
             return self.fail(turn, &e.to_string(), Some(&id));

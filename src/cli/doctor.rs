@@ -43,7 +43,7 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     verdicts.push(check_vault(&settings.paths.vault));
     verdicts.push(check_port(&settings).await);
     verdicts.push(check_db(&settings).await);
-    verdicts.push(check_cli().await);
+    verdicts.push(check_cli(&settings.claude_cli_path).await);
     let secrets = SecretStore::new(settings.paths.secrets_file());
     verdicts.push(match secrets.get(SecretName::ClaudeOauthToken).await {
         Ok(Some((_, at))) => report(
@@ -161,10 +161,10 @@ async fn check_db(s: &Settings) -> Verdict {
     }
 }
 
-async fn check_cli() -> Verdict {
+async fn check_cli(cli: &Path) -> Verdict {
     let out = tokio::time::timeout(
         Duration::from_secs(20),
-        tokio::process::Command::new("claude")
+        tokio::process::Command::new(cli)
             .arg("--version")
             .kill_on_drop(true)
             .output(),
@@ -187,7 +187,10 @@ async fn check_cli() -> Verdict {
         Ok(Err(_)) => report(
             Verdict::Fail,
             "claude CLI",
-            "not found on PATH: `npm install -g @anthropic-ai/claude-code`",
+            format!(
+                "`{}` not found: `npm install -g @anthropic-ai/claude-code` or set claude_cli_path",
+                cli.display()
+            ),
         ),
         Err(_) => report(
             Verdict::Fail,

@@ -77,6 +77,10 @@ pub fn resolve_in_vault(vault: &Path, requested: &str) -> Result<PathBuf, VaultP
         return Err(VaultPathError::OutsideVault);
     }
     let tail: PathBuf = comps[existing..].iter().collect();
+    // Joining an empty tail would add a trailing `/`, turning a file into "a directory".
+    if tail.as_os_str().is_empty() {
+        return Ok(resolved_head);
+    }
     Ok(resolved_head.join(tail))
 }
 

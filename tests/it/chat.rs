@@ -877,3 +877,167 @@ async fn the_warm_pool_is_bounded_and_idle_processes_are_evicted() {
         "CLI killed on shutdown"
     );
 }
+
+fn request_text(req: &Value) -> String {
+    req["body"].to_string()
+}
+
+#[tokio::test]
+async fn context_initial_context_and_attachments_reach_the_model() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.vault.join("Projects")).unwrap();
+    std::fs::write(
+        d.vault.join("Projects/CLAUDE.md"),
+        "Project rule: always say banana.",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.vault.join("Notes")).unwrap();
+    std::fs::write(d.vault.join("Notes/a.md"), "Note A says the sky is green.").unwrap();
+    let s = chat_server(&d, &fake).await;
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode("col1,col2\n1,2\n");
+    let ev = s
+        .chat(json!({"message": "What do my notes say?", "contexts": ["Projects", "Notes/a.md"],
+            "initialContext": "I am planning a trip.", "priorConversation": "User: earlier chat about apples",
+            "attachments": [{"id": "a1", "fileName": "data.csv", "filePath": "", "mimeType": "text/csv", "sizeBytes": 14,
+                "type": "file", "base64Data": data}]}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let meta = ev.iter().find(|e| e["type"] == "prompt_metadata").unwrap();
+    assert_eq!(
+        meta["contextFiles"],
+        json!(["Projects/CLAUDE.md", "Notes/a.md"])
+    );
+    assert!(meta["contextTokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        ev.iter().find(|e| e["type"] == "user_message").unwrap()["content"],
+        "What do my notes say?"
+    );
+    let body = request_text(&fake.turn_requests()[0]);
+    for needle in [
+        "Project rule: always say banana.",
+        "Note A says the sky is green.",
+        "## Project Knowledge",
+        "<prior_conversation>",
+        "earlier chat about apples",
+        "## Context\\n\\nI am planning a trip.",
+        "## Request\\n\\nWhat do my notes say?",
+        "## Attachments",
+        "data.csv",
+    ] {
+        assert!(
+            body.contains(needle),
+            "{needle} missing from the model request"
+        );
+    }
+    let day = std::fs::read_dir(d.vault.join("Chat/assets"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let saved = std::fs::read_dir(&day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(saved
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .ends_with("_data.csv"));
+    assert_eq!(std::fs::read_to_string(saved).unwrap(), "col1,col2\n1,2\n");
+}
+
+#[tokio::test]
+async fn agent_files_and_bad_context_paths() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.vault.join("agents")).unwrap();
+    std::fs::write(
+        d.vault.join("agents/poet.md"),
+        "---\nname: Poet\ndescription: rhymes\n---\nYou are a poet who answers in rhyme.\n",
+    )
+    .unwrap();
+    let s = chat_server(&d, &fake).await;
+    let ev = s
+        .chat(json!({"message": "Say hi", "agentPath": "agents/poet.md"}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let meta = ev.iter().find(|e| e["type"] == "prompt_metadata").unwrap();
+    assert_eq!(
+        (meta["promptSource"].as_str(), meta["agentName"].as_str()),
+        (Some("agent"), Some("Poet"))
+    );
+    assert_eq!(meta["promptSourcePath"], "agents/poet.md");
+    assert!(request_text(&fake.turn_requests()[0]).contains("You are a poet who answers in rhyme."));
+
+    let before = fake.turn_requests().len();
+    for bad in [
+        json!({"message": "x", "agentPath": "../../etc/passwd"}),
+        json!({"message": "x", "agentPath": "/etc/passwd"}),
+        json!({"message": "x", "contexts": ["../outside"]}),
+        json!({"message": "x", "workingDirectory": "../../etc"}),
+    ] {
+        let ev = s.chat(bad.clone()).await;
+        assert_eq!(ev.last().unwrap()["type"], "error", "{bad}: {ev:#?}");
+    }
+    assert_eq!(
+        fake.turn_requests().len(),
+        before,
+        "nothing reached the model"
+    );
+    let r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "x", "attachments": [{"fileName": "virus.exe", "base64Data": "AAAA"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("virus.exe"));
+}
+
+#[tokio::test]
+async fn a_failing_model_api_gives_an_error_event_and_the_session_stays_usable() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("First answer."),
+        FakeTurn::error(500, "api_error", "boom"),
+        FakeTurn::error(500, "api_error", "boom"),
+        FakeTurn::error(500, "api_error", "boom"),
+        FakeTurn::text("Back again."),
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let ev = s.chat(json!({"message": "hello"})).await;
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev = s
+        .chat(json!({"message": "this one fails", "sessionId": id}))
+        .await;
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "error", "{ev:#?}");
+    assert_eq!(last["sessionId"], id.as_str());
+    // The CLI may retry the failing request; later turns reach the good reply.
+    let mut ok = false;
+    for _ in 0..4 {
+        let ev = s
+            .chat(json!({"message": "and now?", "sessionId": id}))
+            .await;
+        if ev.last().unwrap()["type"] == "done" {
+            assert_eq!(ev.last().unwrap()["response"], "Back again.");
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "the session stayed usable");
+}

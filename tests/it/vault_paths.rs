@@ -38,6 +38,10 @@ fn resolve_in_vault_table() {
             "{input}"
         );
     }
+    // The result names the file itself: it can be read (no trailing separator).
+    let a = resolve_in_vault(&vault, "Notes/a.md").unwrap();
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "a");
+    assert!(!a.to_string_lossy().ends_with('/'));
     let abs_inside = vault.join("Notes/a.md").display().to_string();
     assert_eq!(
         resolve_in_vault(&vault, &abs_inside),

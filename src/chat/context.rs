@@ -1,0 +1,288 @@
+//! What a turn adds to the prompt (contract §6.3–6.4): context folders (their
+//! `AGENTS.md` or `CLAUDE.md`) and Markdown files, a custom agent file (`agentPath`),
+//! prior conversation, `initialContext`, and attachments saved into the vault. Every
+//! path goes through `resolve_in_vault`.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::vault::resolve_in_vault;
+
+const FOLDER_BUDGET_TOKENS: usize = 40_000;
+const FILE_BUDGET_TOKENS: usize = 10_000;
+
+/// Extensions refused as attachments (contract §1.2).
+pub const BLOCKED_EXTENSIONS: &[&str] = &[
+    "exe", "dll", "so", "dylib", "bat", "cmd", "ps1", "vbs", "app", "dmg", "pkg", "msi", "jar",
+    "war", "ear", "scr", "com", "pif",
+];
+
+/// The appended system prompt and what went into it.
+#[derive(Debug, Default)]
+pub struct BuiltContext {
+    pub append: Option<String>,
+    pub files: Vec<String>,
+    pub tokens: usize,
+    pub truncated: bool,
+}
+
+fn rel(vault: &Path, p: &Path) -> String {
+    let root = vault.canonicalize().unwrap_or_else(|_| vault.to_path_buf());
+    p.strip_prefix(&root)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| p.display().to_string())
+}
+
+/// Loads `(relative path, text)` pairs into a "Project Knowledge" section within a
+/// token budget (4 characters per token).
+fn section(
+    items: Vec<(String, String)>,
+    budget_tokens: usize,
+    out: &mut BuiltContext,
+) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut budget = budget_tokens * 4;
+    let mut parts = Vec::new();
+    let mut used = 0;
+    for (path, text) in items {
+        if budget == 0 {
+            out.truncated = true;
+            break;
+        }
+        let body = if text.len() > budget {
+            out.truncated = true;
+            let mut cut = budget;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}\n[...truncated]", &text[..cut])
+        } else {
+            text
+        };
+        budget = budget.saturating_sub(body.len());
+        used += body.len();
+        parts.push(format!("## {path}\n\n{body}\n\n---\n"));
+        out.files.push(path);
+    }
+    let tokens = used / 4;
+    out.tokens += tokens;
+    Some(format!(
+        "## Project Knowledge\n\nThe following context has been loaded for your reference ({} files, ~{} tokens):\n\n{}",
+        parts.len(),
+        tokens,
+        parts.join("\n")
+    ))
+}
+
+/// Builds the text appended to the system prompt. An `Err` names the bad path.
+pub fn build(
+    vault: &Path,
+    contexts: &[String],
+    prior_conversation: Option<&str>,
+) -> Result<BuiltContext, String> {
+    let mut out = BuiltContext::default();
+    let mut folders = Vec::new();
+    let mut files = Vec::new();
+    for c in contexts {
+        let resolved =
+            resolve_in_vault(vault, c).map_err(|e| format!("Invalid context '{c}': {e}"))?;
+        if c.ends_with(".md") {
+            let text = std::fs::read_to_string(&resolved)
+                .map_err(|_| format!("Context file not found: {c}"))?;
+            files.push((rel(vault, &resolved), text));
+        } else {
+            if !resolved.is_dir() {
+                return Err(format!("Context folder not found: {c}"));
+            }
+            let file = ["AGENTS.md", "CLAUDE.md"]
+                .iter()
+                .map(|f| resolved.join(f))
+                .find(|p| p.is_file());
+            if let Some(f) = file {
+                // The file itself must not be a link out of the vault either.
+                let f = resolve_in_vault(vault, &f.display().to_string())
+                    .map_err(|e| format!("Invalid context '{c}': {e}"))?;
+                let text = std::fs::read_to_string(&f).unwrap_or_default();
+                folders.push((rel(vault, &f), text));
+            }
+        }
+    }
+    folders.sort_by_key(|(p, _)| p.matches('/').count());
+    let mut sections = Vec::new();
+    if let Some(s) = section(folders, FOLDER_BUDGET_TOKENS, &mut out) {
+        sections.push(s);
+    }
+    if let Some(s) = section(files, FILE_BUDGET_TOKENS, &mut out) {
+        sections.push(s);
+    }
+    if let Some(p) = prior_conversation.filter(|p| !p.trim().is_empty()) {
+        sections.push(format!(
+            "## Prior Conversation (IMPORTANT)\n\n<prior_conversation>\n{p}\n</prior_conversation>"
+        ));
+    }
+    if !sections.is_empty() {
+        out.append = Some(sections.join("\n\n"));
+    }
+    Ok(out)
+}
+
+/// A custom agent file: its name, model and body (the full system prompt).
+#[derive(Debug)]
+pub struct AgentFile {
+    pub path: String,
+    pub name: String,
+    pub model: Option<String>,
+    pub prompt: String,
+}
+
+/// Reads `agentPath` (vault-relative Markdown with optional frontmatter).
+pub fn load_agent(vault: &Path, agent_path: &str) -> Result<AgentFile, String> {
+    let p = resolve_in_vault(vault, agent_path)
+        .map_err(|e| format!("Invalid agentPath '{agent_path}': {e}"))?;
+    if p.extension().and_then(|e| e.to_str()) != Some("md") {
+        return Err(format!(
+            "Invalid agentPath '{agent_path}': an agent is a .md file"
+        ));
+    }
+    let text =
+        std::fs::read_to_string(&p).map_err(|_| format!("Agent file not found: {agent_path}"))?;
+    let (front, body) = match text
+        .strip_prefix("---\n")
+        .and_then(|r| r.split_once("\n---"))
+    {
+        Some((f, b)) => (f.to_string(), b.trim_start_matches('\n').to_string()),
+        None => (String::new(), text.clone()),
+    };
+    let meta: Value = if front.is_empty() {
+        Value::Null
+    } else {
+        serde_saphyr::from_str(&front).unwrap_or(Value::Null)
+    };
+    let meta = meta.get("agent").cloned().unwrap_or(meta);
+    let stem = p
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("agent")
+        .to_string();
+    Ok(AgentFile {
+        path: rel(vault, &p),
+        name: meta
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or(stem),
+        model: meta
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        prompt: body.trim().to_string(),
+    })
+}
+
+/// Whether an attachment's file name has a refused extension.
+pub fn blocked_attachment(file_name: &str) -> bool {
+    Path::new(file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| BLOCKED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Saves attachments carrying `base64Data` under `Chat/assets/{date}/` and returns the
+/// Markdown to append to the message (contract §6.4).
+pub fn save_attachments(vault: &Path, attachments: &[Value]) -> String {
+    let mut lines = Vec::new();
+    let now = chrono::Local::now();
+    for a in attachments {
+        let name = a
+            .get("fileName")
+            .and_then(Value::as_str)
+            .unwrap_or("attachment");
+        // Only the final component of the name, never a path.
+        let safe: String = Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("attachment")
+            .chars()
+            .map(|c| {
+                if c.is_control() || c == '/' || c == '\\' {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let Some(data) = a.get("base64Data").and_then(Value::as_str) else {
+            lines.push(format!("[{safe}]"));
+            continue;
+        };
+        let stem: String = Path::new(&safe)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("file")
+            .chars()
+            .take(30)
+            .collect();
+        let ext = Path::new(&safe)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| format!(".{e}"))
+            .unwrap_or_else(|| ".bin".into());
+        let rel_dir = format!("Chat/assets/{}", now.format("%Y-%m-%d"));
+        let rel_path = format!("{rel_dir}/{}_{stem}{ext}", now.format("%H-%M-%S"));
+        let saved = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()
+            .and_then(|bytes| {
+                let target = resolve_in_vault(vault, &rel_path).ok()?;
+                crate::util::fs::write_atomic(&target, &bytes, None).ok()?;
+                Some((target, bytes.len()))
+            });
+        let Some((abs, size)) = saved else {
+            lines.push(format!("[Failed to attach: {safe}]"));
+            continue;
+        };
+        let mime = a.get("mimeType").and_then(Value::as_str).unwrap_or("");
+        let line = if mime.starts_with("image/") {
+            format!(
+                "![{safe}]({rel_path})\n*(Absolute path for reading: {})*",
+                abs.display()
+            )
+        } else if mime == "application/pdf" {
+            format!(
+                "**[{safe}]({rel_path})**\n*(Absolute path for reading: {})*",
+                abs.display()
+            )
+        } else if mime.starts_with("text/") || mime.contains("json") || mime.contains("xml") {
+            format!(
+                "**[{safe}]({rel_path})** ({:.1} KB)\n*(Absolute path for reading: {})*",
+                size as f64 / 1024.0,
+                abs.display()
+            )
+        } else {
+            format!("[{safe}]({rel_path})")
+        };
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n## Attachments\n\n{}", lines.join("\n\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_extensions() {
+        assert!(blocked_attachment("setup.EXE"));
+        assert!(blocked_attachment("x.tar.ps1"));
+        assert!(!blocked_attachment("photo.jpg"));
+        assert!(!blocked_attachment("README"));
+    }
+}
