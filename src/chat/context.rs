@@ -130,6 +130,23 @@ pub fn build(
     Ok(out)
 }
 
+/// History kept for an imported session (`Chat/sessions/imported/{claude,chatgpt}-{id}.md`).
+pub fn imported_history(vault: &Path, session_id: &str) -> Option<String> {
+    if !session_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return None;
+    }
+    ["claude", "chatgpt"].iter().find_map(|src| {
+        let rel = format!("Chat/sessions/imported/{src}-{session_id}.md");
+        let p = resolve_in_vault(vault, &rel).ok()?;
+        std::fs::read_to_string(p)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+    })
+}
+
 /// A custom agent file: its name, model and body (the full system prompt).
 #[derive(Debug)]
 pub struct AgentFile {

@@ -297,9 +297,15 @@ impl ChatService {
                 req.contexts.clone().unwrap_or_default(),
                 req.prior_conversation.clone(),
             );
-            tokio::task::spawn_blocking(move || context::build(&v, &c, p.as_deref()))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
+            // A stored row the CLI has no transcript for (imported, bot-created) starts a
+            // new CLI session seeded with the history we have for it.
+            let seed_from = (!is_new && !resume).then(|| id.clone());
+            tokio::task::spawn_blocking(move || {
+                let p = p.or_else(|| seed_from.and_then(|sid| context::imported_history(&v, &sid)));
+                context::build(&v, &c, p.as_deref())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
         };
         let built = match built {
             Ok(b) => b,
@@ -594,7 +600,14 @@ impl ChatService {
             }
             Err(msg) => {
                 drop(process);
-                self.fail(turn, &msg, Some(&id));
+                if resume && msg.contains("No conversation found") {
+                    // The transcript vanished between planning and spawning.
+                    turn.push(&json!({"type": "session_unavailable", "reason": "sdk_session_not_found",
+                        "sessionId": id, "hasMarkdownHistory": false, "messageCount": prev_count,
+                        "message": "The conversation's history is no longer available; start a new chat."}));
+                } else {
+                    self.fail(turn, &msg, Some(&id));
+                }
             }
         }
     }

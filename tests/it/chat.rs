@@ -1041,3 +1041,87 @@ async fn a_failing_model_api_gives_an_error_event_and_the_session_stays_usable()
     }
     assert!(ok, "the session stayed usable");
 }
+
+#[tokio::test]
+async fn sixteen_concurrent_chats_all_complete_with_all_events() {
+    // This test alone starts 16 CLIs: hold both slots so no other CLI test overlaps.
+    let _slots = CLI_SLOTS.acquire_many(2).await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = s.client.clone();
+        let url = s.url("/api/chat");
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .json(&json!({"message": format!("parallel chat {i}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let ev: Vec<Value> = parse_sse(&r.text().await.unwrap())
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
+            (i, ev)
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (i, ev) = t.await.unwrap();
+        let t = types(&ev);
+        assert_eq!(
+            t[..6],
+            [
+                "session",
+                "prompt_metadata",
+                "user_message",
+                "session",
+                "init",
+                "model"
+            ],
+            "chat {i}: {ev:#?}"
+        );
+        let done = ev.last().unwrap();
+        assert_eq!(done["type"], "done", "chat {i}: {ev:#?}");
+        assert_eq!(done["response"], DEFAULT_REPLY);
+        assert_eq!(ev[2]["content"], format!("parallel chat {i}"));
+        ids.insert(done["sessionId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 16, "16 distinct sessions");
+    let (_, list) = s.get("/api/chat?limit=100").await;
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn a_stored_session_without_a_transcript_starts_fresh_with_its_history() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let ids = seed_sessions(&d, 1, |_, s| s.source = "claude".into()).await;
+    let id = ids[0].clone();
+    let imported = d.vault.join("Chat/sessions/imported");
+    std::fs::create_dir_all(&imported).unwrap();
+    std::fs::write(imported.join(format!("claude-{id}.md")), "### Human | 2026-01-01\nMy dog is called Rex.\n\n### Assistant | 2026-01-01\nRex is a fine name.\n").unwrap();
+    let s = chat_server(&d, &fake).await;
+    let ev = s
+        .chat(json!({"message": "What is my dog called?", "sessionId": id}))
+        .await;
+    assert_eq!(ev[0]["sessionId"], id.as_str());
+    assert_eq!(ev[0]["resumeInfo"]["method"], "new");
+    assert_eq!(ev[0]["resumeInfo"]["sdk_session_available"], false);
+    let done = ev.last().unwrap();
+    assert_eq!(done["type"], "done", "{ev:#?}");
+    assert_eq!(done["sessionId"], id.as_str());
+    assert_eq!(done["messageCount"], 4, "the stored count goes on");
+    let body = request_text(&fake.turn_requests()[0]);
+    assert!(
+        body.contains("My dog is called Rex.") && body.contains("<prior_conversation>"),
+        "history seeded"
+    );
+    // From now on the CLI has a transcript: the next turn resumes it.
+    let ev = s.chat(json!({"message": "Thanks", "sessionId": id})).await;
+    assert_eq!(ev[0]["resumeInfo"]["method"], "sdk_resume");
+}
