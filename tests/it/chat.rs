@@ -1125,3 +1125,74 @@ async fn a_stored_session_without_a_transcript_starts_fresh_with_its_history() {
     let ev = s.chat(json!({"message": "Thanks", "sessionId": id})).await;
     assert_eq!(ev[0]["resumeInfo"]["method"], "sdk_resume");
 }
+
+#[tokio::test]
+async fn two_turns_on_one_session_run_one_after_the_other() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("first"),
+        FakeTurn::text("second reply, slowly").slow(5, Duration::from_millis(100)),
+        FakeTurn::text("third"),
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let id = s.chat(json!({"message": "start"})).await.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (c1, c2) = (s.client.clone(), s.client.clone());
+    let (u1, u2) = (s.url("/api/chat"), s.url("/api/chat"));
+    let (id1, id2) = (id.clone(), id.clone());
+    let a = tokio::spawn(async move {
+        c1.post(u1)
+            .json(&json!({"message": "A", "sessionId": id1}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b = tokio::spawn(async move {
+        c2.post(u2)
+            .json(&json!({"message": "B", "sessionId": id2}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let done = |t: &str| parse_sse(t).pop().unwrap().1;
+    let mut counts = [
+        done(&a)["messageCount"].as_i64().unwrap(),
+        done(&b)["messageCount"].as_i64().unwrap(),
+    ];
+    counts.sort();
+    assert_eq!(counts, [4, 6], "serialized, each counted: {a}\n{b}");
+    let reqs = fake.turn_requests();
+    let last = last_user_text(reqs.last().unwrap());
+    assert!(
+        last.contains("second reply, slowly"),
+        "B saw A's complete exchange: {last}"
+    );
+    let (_, row) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(row["messageCount"], 6);
+
+    // Deleting the session ends its warm CLI.
+    assert_eq!(
+        s.send("DELETE", &format!("/api/chat/{id}"), None).await.0,
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while !cli_children(s.pid()).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        cli_children(s.pid()).is_empty(),
+        "the deleted session's CLI is gone"
+    );
+}
