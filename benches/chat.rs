@@ -475,6 +475,10 @@ impl Server {
             .env("PARACHUTE_KEYRING", "off")
             .env("RUST_LOG", "warn")
             .env("CLAUDE_CLI_PATH", cli_path()) // the same CLI as the bare runs
+            .env(
+                "WARM_POOL_SIZE",
+                std::env::var("BENCH_WARM_POOL_SIZE").unwrap_or_else(|_| "4".into()),
+            )
             .envs(model_env(fake_url));
         let child = cmd.spawn().context("spawning the parachute binary")?;
         let pid = child.id().context("the spawned server has no pid")?;
