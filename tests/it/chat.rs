@@ -1196,3 +1196,71 @@ async fn two_turns_on_one_session_run_one_after_the_other() {
         "the deleted session's CLI is gone"
     );
 }
+
+#[tokio::test]
+async fn an_unanswered_permission_prompt_is_denied_after_the_timeout() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let target = d.vault.canonicalize().unwrap().join("never.md");
+    fake.script(vec![
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": target.display().to_string(), "content": "x"}),
+        ),
+        FakeTurn::text("Gave up."),
+    ]);
+    let ids = seed_sessions(&d, 1, |_, s| {
+        s.metadata = Some(json!({"permissions": {"trustMode": false}}).to_string())
+    })
+    .await;
+    let mut env = chat_env(&fake);
+    env.push(("PERMISSION_TIMEOUT_SECS".into(), "1".into()));
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
+    let ev = s
+        .chat(json!({"message": "write it", "sessionId": ids[0]}))
+        .await;
+    let t = types(&ev);
+    assert!(t.contains(&"permission_request".to_string()), "{t:?}");
+    assert_eq!(t.last().unwrap(), "done", "{ev:#?}");
+    assert!(!target.exists());
+    assert!(last_user_text(fake.turn_requests().last().unwrap())
+        .contains("No answer from the owner in time"));
+    assert_eq!(
+        s.get(&format!("/api/chat/{}/permissions", ids[0])).await.1["pending"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn malformed_attachments_are_refused_or_reported() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake).await;
+    let r = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "x", "attachments": "not a list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let ev = s
+        .chat(json!({"message": "see attached", "attachments": [{"fileName": "../../evil.txt", "mimeType": "text/plain", "base64Data": "%%% not base64"}]}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let body = request_text(&fake.turn_requests()[0]);
+    assert!(
+        body.contains("[Failed to attach: evil.txt]"),
+        "reported, and the name lost its path"
+    );
+    assert!(!d.tmp.path().join("evil.txt").exists());
+}
