@@ -6,10 +6,13 @@
 mod auth;
 pub mod auth_layer;
 mod chat;
+mod contexts;
 mod docs;
 pub mod error;
 pub mod extract;
+mod files;
 mod health;
+mod prompts;
 mod sessions;
 mod usage;
 mod workspaces;
@@ -37,6 +40,9 @@ use extract::BodyLimit;
         (name = "sessions", description = "Chat sessions (`/api/chat…`)"),
         (name = "auth", description = "API keys and the auth mode"),
         (name = "workspaces", description = "Workspaces"),
+        (name = "files", description = "Vault browsing, reading and writing"),
+        (name = "contexts", description = "Context folders"),
+        (name = "prompts", description = "Prompt preview"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
@@ -51,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(workspaces::routes())
         .merge(usage::routes())
+        .merge(files::routes())
+        .merge(contexts::routes())
+        .merge(prompts::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::vault::resolve_in_vault;
+use crate::vault::{resolve_in_vault, resolve_user_path};
 
 const FOLDER_BUDGET_TOKENS: usize = 40_000;
 const FILE_BUDGET_TOKENS: usize = 10_000;
@@ -89,7 +89,7 @@ pub fn build(
     let mut files = Vec::new();
     for c in contexts {
         let resolved =
-            resolve_in_vault(vault, c).map_err(|e| format!("Invalid context '{c}': {e}"))?;
+            resolve_user_path(vault, c).map_err(|e| format!("Invalid context '{c}': {e}"))?;
         if c.ends_with(".md") {
             let text = std::fs::read_to_string(&resolved)
                 .map_err(|_| format!("Context file not found: {c}"))?;
@@ -130,6 +130,98 @@ pub fn build(
     Ok(out)
 }
 
+/// What a prompt is built from (chat turns and `/api/prompt/preview` alike).
+#[derive(Debug, Default)]
+pub struct PromptInputs {
+    pub agent_path: Option<String>,
+    pub custom_prompt: Option<String>,
+    pub contexts: Vec<String>,
+    pub prior_conversation: Option<String>,
+    /// Seed the prior conversation from this session's imported history.
+    pub seed_history_of: Option<String>,
+}
+
+/// The prompt a turn will use.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub agent: Option<AgentFile>,
+    /// Replaces the Claude Code system prompt (custom prompt or agent body).
+    pub system_prompt: Option<String>,
+    pub built: BuiltContext,
+    /// `AGENTS.md`/`CLAUDE.md` in the working directory, vault-relative.
+    pub working_directory_claude_md: Option<String>,
+}
+
+impl Prepared {
+    pub fn source(&self) -> &'static str {
+        if self.agent.is_some() {
+            "agent"
+        } else if self.system_prompt.is_some() {
+            "custom"
+        } else {
+            "claude_code_preset"
+        }
+    }
+    pub fn agent_name(&self) -> &str {
+        self.agent
+            .as_ref()
+            .map(|a| a.name.as_str())
+            .unwrap_or("vault-agent")
+    }
+    pub fn total_tokens(&self) -> usize {
+        self.built.append.as_ref().map(|a| a.len() / 4).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{0}")]
+    AgentNotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the prompt for `cwd` from `inputs`; the one implementation behind chat turns
+/// and the prompt preview.
+pub fn prepare(vault: &Path, cwd: &Path, inputs: PromptInputs) -> Result<Prepared, PrepareError> {
+    let agent = match inputs
+        .agent_path
+        .as_deref()
+        .filter(|a| !a.is_empty() && *a != "vault-agent")
+    {
+        Some(a) => Some(load_agent(vault, a).map_err(|m| {
+            if m.starts_with("Agent file not found") {
+                PrepareError::AgentNotFound(m)
+            } else {
+                PrepareError::Invalid(m)
+            }
+        })?),
+        None => None,
+    };
+    let custom = inputs.custom_prompt.filter(|p| !p.trim().is_empty());
+    let system_prompt = match &agent {
+        Some(a) if !a.prompt.is_empty() => Some(a.prompt.clone()),
+        _ => custom,
+    };
+    let prior = inputs.prior_conversation.or_else(|| {
+        inputs
+            .seed_history_of
+            .and_then(|sid| imported_history(vault, &sid))
+    });
+    let built = build(vault, &inputs.contexts, prior.as_deref()).map_err(PrepareError::Invalid)?;
+    let working_directory_claude_md = ["AGENTS.md", "CLAUDE.md"]
+        .iter()
+        .map(|f| cwd.join(f))
+        .find(|p| p.is_file())
+        .map(|p| rel(vault, &p));
+    Ok(Prepared {
+        agent,
+        system_prompt,
+        built,
+        working_directory_claude_md,
+    })
+}
+
 /// History kept for an imported session (`Chat/sessions/imported/{claude,chatgpt}-{id}.md`).
 pub fn imported_history(vault: &Path, session_id: &str) -> Option<String> {
     if !session_id
@@ -158,7 +250,7 @@ pub struct AgentFile {
 
 /// Reads `agentPath` (vault-relative Markdown with optional frontmatter).
 pub fn load_agent(vault: &Path, agent_path: &str) -> Result<AgentFile, String> {
-    let p = resolve_in_vault(vault, agent_path)
+    let p = resolve_user_path(vault, agent_path)
         .map_err(|e| format!("Invalid agentPath '{agent_path}': {e}"))?;
     if p.extension().and_then(|e| e.to_str()) != Some("md") {
         return Err(format!(

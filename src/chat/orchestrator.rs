@@ -274,72 +274,37 @@ impl ChatService {
                     .map(str::to_string)
             })
             .filter(|s| !s.trim().is_empty());
-        // Custom agent (its body replaces the system prompt) and context sections.
+        // The prompt: custom or agent system prompt, context sections, prior conversation.
+        // A stored row the CLI has no transcript for (imported, bot-created) starts a new
+        // CLI session seeded with the history we have for it.
         let vault = self.settings.paths.vault.clone();
-        let agent = match req
-            .agent_path
-            .as_deref()
-            .filter(|a| !a.is_empty() && *a != "vault-agent")
-        {
-            Some(a) => match context::load_agent(&vault, a) {
-                Ok(agent) => Some(agent),
-                Err(msg) => return self.fail(turn, &msg, Some(&id)),
-            },
-            None => None,
+        let inputs = context::PromptInputs {
+            agent_path: req.agent_path.clone(),
+            custom_prompt: system_prompt,
+            contexts: req.contexts.clone().unwrap_or_default(),
+            prior_conversation: req.prior_conversation.clone(),
+            seed_history_of: (!is_new && !resume).then(|| id.clone()),
         };
-        let system_prompt = match &agent {
-            Some(a) if !a.prompt.is_empty() => Some(a.prompt.clone()),
-            _ => system_prompt,
-        };
-        let built = {
-            let (v, c, p) = (
-                vault.clone(),
-                req.contexts.clone().unwrap_or_default(),
-                req.prior_conversation.clone(),
-            );
-            // A stored row the CLI has no transcript for (imported, bot-created) starts a
-            // new CLI session seeded with the history we have for it.
-            let seed_from = (!is_new && !resume).then(|| id.clone());
-            tokio::task::spawn_blocking(move || {
-                let p = p.or_else(|| seed_from.and_then(|sid| context::imported_history(&v, &sid)));
-                context::build(&v, &c, p.as_deref())
-            })
+        let (v, c) = (vault.clone(), cwd.clone());
+        let prepared = tokio::task::spawn_blocking(move || context::prepare(&v, &c, inputs))
             .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+            .unwrap_or_else(|e| Err(context::PrepareError::Invalid(e.to_string())));
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
         };
-        let built = match built {
-            Ok(b) => b,
-            Err(msg) => return self.fail(turn, &msg, Some(&id)),
-        };
-        let append = built.append.clone();
-        let claude_md = ["AGENTS.md", "CLAUDE.md"].iter().find_map(|f| {
-            let p = cwd.join(f);
-            p.is_file().then(|| {
-                p.strip_prefix(self.settings.paths.vault.canonicalize().unwrap_or_default())
-                    .map(|r| r.display().to_string())
-                    .unwrap_or_else(|_| f.to_string())
-            })
-        });
-        let prompt_source = if agent.is_some() {
-            "agent"
-        } else if system_prompt.is_some() {
-            "custom"
-        } else {
-            "claude_code_preset"
-        };
+        let system_prompt = prepared.system_prompt.clone();
+        let append = prepared.built.append.clone();
         turn.push(&events::prompt_metadata(&PromptMetadata {
-            prompt_source,
-            prompt_source_path: agent.as_ref().map(|a| a.path.as_str()),
-            agent_name: agent
-                .as_ref()
-                .map(|a| a.name.as_str())
-                .unwrap_or("vault-agent"),
-            context_files: built.files.clone(),
-            context_tokens: built.tokens,
-            context_truncated: built.truncated,
-            total_prompt_tokens: append.as_ref().map(|a| a.len() / 4).unwrap_or(0),
+            prompt_source: prepared.source(),
+            prompt_source_path: prepared.agent.as_ref().map(|a| a.path.as_str()),
+            agent_name: prepared.agent_name(),
+            context_files: prepared.built.files.clone(),
+            context_tokens: prepared.built.tokens,
+            context_truncated: prepared.built.truncated,
+            total_prompt_tokens: prepared.total_tokens(),
             trust_mode,
-            working_directory_claude_md: claude_md,
+            working_directory_claude_md: prepared.working_directory_claude_md.clone(),
         }));
         turn.push(&events::user_message(&req.message));
         if is_new {

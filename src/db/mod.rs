@@ -2,6 +2,7 @@
 //! migrated at start from `migrations/`. This folder is the only place with SQL;
 //! functions are named for what they return.
 
+mod contexts;
 mod legacy;
 pub mod sessions;
 pub mod usage;

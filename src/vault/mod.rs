@@ -3,6 +3,9 @@
 //! vault, symlinks that leave it at any component, and sibling-prefix tricks
 //! (`/vault2` is not inside `/vault`).
 
+pub mod contexts;
+pub mod files;
+
 use std::path::{Component, Path, PathBuf};
 
 /// Why a path was refused.
@@ -14,6 +17,8 @@ pub enum VaultPathError {
     Invalid(&'static str),
     #[error("the vault folder is not accessible: {0}")]
     VaultMissing(String),
+    #[error("{{vault}}/.parachute is private to the server")]
+    Private,
 }
 
 /// Resolves `requested` (vault-relative, or absolute inside the vault) to a real path
@@ -103,6 +108,31 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`resolve_in_vault`] for paths users name through the API: also refuses anything
+/// under `{vault}/.parachute/` (settings, keys, hooks).
+pub fn resolve_user_path(vault: &Path, requested: &str) -> Result<PathBuf, VaultPathError> {
+    let p = resolve_in_vault(vault, requested)?;
+    let root = vault
+        .canonicalize()
+        .map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
+    let first = p
+        .strip_prefix(&root)
+        .ok()
+        .and_then(|r| r.components().next());
+    if first.is_some_and(|c| c.as_os_str() == ".parachute") {
+        return Err(VaultPathError::Private);
+    }
+    Ok(p)
+}
+
+/// The path of `p` relative to the vault, with `/` separators (`""` for the root).
+pub fn relative_to_vault(vault: &Path, p: &Path) -> String {
+    let root = vault.canonicalize().unwrap_or_else(|_| vault.to_path_buf());
+    p.strip_prefix(&root)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `"ok"` when the vault folder can be listed, else `"inaccessible"` (health check).

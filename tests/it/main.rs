@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod contract;
 mod durability;
+mod files;
 mod legacy_db;
 mod router;
 mod secrets;

@@ -1,0 +1,126 @@
+//! Context folders (contract §1.7): folders of the vault holding an `AGENTS.md` or
+//! `CLAUDE.md`, and the chain of those files for a selection of folders.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::{relative_to_vault, resolve_user_path, VaultPathError};
+
+const SKIPPED: &[&str] = &["node_modules", "__pycache__", "venv", "build"];
+/// How deep the folder scan goes, and how many folders it visits at most.
+const MAX_DEPTH: usize = 8;
+const MAX_VISITED: usize = 20_000;
+
+/// `Projects/my_app-v2` → `My App V2`; the root is `Root`.
+fn display_name(rel: &str) -> String {
+    if rel.is_empty() {
+        return "Root".into();
+    }
+    let last = rel.rsplit('/').next().unwrap_or(rel);
+    last.replace(['-', '_'], " ")
+        .split_whitespace()
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The context file of a folder: `AGENTS.md` preferred over `CLAUDE.md`.
+pub fn context_file(dir: &Path) -> Option<&'static str> {
+    ["AGENTS.md", "CLAUDE.md"]
+        .into_iter()
+        .find(|f| dir.join(f).is_file())
+}
+
+/// `GET /api/contexts/folders`: every folder with a context file, by depth then path.
+/// Symlinked folders are not followed.
+pub fn folders(vault: &Path) -> Result<Value, VaultPathError> {
+    let root = vault
+        .canonicalize()
+        .map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
+    let mut found: Vec<(usize, String, &'static str, bool, bool)> = Vec::new();
+    let mut stack = vec![(root.clone(), 0usize)];
+    let mut visited = 0;
+    while let Some((dir, depth)) = stack.pop() {
+        visited += 1;
+        if visited > MAX_VISITED {
+            break;
+        }
+        if let Some(f) = context_file(&dir) {
+            let rel = relative_to_vault(&root, &dir);
+            found.push((
+                depth,
+                rel,
+                f,
+                dir.join("AGENTS.md").is_file(),
+                dir.join("CLAUDE.md").is_file(),
+            ));
+        }
+        if depth >= MAX_DEPTH {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || SKIPPED.contains(&name.as_str()) {
+                continue;
+            }
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push((e.path(), depth + 1));
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let folders: Vec<Value> = found
+        .iter()
+        .map(|(_, rel, f, a, c)| {
+            json!({"path": rel, "context_file": f, "has_agents_md": a, "has_claude_md": c, "display_name": display_name(rel)})
+        })
+        .collect();
+    Ok(json!({"count": folders.len(), "folders": folders}))
+}
+
+/// `GET /api/contexts/chain`: the context files of `folders` with token estimates
+/// (4 characters a token), marked truncated past `max_tokens`.
+pub fn chain(vault: &Path, folders: &[String], max_tokens: usize) -> Result<Value, VaultPathError> {
+    let mut files = Vec::new();
+    let mut total = 0usize;
+    let mut truncated = false;
+    for folder in folders {
+        let dir = resolve_user_path(vault, folder)?;
+        let file = context_file(&dir).unwrap_or("AGENTS.md");
+        let path = dir.join(file);
+        let exists = path.is_file();
+        let tokens = if exists {
+            std::fs::metadata(&path)
+                .map(|m| m.len() as usize / 4)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if total + tokens > max_tokens {
+            truncated = true;
+        }
+        total += tokens;
+        files.push(json!({"path": relative_to_vault(vault, &path), "folder_path": folder, "level": "direct",
+            "tokens": tokens, "exists": exists}));
+    }
+    Ok(json!({"files": files, "total_tokens": total, "truncated": truncated}))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn display_names() {
+        assert_eq!(super::display_name(""), "Root");
+        assert_eq!(super::display_name("Projects/my_app-v2"), "My App V2");
+    }
+}
