@@ -14,6 +14,7 @@ mod files;
 mod health;
 mod prompts;
 mod sessions;
+mod sync;
 mod usage;
 mod workspaces;
 
@@ -43,6 +44,7 @@ use extract::BodyLimit;
         (name = "files", description = "Vault browsing, reading and writing"),
         (name = "contexts", description = "Context folders"),
         (name = "prompts", description = "Prompt preview"),
+        (name = "sync", description = "File sync for the mobile app"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(files::routes())
         .merge(contexts::routes())
         .merge(prompts::routes())
+        .merge(sync::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -13,5 +13,6 @@ mod files;
 mod legacy_db;
 mod router;
 mod secrets;
+mod sync;
 mod vault_paths;
 mod workspaces;

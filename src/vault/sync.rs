@@ -1,0 +1,252 @@
+//! File sync for the mobile app (contract §1.13 `/api/sync/*`): manifests of a vault
+//! folder, changes since a time, and push / pull / delete of files, every path
+//! confined by [`super::resolve_user_path`] and writes atomic.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{resolve_user_path, VaultPathError};
+
+/// Walk limits, so a huge folder cannot stall the server.
+const MAX_FILES: usize = 50_000;
+const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("Access denied: {0}")]
+    Denied(#[from] VaultPathError),
+    #[error("Root not found: {0}")]
+    RootNotFound(String),
+}
+
+/// Which files a listing covers.
+pub struct Filter {
+    pub pattern: String,
+    pub include_binary: bool,
+    pub date: Option<String>,
+    pub since: Option<f64>,
+    /// Hash = modification time instead of SHA-256.
+    pub quick: bool,
+}
+
+/// `*` and `?` glob on a file name.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn rec(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
+            (Some('?'), Some(_)) => rec(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    rec(&p, &n)
+}
+
+fn is_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8192)];
+    head.contains(&0) || std::str::from_utf8(head).is_err() && std::str::from_utf8(bytes).is_err()
+}
+
+fn mtime(meta: &std::fs::Metadata) -> f64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn root_dir(vault: &Path, root: &str) -> Result<PathBuf, SyncError> {
+    let dir = resolve_user_path(vault, root)?;
+    if !dir.is_dir() {
+        return Err(SyncError::RootNotFound(root.to_string()));
+    }
+    Ok(dir)
+}
+
+/// Files under `root` matching `filter`: `[{path, hash, size, modified}]`, by path.
+pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, SyncError> {
+    let dir = root_dir(vault, root)?;
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.clone(), 0usize)];
+    while let Some((d, depth)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if depth < MAX_DEPTH {
+                    stack.push((e.path(), depth + 1));
+                }
+                continue;
+            }
+            if !ft.is_file() || !glob_match(&filter.pattern, &name) {
+                continue;
+            }
+            let rel = e
+                .path()
+                .strip_prefix(&dir)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or(name.clone());
+            if filter.date.as_deref().is_some_and(|dt| !rel.contains(dt)) {
+                continue;
+            }
+            let Ok(meta) = e.metadata() else { continue };
+            let modified = mtime(&meta);
+            if filter.since.is_some_and(|s| modified <= s) {
+                continue;
+            }
+            let hash = if filter.quick && filter.include_binary {
+                modified.to_string()
+            } else {
+                let Ok(bytes) = std::fs::read(e.path()) else {
+                    continue;
+                };
+                if !filter.include_binary && is_binary(&bytes) {
+                    continue;
+                }
+                if filter.quick {
+                    modified.to_string()
+                } else {
+                    hex::encode(Sha256::digest(&bytes))
+                }
+            };
+            out.push(json!({"path": rel, "hash": hash, "size": meta.len(), "modified": modified}));
+            if out.len() >= MAX_FILES {
+                break;
+            }
+        }
+    }
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    Ok(out)
+}
+
+fn target(vault: &Path, root: &str, path: &str) -> Result<PathBuf, VaultPathError> {
+    let root = root.trim_end_matches('/');
+    let joined = if root.is_empty() {
+        path.to_string()
+    } else {
+        format!("{root}/{path}")
+    };
+    resolve_user_path(vault, &joined)
+}
+
+fn err(path: &str, e: impl std::fmt::Display) -> Value {
+    json!({"path": path, "error": e.to_string()})
+}
+
+/// `POST /api/sync/push`: writes each file; failures are listed, the rest written.
+pub fn push(vault: &Path, root: &str, files: &[Value]) -> Value {
+    let mut pushed = 0;
+    let mut errors = Vec::new();
+    for f in files {
+        let path = f.get("path").and_then(Value::as_str).unwrap_or("");
+        let Some(content) = f.get("content").and_then(Value::as_str) else {
+            errors.push(err(path, "content is required"));
+            continue;
+        };
+        let bytes = if f.get("is_binary").and_then(Value::as_bool).unwrap_or(false) {
+            match base64::engine::general_purpose::STANDARD.decode(content) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(err(path, format!("invalid base64: {e}")));
+                    continue;
+                }
+            }
+        } else {
+            content.as_bytes().to_vec()
+        };
+        if path.is_empty() {
+            errors.push(err(path, "path is required"));
+            continue;
+        }
+        match target(vault, root, path) {
+            Ok(t) if t.is_dir() => errors.push(err(path, "is a directory")),
+            Ok(t) => match crate::util::fs::write_atomic(&t, &bytes, None) {
+                Ok(()) => pushed += 1,
+                Err(e) => errors.push(err(path, e)),
+            },
+            Err(e) => errors.push(err(path, e)),
+        }
+    }
+    json!({"pushed": pushed, "errors": errors})
+}
+
+/// `POST /api/sync/pull`: the files asked for, text or base64.
+pub fn pull(vault: &Path, root: &str, paths: &[String]) -> Value {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let t = match target(vault, root, path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(err(path, e));
+                continue;
+            }
+        };
+        let (Ok(bytes), Ok(meta)) = (std::fs::read(&t), std::fs::metadata(&t)) else {
+            errors.push(err(path, "not found"));
+            continue;
+        };
+        let binary = is_binary(&bytes);
+        let content = if binary {
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        files.push(
+            json!({"path": path, "content": content, "hash": hex::encode(Sha256::digest(&bytes)),
+            "size": meta.len(), "modified": mtime(&meta), "is_binary": binary}),
+        );
+    }
+    json!({"files": files, "errors": errors})
+}
+
+/// `DELETE /api/sync/files`: a file already missing counts as deleted.
+pub fn delete(vault: &Path, root: &str, paths: &[String]) -> Value {
+    let mut deleted = 0;
+    let mut errors = Vec::new();
+    for path in paths {
+        match target(vault, root, path) {
+            Ok(t) if t.is_dir() => errors.push(err(path, "is a directory")),
+            Ok(t) => match std::fs::remove_file(&t) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => deleted += 1,
+                Err(e) => errors.push(err(path, e)),
+            },
+            Err(e) => errors.push(err(path, e)),
+        }
+    }
+    json!({"deleted": deleted, "errors": errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.md", "a.md"));
+        assert!(!glob_match("*.md", "a.mdx"));
+        assert!(glob_match("*", "x"));
+        assert!(glob_match("202?-*.md", "2026-11-24.md"));
+    }
+}
