@@ -6,6 +6,7 @@
 mod auth;
 pub mod auth_layer;
 mod chat;
+mod claude_code;
 mod contexts;
 mod docs;
 pub mod error;
@@ -45,6 +46,7 @@ use extract::BodyLimit;
         (name = "contexts", description = "Context folders"),
         (name = "prompts", description = "Prompt preview"),
         (name = "sync", description = "File sync for the mobile app"),
+        (name = "claude-code", description = "Import sessions from Claude Code"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(contexts::routes())
         .merge(prompts::routes())
         .merge(sync::routes())
+        .merge(claude_code::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -71,6 +71,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ),
     ("warm_idle_secs", "seconds an idle warm CLI process is kept"),
     (
+        "claude_code_dir",
+        "the Claude Code config dir sessions are imported from (default ~/.claude)",
+    ),
+    (
         "permission_timeout_secs",
         "seconds an unanswered question or permission prompt waits before it is denied",
     ),
@@ -160,6 +164,8 @@ pub struct Settings {
     pub anthropic_base_url: Option<String>,
     /// `CLAUDE_CONFIG_DIR` for the CLI (where transcripts live).
     pub claude_config_dir: PathBuf,
+    /// The owner's own Claude Code config dir, read (never written) for imports.
+    pub claude_code_dir: PathBuf,
     /// How long a question or permission prompt waits for an answer.
     pub permission_timeout: std::time::Duration,
     /// Warm CLI processes kept between turns.
@@ -395,6 +401,11 @@ impl Settings {
         let (base_url, _) = get("anthropic_base_url", None, String::new());
         let default_ccd = paths.claude_config_dir().display().to_string();
         let (ccd, _) = get("claude_config_dir", None, default_ccd);
+        let user_claude = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".claude");
+        let (ccimp, _) = get("claude_code_dir", None, user_claude.display().to_string());
         let (pto, pto_src) = get("permission_timeout_secs", None, "300".into());
         let (wps, wps_src) = get("warm_pool_size", None, "4".into());
         let warm_pool_size = parse_num::<usize>("warm_pool_size", &wps, wps_src)?;
@@ -423,6 +434,7 @@ impl Settings {
             claude_cli_path: PathBuf::from(cli),
             anthropic_base_url: Some(base_url).filter(|u| !u.trim().is_empty()),
             claude_config_dir: PathBuf::from(ccd),
+            claude_code_dir: PathBuf::from(ccimp),
             permission_timeout,
             warm_pool_size,
             warm_idle,

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod bad_input;
 mod chat;
+mod claude_code;
 mod cli;
 mod contract;
 mod durability;
