@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod health;
+mod imports;
 mod prompts;
 mod sessions;
 mod sync;
@@ -47,6 +48,7 @@ use extract::BodyLimit;
         (name = "prompts", description = "Prompt preview"),
         (name = "sync", description = "File sync for the mobile app"),
         (name = "claude-code", description = "Import sessions from Claude Code"),
+        (name = "imports", description = "Claude.ai and ChatGPT imports"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(prompts::routes())
         .merge(sync::routes())
         .merge(claude_code::routes())
+        .merge(imports::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -7,6 +7,7 @@
 pub mod claude_code;
 pub mod context;
 pub mod events;
+pub mod imports;
 pub mod orchestrator;
 pub mod pool;
 pub mod prompts;

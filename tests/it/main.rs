@@ -11,6 +11,7 @@ mod cli;
 mod contract;
 mod durability;
 mod files;
+mod imports;
 mod legacy_db;
 mod router;
 mod secrets;

@@ -1,0 +1,222 @@
+//! Imports of Claude.ai and ChatGPT exports (contract §1.12): each conversation becomes
+//! a session (source `claude` / `chatgpt`) whose history is kept as Markdown under
+//! `Chat/sessions/imported/` and seeds its first turn. The session id is derived from
+//! the export's own id, so importing the same export twice adds nothing.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// One conversation read from an export.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub source: &'static str,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub created_at: Option<String>,
+    /// `(role, text, timestamp)`, role `user` or `assistant`.
+    pub messages: Vec<(String, String, Option<String>)>,
+}
+
+impl Conversation {
+    /// The Parachute session id: the export's UUID, or one derived from it (the CLI
+    /// needs a UUID to start the session under).
+    pub fn session_id(&self) -> String {
+        if let Ok(u) = uuid::Uuid::parse_str(&self.external_id) {
+            return u.to_string();
+        }
+        let digest = Sha256::digest(format!("{}:{}", self.source, self.external_id).as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+
+    /// The history as Markdown (`### Human | ts` / `### Assistant | ts` blocks).
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for (role, text, ts) in &self.messages {
+            let who = if role == "user" { "Human" } else { "Assistant" };
+            out.push_str(&format!(
+                "### {who} | {}\n\n{}\n\n",
+                ts.as_deref().unwrap_or(""),
+                text.trim()
+            ));
+        }
+        out
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| {
+                p.as_str()
+                    .map(str::to_string)
+                    .or_else(|| p.get("text").and_then(Value::as_str).map(str::to_string))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn epoch_to_iso(v: &Value) -> Option<String> {
+    let secs = v.as_f64()?;
+    chrono::DateTime::from_timestamp(secs as i64, ((secs.fract()) * 1e9) as u32)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}
+
+fn claude_ai(c: &Value) -> Result<Conversation, String> {
+    let id = c
+        .get("uuid")
+        .and_then(Value::as_str)
+        .ok_or("a Claude conversation without `uuid`")?;
+    let msgs = c
+        .get("chat_messages")
+        .and_then(Value::as_array)
+        .ok_or("`chat_messages` is not a list")?;
+    let messages = msgs
+        .iter()
+        .filter_map(|m| {
+            let role = match m.get("sender").and_then(Value::as_str)? {
+                "human" => "user",
+                "assistant" => "assistant",
+                _ => return None,
+            };
+            let text = m
+                .get("text")
+                .map(text_of)
+                .filter(|t| !t.is_empty())
+                .or_else(|| m.get("content").map(text_of))?;
+            Some((
+                role.to_string(),
+                text,
+                m.get("created_at")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ))
+        })
+        .collect();
+    Ok(Conversation {
+        source: "claude",
+        external_id: id.to_string(),
+        title: c
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        created_at: c
+            .get("created_at")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        messages,
+    })
+}
+
+fn chatgpt(c: &Value) -> Result<Conversation, String> {
+    let id = c
+        .get("conversation_id")
+        .or_else(|| c.get("id"))
+        .and_then(Value::as_str)
+        .ok_or("a ChatGPT conversation without `id`")?;
+    let mapping = c
+        .get("mapping")
+        .and_then(Value::as_object)
+        .ok_or("`mapping` is not an object")?;
+    let mut nodes: Vec<(f64, String, String, Option<String>)> = mapping
+        .values()
+        .filter_map(|n| {
+            let m = n.get("message")?;
+            let role = m.pointer("/author/role").and_then(Value::as_str)?;
+            if role != "user" && role != "assistant" {
+                return None;
+            }
+            let text = m.pointer("/content/parts").map(text_of).unwrap_or_default();
+            if text.trim().is_empty() {
+                return None;
+            }
+            let t = m.get("create_time").and_then(Value::as_f64).unwrap_or(0.0);
+            Some((
+                t,
+                role.to_string(),
+                text,
+                epoch_to_iso(m.get("create_time").unwrap_or(&Value::Null)),
+            ))
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(Conversation {
+        source: "chatgpt",
+        external_id: id.to_string(),
+        title: c
+            .get("title")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        created_at: c.get("create_time").and_then(epoch_to_iso),
+        messages: nodes.into_iter().map(|(_, r, t, ts)| (r, t, ts)).collect(),
+    })
+}
+
+/// Reads one entry of an export, whichever of the two formats it is.
+pub fn parse_entry(c: &Value) -> Result<Conversation, String> {
+    if !c.is_object() {
+        return Err("not a conversation object".into());
+    }
+    if c.get("chat_messages").is_some() {
+        claude_ai(c)
+    } else if c.get("mapping").is_some() {
+        chatgpt(c)
+    } else {
+        Err("neither a Claude.ai (`chat_messages`) nor a ChatGPT (`mapping`) conversation".into())
+    }
+}
+
+/// The entries of an export: a list, a single conversation, or `{conversations: [...]}`.
+pub fn entries(data: &Value) -> Vec<Value> {
+    match data {
+        Value::Array(a) => a.clone(),
+        Value::Object(o) => match o.get("conversations") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => vec![data.clone()],
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Writes a conversation's Markdown history into the vault.
+pub fn write_history(vault: &Path, conv: &Conversation, session_id: &str) -> Result<(), String> {
+    let rel = format!("Chat/sessions/imported/{}-{session_id}.md", conv.source);
+    let target = crate::vault::resolve_in_vault(vault, &rel).map_err(|e| e.to_string())?;
+    crate::util::fs::write_atomic(&target, conv.markdown().as_bytes(), None)
+        .map_err(|e| e.to_string())
+}
+
+/// The `errors` item for entry `index`.
+pub fn entry_error(index: usize, conv_id: Option<&str>, error: &str) -> Value {
+    json!({"index": index, "id": conv_id, "error": error})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_uuids() {
+        let c = Conversation {
+            source: "chatgpt",
+            external_id: "abc".into(),
+            title: None,
+            created_at: None,
+            messages: vec![],
+        };
+        let a = c.session_id();
+        assert_eq!(a, c.session_id());
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+}
