@@ -8,6 +8,7 @@ pub mod auth_layer;
 mod chat;
 mod claude_code;
 mod contexts;
+mod daily;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -49,6 +50,7 @@ use extract::BodyLimit;
         (name = "sync", description = "File sync for the mobile app"),
         (name = "claude-code", description = "Import sessions from Claude Code"),
         (name = "imports", description = "Claude.ai and ChatGPT imports"),
+        (name = "daily", description = "Daily agents (need the scheduler)"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
     )
 )]
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::routes())
         .merge(claude_code::routes())
         .merge(imports::routes())
+        .merge(daily::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

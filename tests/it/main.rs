@@ -3,6 +3,7 @@
 
 mod support;
 
+mod app_compat;
 mod auth;
 mod bad_input;
 mod chat;
