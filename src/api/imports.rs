@@ -1,28 +1,73 @@
-//! `POST /api/import` (contract §1.12): Claude.ai and ChatGPT exports into sessions. A
-//! malformed entry is reported with its index and the rest are imported; re-importing
-//! the same export skips what is already there.
+//! `/api/import…` (contract §1.12): Claude.ai and ChatGPT exports into sessions — as a
+//! JSON body, an uploaded file (JSON or zip, streamed to disk and read entry by entry),
+//! or a file of the vault — and `sync`, which recovers sessions the CLI has transcripts
+//! for but the store has lost. A malformed entry is reported with its index and the
+//! rest are imported; re-importing the same export skips what is already there.
 
-use axum::extract::State;
+use std::path::PathBuf;
+
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
+use super::health::lenient_bool;
 use crate::app::AppState;
-use crate::chat::events::title_from_message;
-use crate::chat::imports;
-use crate::db::sessions::SessionChanges;
-use crate::db::NewSession;
+use crate::chat::imports::{self, Outcome};
+
+/// Largest export file accepted.
+const MAX_UPLOAD: usize = 1024 * 1024 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(import))
+    OpenApiRouter::new()
+        .routes(routes!(import))
+        .routes(routes!(import_path))
+        .routes(routes!(import_sync))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import_file))
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
 }
 
 fn yes() -> bool {
     true
+}
+
+/// Running totals of an import.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    imported: Vec<String>,
+    skipped: usize,
+    errors: Vec<Value>,
+}
+
+impl Tally {
+    async fn add(&mut self, s: &AppState, index: usize, entry: &Value, archived: bool) {
+        self.total += 1;
+        let conv = match imports::parse_entry(entry) {
+            Ok(c) => c,
+            Err(e) => return self.errors.push(imports::entry_error(index, None, &e)),
+        };
+        match imports::import_one(&s.store, &s.settings.paths.vault, &conv, archived).await {
+            Ok(Outcome::Imported(id)) => self.imported.push(id),
+            Ok(Outcome::Skipped) => self.skipped += 1,
+            Err(e) => self
+                .errors
+                .push(imports::entry_error(index, Some(&conv.external_id), &e)),
+        }
+    }
+
+    fn json(self) -> Value {
+        json!({"total_conversations": self.total, "imported_count": self.imported.len(), "skipped_count": self.skipped,
+            "errors": self.errors, "session_ids": self.imported})
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -35,77 +80,195 @@ struct ImportBody {
     archived: bool,
 }
 
-/// Import conversations from an export.
+/// Import conversations given in the body.
 #[utoipa::path(post, path = "/api/import", tag = "imports", request_body = ImportBody,
     responses((status = 200, description = "`{total_conversations, imported_count, skipped_count, errors, session_ids}`", body = Object)))]
-async fn import(
+async fn import(State(s): State<AppState>, ApiJson(b): ApiJson<ImportBody>) -> Json<Value> {
+    let mut t = Tally::default();
+    for (i, entry) in imports::entries(&b.data).iter().enumerate() {
+        t.add(&s, i, entry, b.archived).await;
+    }
+    Json(t.json())
+}
+
+/// Reads an export file entry by entry on a blocking thread, importing as it goes.
+async fn import_from_file(s: &AppState, path: PathBuf, archived: bool) -> Result<Value, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Value)>(16);
+    let reader = tokio::task::spawn_blocking(move || {
+        imports::stream_file(&path, &mut |i, v| {
+            let _ = tx.blocking_send((i, v));
+        })
+    });
+    let mut t = Tally::default();
+    while let Some((i, v)) = rx.recv().await {
+        t.add(s, i, &v, archived).await;
+    }
+    match reader
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    {
+        Ok(_) => Ok(t.json()),
+        Err(e) if t.total == 0 => Err(ApiError::BadRequest(e)),
+        Err(e) => {
+            // Entries before the broken point were imported; say where it broke.
+            t.errors.push(imports::entry_error(t.total, None, &e));
+            Ok(t.json())
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ArchivedQuery {
+    #[serde(default = "yes", deserialize_with = "lenient_bool")]
+    archived: bool,
+}
+
+/// Import an uploaded export (multipart field `file`: `conversations.json` or the zip).
+#[utoipa::path(post, path = "/api/import/file", tag = "imports", params(ArchivedQuery),
+    request_body(content = String, content_type = "multipart/form-data", description = "field `file`"),
+    responses((status = 200, description = "Import totals", body = Object), (status = 400, description = "Not an export")))]
+async fn import_file(
     State(s): State<AppState>,
-    ApiJson(b): ApiJson<ImportBody>,
+    ApiQuery(q): ApiQuery<ArchivedQuery>,
+    mut form: Multipart,
 ) -> Result<Json<Value>, ApiError> {
-    let entries = imports::entries(&b.data);
-    let mut imported = Vec::new();
-    let mut skipped = 0;
-    let mut errors = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let conv = match imports::parse_entry(entry) {
-            Ok(c) => c,
-            Err(e) => {
-                errors.push(imports::entry_error(i, None, &e));
+    let dir = s.settings.paths.home.join("tmp");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let tmp = dir.join(format!("import-{}", uuid::Uuid::new_v4()));
+    let mut got = false;
+    let result = async {
+        while let Some(mut field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("bad upload: {e}")))?
+        {
+            if field.name() != Some("file") {
                 continue;
             }
-        };
-        let id = conv.session_id();
-        if s.store.get_session(&id).await?.is_some() || s.store.session_was_deleted(&id).await? {
+            let mut out = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("bad upload: {e}")))?
+            {
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            out.flush()
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            got = true;
+            break;
+        }
+        if !got {
+            return Err(ApiError::BadRequest(
+                "the upload has no `file` field".into(),
+            ));
+        }
+        import_from_file(&s, tmp.clone(), q.archived).await
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    result.map(Json)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PathQuery {
+    /// An export inside the vault (vault-relative).
+    path: String,
+    #[serde(default = "yes", deserialize_with = "lenient_bool")]
+    archived: bool,
+}
+
+/// Import an export stored in the vault (the original accepted any server path).
+#[utoipa::path(post, path = "/api/import/path", tag = "imports", params(PathQuery),
+    responses((status = 200, description = "Import totals", body = Object), (status = 403, description = "Outside the vault"),
+        (status = 404, description = "Not found")))]
+async fn import_path(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PathQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let p = crate::vault::resolve_user_path(&s.settings.paths.vault, &q.path)
+        .map_err(|e| ApiError::Forbidden(format!("Access denied: {e}")))?;
+    if !p.is_file() {
+        return Err(ApiError::NotFound(format!("File not found: {}", q.path)));
+    }
+    import_from_file(&s, p, q.archived).await.map(Json)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SyncQuery {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    archived: bool,
+    /// Also refresh sessions that already have a row.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    force: bool,
+}
+
+/// Recover sessions from the CLI's transcripts: rows are created for transcripts the
+/// store does not know (a lost or replaced database); deleted sessions stay deleted.
+#[utoipa::path(post, path = "/api/import/sync", tag = "imports", params(SyncQuery),
+    responses((status = 200, description = "`{discovered, synced, updated, skipped, errors}`", body = Object)))]
+async fn import_sync(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SyncQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = s.settings.claude_config_dir.clone();
+    let found = tokio::task::spawn_blocking(move || crate::chat::transcript::all_summaries(&cfg))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (mut synced, mut updated, mut skipped) = (0, 0, 0);
+    let mut errors = Vec::new();
+    for t in &found {
+        if s.store.session_was_deleted(&t.id).await? {
             skipped += 1;
             continue;
         }
-        let vault = s.settings.paths.vault.clone();
-        let (c2, id2) = (conv.clone(), id.clone());
-        let written =
-            tokio::task::spawn_blocking(move || imports::write_history(&vault, &c2, &id2))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if let Err(e) = written {
-            errors.push(imports::entry_error(i, Some(&conv.external_id), &e));
+        if s.store.get_session(&t.id).await?.is_some() {
+            if q.force {
+                s.store.set_message_count(&t.id, t.message_count).await?;
+                updated += 1;
+            } else {
+                skipped += 1;
+            }
             continue;
         }
-        let title = conv.title.clone().or_else(|| {
-            conv.messages
-                .iter()
-                .find(|m| m.0 == "user")
-                .and_then(|m| title_from_message(&m.1))
-        });
-        let created = conv
-            .created_at
-            .as_deref()
-            .map(crate::util::time::to_session_format);
-        s.store
-            .insert_session(&NewSession {
-                id: id.clone(),
-                title,
-                module: "chat".into(),
-                source: conv.source.into(),
-                message_count: conv.messages.len() as i64,
-                metadata: Some(json!({"imported_at": crate::util::time::now_session(), "external_id": conv.external_id}).to_string()),
-                created_at: created,
-                ..Default::default()
-            })
-            .await?;
-        if b.archived {
-            s.store
-                .update_session(
-                    &id,
-                    &SessionChanges {
+        let new = crate::db::NewSession {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            module: "chat".into(),
+            source: "parachute".into(),
+            model: t.model.clone(),
+            message_count: t.message_count,
+            created_at: t
+                .created_at
+                .as_deref()
+                .map(crate::util::time::to_session_format),
+            ..Default::default()
+        };
+        match s.store.insert_session(&new).await {
+            Ok(_) => {
+                if q.archived {
+                    let ch = crate::db::sessions::SessionChanges {
                         archived: Some(true),
                         ..Default::default()
-                    },
-                )
-                .await?;
+                    };
+                    s.store.update_session(&t.id, &ch).await?;
+                }
+                synced += 1;
+            }
+            Err(e) => errors.push(json!({"id": t.id, "error": e.to_string()})),
         }
-        imported.push(id);
     }
     Ok(Json(
-        json!({"total_conversations": entries.len(), "imported_count": imported.len(), "skipped_count": skipped,
-        "errors": errors, "session_ids": imported}),
+        json!({"discovered": found.len(), "synced": synced, "updated": updated, "skipped": skipped, "errors": errors}),
     ))
 }

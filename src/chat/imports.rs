@@ -197,6 +197,130 @@ pub fn write_history(vault: &Path, conv: &Conversation, session_id: &str) -> Res
         .map_err(|e| e.to_string())
 }
 
+/// What happened to one conversation.
+pub enum Outcome {
+    Imported(String),
+    Skipped,
+}
+
+/// Imports one conversation: history file, then the session row (archived if asked).
+/// An existing or deleted session with the same id is skipped.
+pub async fn import_one(
+    store: &crate::db::Store,
+    vault: &Path,
+    conv: &Conversation,
+    archived: bool,
+) -> Result<Outcome, String> {
+    use crate::db::sessions::SessionChanges;
+    let id = conv.session_id();
+    let exists = store
+        .get_session(&id)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if exists
+        || store
+            .session_was_deleted(&id)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        return Ok(Outcome::Skipped);
+    }
+    let (v, c, i) = (vault.to_path_buf(), conv.clone(), id.clone());
+    tokio::task::spawn_blocking(move || write_history(&v, &c, &i))
+        .await
+        .map_err(|e| e.to_string())??;
+    let title = conv.title.clone().or_else(|| {
+        conv.messages
+            .iter()
+            .find(|m| m.0 == "user")
+            .and_then(|m| super::events::title_from_message(&m.1))
+    });
+    let new = crate::db::NewSession {
+        id: id.clone(),
+        title,
+        module: "chat".into(),
+        source: conv.source.into(),
+        message_count: conv.messages.len() as i64,
+        metadata: Some(
+            json!({"imported_at": crate::util::time::now_session(), "external_id": conv.external_id}).to_string(),
+        ),
+        created_at: conv.created_at.as_deref().map(crate::util::time::to_session_format),
+        ..Default::default()
+    };
+    store
+        .insert_session(&new)
+        .await
+        .map_err(|e| e.to_string())?;
+    if archived {
+        let ch = SessionChanges {
+            archived: Some(true),
+            ..Default::default()
+        };
+        store
+            .update_session(&id, &ch)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Outcome::Imported(id))
+}
+
+/// Reads an export file (a `conversations.json`, or a zip holding one) entry by entry,
+/// without loading the whole export: each top-level array element is parsed on its own
+/// and handed to `on_entry`. Returns the number of entries.
+pub fn stream_file(path: &Path, on_entry: &mut dyn FnMut(usize, Value)) -> Result<usize, String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic).map_err(|e| e.to_string())?;
+    drop(f);
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    if n == 2 && &magic == b"PK" {
+        let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+            .map_err(|e| format!("not a valid zip: {e}"))?;
+        let name = (0..archive.len())
+            .filter_map(|i| archive.by_index(i).ok().map(|f| f.name().to_string()))
+            .find(|n| n == "conversations.json" || n.ends_with("/conversations.json"))
+            .ok_or("the zip has no conversations.json")?;
+        let entry = archive.by_name(&name).map_err(|e| e.to_string())?;
+        stream_reader(std::io::BufReader::new(entry), on_entry)
+    } else {
+        stream_reader(std::io::BufReader::new(file), on_entry)
+    }
+}
+
+fn stream_reader<R: std::io::Read>(
+    reader: R,
+    on_entry: &mut dyn FnMut(usize, Value),
+) -> Result<usize, String> {
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+    struct Each<'a>(&'a mut dyn FnMut(usize, Value));
+    impl<'de> Visitor<'de> for Each<'_> {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of conversations")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut i = 0;
+            while let Some(v) = seq.next_element::<Value>()? {
+                (self.0)(i, v);
+                i += 1;
+            }
+            Ok(i)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Each<'_> {
+        type Value = usize;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    Each(on_entry)
+        .deserialize(&mut de)
+        .map_err(|e| format!("invalid export JSON: {e}"))
+}
+
 /// The `errors` item for entry `index`.
 pub fn entry_error(index: usize, conv_id: Option<&str>, error: &str) -> Value {
     json!({"index": index, "id": conv_id, "error": error})

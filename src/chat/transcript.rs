@@ -188,3 +188,64 @@ pub fn segmented(
     json!({"sessionId": session_id, "events": events, "model": model, "cwd": cwd, "eventCount": events.len(),
         "totalEventCount": total, "segments": infos, "segmentCount": count, "loadedSegmentIndex": loaded})
 }
+
+/// What `/api/import/sync` needs of one transcript.
+pub struct Summary {
+    pub id: String,
+    pub title: Option<String>,
+    pub model: Option<String>,
+    pub message_count: i64,
+    pub created_at: Option<String>,
+}
+
+/// Every session transcript in the CLI config dir.
+pub fn all_summaries(config_dir: &Path) -> Vec<Summary> {
+    let Ok(projects) = std::fs::read_dir(config_dir.join("projects")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in projects.flatten() {
+        let Ok(files) = std::fs::read_dir(p.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+                continue;
+            }
+            let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if uuid::Uuid::parse_str(&id).is_err() {
+                continue;
+            }
+            let Ok(events) = read_events(&path) else {
+                continue;
+            };
+            let msgs = messages(&events);
+            let first = msgs
+                .iter()
+                .find(|m| m["role"] == "user")
+                .and_then(|m| m["content"].as_str());
+            out.push(Summary {
+                title: first.and_then(super::events::title_from_message),
+                model: events
+                    .iter()
+                    .filter_map(|e| e.pointer("/message/model").and_then(Value::as_str))
+                    .rfind(|m| *m != "<synthetic>")
+                    .map(str::to_string),
+                message_count: msgs.len() as i64,
+                created_at: events
+                    .iter()
+                    .find_map(|e| e.get("timestamp").and_then(Value::as_str))
+                    .map(str::to_string),
+                id,
+            });
+        }
+    }
+    out
+}

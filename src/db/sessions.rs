@@ -200,6 +200,16 @@ impl Store {
         self.get_session(id).await
     }
 
+    /// Sets the message count (recovery from transcripts).
+    pub async fn set_message_count(&self, id: &str, count: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE sessions SET message_count = ? WHERE id = ?")
+            .bind(count)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Records a finished turn: adds `messages` to the count, stores the model, bumps
     /// `last_accessed`; returns the new count (0 when the session is unknown).
     pub async fn record_turn(

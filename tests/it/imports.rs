@@ -111,3 +111,178 @@ async fn exports_become_sessions_and_seed_their_first_turn() {
         .await;
     assert_eq!(st, 422, "data is required");
 }
+
+fn many(n: usize) -> serde_json::Value {
+    let mut v: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            json!({"uuid": format!("00000000-0000-4000-8000-{:012}", i), "name": format!("Conversation {i}"),
+                "chat_messages": [{"sender": "human", "text": format!("question {i}")}, {"sender": "assistant", "text": "answer"}]})
+        })
+        .collect();
+    let at = 7.min(v.len());
+    v.insert(at, json!({"broken": true}));
+    serde_json::Value::from(v)
+}
+
+fn zip_of(json_text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("export/users.json", opts).unwrap();
+        z.write_all(b"[]").unwrap();
+        z.start_file("export/conversations.json", opts).unwrap();
+        z.write_all(json_text.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+async fn upload(s: &Server, bytes: Vec<u8>, name: &str) -> (u16, serde_json::Value) {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = s
+        .client
+        .post(s.url("/api/import/file?archived=false"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn uploaded_exports_zip_or_json_are_read_entry_by_entry() {
+    let d = Dirs::new();
+    let s = Server::start(&d).await;
+    let text = many(300).to_string();
+    let (st, r) = upload(&s, zip_of(&text), "claude-export.zip").await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (
+            r["total_conversations"].as_u64(),
+            r["imported_count"].as_u64()
+        ),
+        (Some(301), Some(300)),
+        "{r}"
+    );
+    assert_eq!(r["errors"][0]["index"], 7);
+    let (_, list) = s.get("/api/chat?limit=1000").await;
+    assert_eq!(
+        list["sessions"].as_array().unwrap().len(),
+        300,
+        "archived=false honoured"
+    );
+    let (_, again) = upload(&s, text.clone().into_bytes(), "conversations.json").await;
+    assert_eq!(
+        (
+            again["imported_count"].as_u64(),
+            again["skipped_count"].as_u64()
+        ),
+        (Some(0), Some(300))
+    );
+
+    // A truncated export imports what precedes the break and says where it broke.
+    let d2 = Dirs::new();
+    let s2 = Server::start(&d2).await;
+    let cut = &text[..text.find("Conversation 20\"").unwrap()];
+    let (st, r) = upload(&s2, cut.as_bytes().to_vec(), "conversations.json").await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["imported_count"], 20, "{r}");
+    assert!(
+        r["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["error"].as_str().unwrap().contains("invalid export JSON")),
+        "{r}"
+    );
+    let (st, _) = upload(&s2, vec![1, 2, 3, 4], "junk.bin").await;
+    assert_eq!(st, 400);
+    let (st, _) = upload(&s2, zip_of("[]")[..10].to_vec(), "broken.zip").await;
+    assert_eq!(st, 400);
+
+    // An export stored in the vault; paths outside are refused.
+    std::fs::create_dir_all(d2.vault.join("Imports")).unwrap();
+    std::fs::write(d2.vault.join("Imports/c.json"), many(3).to_string()).unwrap();
+    let (st, r) = s2
+        .send("POST", "/api/import/path?path=Imports/c.json", None)
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["total_conversations"], 4);
+    assert_eq!(
+        s2.send("POST", "/api/import/path?path=../../etc/passwd", None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        s2.send("POST", "/api/import/path?path=Imports/none.json", None)
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn sync_recovers_sessions_from_cli_transcripts_after_losing_the_store() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let mut s = Server::start_with(
+        &d,
+        Opts {
+            env: chat_env(&fake),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ev = s
+        .chat(json!({"message": "Please remember this session."}))
+        .await;
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", d.db_path().display()));
+    }
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env: chat_env(&fake),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        s.get(&format!("/api/chat/{id}")).await.0,
+        404,
+        "the store was lost"
+    );
+    let (st, r) = s.send("POST", "/api/import/sync", None).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (r["discovered"].as_u64(), r["synced"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let (_, row) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(row["title"], "Please remember this session.");
+    assert_eq!(row["messageCount"], 2);
+    let (_, again) = s.send("POST", "/api/import/sync?force=true", None).await;
+    assert_eq!(
+        (again["synced"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // And the recovered session resumes.
+    let ev = s
+        .chat(json!({"message": "still there?", "sessionId": id}))
+        .await;
+    assert_eq!(ev[0]["resumeInfo"]["method"], "sdk_resume");
+    assert_eq!(ev.last().unwrap()["type"], "done");
+}
