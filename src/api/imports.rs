@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(import))
         .routes(routes!(import_path))
         .routes(routes!(import_sync))
+        .routes(routes!(import_contexts))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import_file))
@@ -271,4 +272,15 @@ async fn import_sync(
     Ok(Json(
         json!({"discovered": found.len(), "synced": synced, "updated": updated, "skipped": skipped, "errors": errors}),
     ))
+}
+
+/// Context files left by imports for review (`Chat/contexts/*.md`).
+#[utoipa::path(get, path = "/api/import/contexts", tag = "imports",
+    responses((status = 200, description = "`{files: [{path, name, description, facts_count, focus_count, history_count, is_native_format, last_modified}], total_facts, total_history_entries}`", body = Object)))]
+async fn import_contexts(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let vault = s.settings.paths.vault.clone();
+    let v = tokio::task::spawn_blocking(move || crate::vault::import_contexts::list(&vault))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(v))
 }

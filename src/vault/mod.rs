@@ -5,6 +5,7 @@
 
 pub mod contexts;
 pub mod files;
+pub mod import_contexts;
 pub mod sync;
 
 use std::path::{Component, Path, PathBuf};

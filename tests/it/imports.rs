@@ -286,3 +286,33 @@ async fn sync_recovers_sessions_from_cli_transcripts_after_losing_the_store() {
     assert_eq!(ev[0]["resumeInfo"]["method"], "sdk_resume");
     assert_eq!(ev.last().unwrap()["type"], "done");
 }
+
+#[tokio::test]
+async fn import_contexts_lists_native_context_files() {
+    let d = Dirs::new();
+    let dir = d.vault.join("Chat/contexts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("me.md"), "---\ndescription: About me\n---\n# Me\n\n## Facts\n- likes tea\n- lives in Lisbon\n\n## Current Focus\n- a trip\n\n## History\n- 2025: moved\n").unwrap();
+    std::fs::write(dir.join("notes.md"), "plain notes").unwrap();
+    let s = Server::start(&d).await;
+    let (st, v) = s.get("/api/import/contexts").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (
+            v["total_facts"].as_u64(),
+            v["total_history_entries"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let me = &v["files"][0];
+    assert_eq!(me["path"], "Chat/contexts/me.md");
+    assert_eq!(
+        (
+            me["description"].as_str(),
+            me["focus_count"].as_u64(),
+            me["is_native_format"].as_bool()
+        ),
+        (Some("About me"), Some(1), Some(true))
+    );
+    assert_eq!(v["files"][1]["is_native_format"], false);
+}
