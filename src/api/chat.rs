@@ -22,8 +22,6 @@ use crate::app::AppState;
 use crate::chat::prompts::{Answer, PromptKind};
 use crate::chat::{ChatRequest, Turn};
 
-const HEARTBEAT: Duration = Duration::from_secs(15);
-
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(post_chat))
@@ -38,8 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The SSE body of a turn from event `after` on; ends when the turn is over.
-fn sse(turn: Arc<Turn>, after: usize) -> Response {
-    let stream = async_stream(turn, after);
+fn sse(turn: Arc<Turn>, after: usize, heartbeat: Duration) -> Response {
+    let stream = async_stream(turn, after, heartbeat);
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(
@@ -59,12 +57,13 @@ fn sse(turn: Arc<Turn>, after: usize) -> Response {
 fn async_stream(
     turn: Arc<Turn>,
     after: usize,
+    heartbeat: Duration,
 ) -> impl futures_core::Stream<Item = Result<Bytes, Infallible>> {
-    futures_util::stream::unfold((turn, after, false), |(turn, pos, done)| async move {
+    futures_util::stream::unfold((turn, after, false), move |(turn, pos, done)| async move {
         if done {
             return None;
         }
-        match tokio::time::timeout(HEARTBEAT, turn.next_after(pos)).await {
+        match tokio::time::timeout(heartbeat, turn.next_after(pos)).await {
             Err(_) => Some((
                 Ok(Bytes::from_static(b": heartbeat\n\n")),
                 (turn, pos, false),
@@ -106,7 +105,7 @@ async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>
         }
     }
     let turn = s.chat.start(req).await;
-    sse(turn, 0)
+    sse(turn, 0, s.settings.sse_heartbeat)
 }
 
 fn last_event_id(headers: &HeaderMap) -> usize {
@@ -129,7 +128,7 @@ async fn reattach(
     headers: HeaderMap,
 ) -> Response {
     match s.chat.hub.get(&id) {
-        Some(turn) => sse(turn, last_event_id(&headers)),
+        Some(turn) => sse(turn, last_event_id(&headers), s.settings.sse_heartbeat),
         None => {
             ApiError::NotFound(format!("No active stream found for session {id}")).into_response()
         }

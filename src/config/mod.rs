@@ -78,6 +78,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "permission_timeout_secs",
         "seconds an unanswered question or permission prompt waits before it is denied",
     ),
+    (
+        "sse_heartbeat_secs",
+        "seconds between heartbeat comments on an idle chat stream",
+    ),
 ];
 
 /// Keys `parachute config set` refuses because they are secrets.
@@ -168,6 +172,8 @@ pub struct Settings {
     pub claude_code_dir: PathBuf,
     /// How long a question or permission prompt waits for an answer.
     pub permission_timeout: std::time::Duration,
+    /// Heartbeat interval of idle SSE streams.
+    pub sse_heartbeat: std::time::Duration,
     /// Warm CLI processes kept between turns.
     pub warm_pool_size: usize,
     /// How long an idle warm process is kept.
@@ -407,6 +413,12 @@ impl Settings {
             .join(".claude");
         let (ccimp, _) = get("claude_code_dir", None, user_claude.display().to_string());
         let (pto, pto_src) = get("permission_timeout_secs", None, "300".into());
+        let (hb, hb_src) = get("sse_heartbeat_secs", None, "15".into());
+        let hb = parse_num::<u64>("sse_heartbeat_secs", &hb, hb_src)?;
+        if hb == 0 {
+            return Err(invalid("sse_heartbeat_secs", hb_src, "must be at least 1"));
+        }
+        let sse_heartbeat = std::time::Duration::from_secs(hb);
         let (wps, wps_src) = get("warm_pool_size", None, "4".into());
         let warm_pool_size = parse_num::<usize>("warm_pool_size", &wps, wps_src)?;
         let (wis, wis_src) = get("warm_idle_secs", None, "900".into());
@@ -438,6 +450,7 @@ impl Settings {
             permission_timeout,
             warm_pool_size,
             warm_idle,
+            sse_heartbeat,
             shown,
             warnings,
         })
@@ -556,6 +569,17 @@ pub fn write_yaml_key(path: &Path, key: &str, value: Value) -> Result<(), Config
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_read_is_a_known_key() {
+        // A key read by `from_layers` but missing from KNOWN_KEYS would ignore its
+        // environment variable and be reported as unknown in config.yaml.
+        let s = Settings::for_paths("/tmp/v".into(), "/tmp/h".into()).unwrap();
+        for key in s.shown.keys() {
+            assert!(KNOWN_KEYS.iter().any(|(k, _)| k == key), "{key} missing from KNOWN_KEYS");
+        }
+        assert_eq!(s.shown.len(), KNOWN_KEYS.len());
+    }
 
     #[test]
     fn star_cors_means_local_origins_only() {

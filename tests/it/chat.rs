@@ -1264,3 +1264,43 @@ async fn malformed_attachments_are_refused_or_reported() {
     );
     assert!(!d.tmp.path().join("evil.txt").exists());
 }
+
+#[tokio::test]
+async fn idle_streams_get_heartbeat_comments() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("slow and steady").slow(3, Duration::from_millis(1300))
+    ]);
+    let d = Dirs::new();
+    let mut env = chat_env(&fake);
+    env.push(("SSE_HEARTBEAT_SECS".into(), "1".into()));
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
+    let text = s
+        .client
+        .post(s.url("/api/chat"))
+        .json(&json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\n: heartbeat\n\n") || text.starts_with(": heartbeat"),
+        "{text}"
+    );
+    let ev: Vec<Value> = parse_sse(&text).into_iter().map(|(_, e)| e).collect();
+    assert_eq!(
+        ev.last().unwrap()["response"],
+        "slow and steady",
+        "heartbeats do not disturb the events"
+    );
+}
