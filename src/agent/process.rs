@@ -37,6 +37,10 @@ pub struct SpawnSpec {
     pub append_system_prompt: Option<String>,
     /// Set in the child's environment (credential, base URL, config dir…).
     pub env: Vec<(String, String)>,
+    /// Identifies the prompt and credential the process runs with.
+    pub fingerprint: u64,
+    /// Where private temporary files (the system prompt) go.
+    pub scratch_dir: PathBuf,
 }
 
 /// Environment variables never inherited by the CLI: credentials are set explicitly.
@@ -57,6 +61,10 @@ pub struct AgentProcess {
     pub session_id: String,
     /// The working directory it runs in.
     pub cwd: PathBuf,
+    /// [`SpawnSpec::fingerprint`] of its start.
+    pub fingerprint: u64,
+    /// The system prompt file, removed with the process.
+    prompt_file: Option<PathBuf>,
     /// The model it was started with or last switched to.
     pub model: Option<String>,
     /// The CLI reports `total_cost_usd` cumulatively per process: the last value seen.
@@ -88,12 +96,25 @@ impl AgentProcess {
         if let Some(m) = &spec.model {
             cmd.arg(format!("--model={m}"));
         }
-        if let Some(p) = &spec.system_prompt {
-            cmd.arg(format!("--system-prompt={p}"));
-        }
-        if let Some(p) = &spec.append_system_prompt {
-            cmd.arg(format!("--append-system-prompt={p}"));
-        }
+        // Prompts never travel in argv: it is visible to other users (`ps`) and Linux
+        // caps one argument at 128 KiB. The system prompt goes in a private file, the
+        // appended text in the `initialize` request.
+        let prompt_file = match &spec.system_prompt {
+            Some(p) => {
+                let f = spec
+                    .scratch_dir
+                    .join(format!("prompt-{}.md", uuid::Uuid::new_v4()));
+                crate::util::fs::write_atomic(&f, p.as_bytes(), Some(0o600)).map_err(|e| {
+                    AgentError::Spawn {
+                        cli: spec.cli.display().to_string(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                cmd.arg(format!("--system-prompt-file={}", f.display()));
+                Some(f)
+            }
+            None => None,
+        };
         cmd.args(["--input-format", "stream-json"]);
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
@@ -170,12 +191,17 @@ impl AgentProcess {
             session_id,
             reported_cost_usd: 0.0,
             cwd: spec.cwd.clone(),
+            fingerprint: spec.fingerprint,
+            prompt_file,
             model: spec.model.clone(),
         };
         let init_id = p.request_id();
         p.write(&protocol::control_request(
             &init_id,
-            json!({"subtype": "initialize"}),
+            match &spec.append_system_prompt {
+                Some(a) => json!({"subtype": "initialize", "appendSystemPrompt": a}),
+                None => json!({"subtype": "initialize"}),
+            },
         ))
         .await?;
         Ok(p)
@@ -259,6 +285,14 @@ impl AgentProcess {
             .is_err()
         {
             let _ = self.child.kill().await;
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(f) = self.prompt_file.take() {
+            let _ = std::fs::remove_file(f);
         }
     }
 }

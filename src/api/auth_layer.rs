@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::auth::{extract_presented_key, is_local_request, requires_key, AccessDecision};
+use crate::auth::{extract_presented_key, is_local, requires_key, AccessDecision, RequestHints};
 
 /// Who is calling, as decided by the middleware.
 #[derive(Debug, Clone)]
@@ -32,11 +32,15 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let headers = req.headers();
-    let local = is_local_request(
-        peer,
-        header_str(headers, &header::HOST),
-        header_str(headers, &header::ORIGIN),
-    );
+    let hints = RequestHints {
+        host: header_str(headers, &header::HOST),
+        origin: header_str(headers, &header::ORIGIN),
+        sec_fetch_site: headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        proxied: ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| headers.contains_key(*h)),
+    };
+    let local = is_local(peer, &hints);
     let path = req.uri().path().to_string();
     let mode = state.auth.mode();
     let presented = extract_presented_key(

@@ -46,10 +46,8 @@ fn sse(turn: Arc<Turn>, after: usize, heartbeat: Duration) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    // No blanket `Access-Control-Allow-Origin: *` (the original sent one): the CORS layer
+    // answers for configured origins, so other web pages cannot read a turn.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
 }

@@ -30,6 +30,7 @@ impl From<SyncError> for ApiError {
             }
             SyncError::Denied(_) => ApiError::Forbidden(e.to_string()),
             SyncError::RootNotFound(_) => ApiError::NotFound(e.to_string()),
+            SyncError::BadPattern => ApiError::BadRequest(e.to_string()),
         }
     }
 }

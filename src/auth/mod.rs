@@ -7,7 +7,9 @@ mod keys;
 mod policy;
 
 pub use keys::{ApiKeyInfo, AuthStore, CreatedKey};
-pub use policy::{extract_presented_key, is_local_request, requires_key, AccessDecision};
+pub use policy::{
+    extract_presented_key, is_local, is_local_request, requires_key, AccessDecision, RequestHints,
+};
 
 use std::str::FromStr;
 

@@ -62,6 +62,37 @@ pub fn is_local_request(
     host: Option<&str>,
     origin: Option<&str>,
 ) -> bool {
+    is_local(
+        peer,
+        &RequestHints {
+            host,
+            origin,
+            ..Default::default()
+        },
+    )
+}
+
+/// The headers locality looks at (besides the peer address).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestHints<'a> {
+    pub host: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    /// `Sec-Fetch-Site`: a browser saying the request comes from another site.
+    pub sec_fetch_site: Option<&'a str>,
+    /// `Forwarded` / `X-Forwarded-For` / `X-Real-IP` present: a proxy relayed it, so
+    /// the loopback peer is the proxy, not the client.
+    pub proxied: bool,
+}
+
+/// Locality with every hint: headers can only make a request *less* local.
+pub fn is_local(peer: Option<SocketAddr>, h: &RequestHints) -> bool {
+    if h.proxied
+        || h.sec_fetch_site
+            .is_some_and(|s| s.eq_ignore_ascii_case("cross-site"))
+    {
+        return false;
+    }
+    let (host, origin) = (h.host, h.origin);
     let Some(peer) = peer else { return false };
     if !ip_is_loopback(peer.ip()) {
         return false;
@@ -80,7 +111,9 @@ pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -
         return AccessDecision::Pass;
     }
     match mode {
-        AuthMode::Disabled => AccessDecision::Pass,
+        // No keys exist in this mode, so only this machine (checked as for the loopback
+        // bypass: Host, Origin) may come in; the server listens on loopback anyway.
+        AuthMode::Disabled if local => AccessDecision::Pass,
         AuthMode::Remote if local => AccessDecision::Pass,
         // `always` with no key yet: only this machine may come in (to create the first).
         AuthMode::Always if key_count == 0 && local => AccessDecision::Pass,
@@ -161,6 +194,44 @@ mod tests {
     }
 
     #[test]
+    fn hints_only_make_requests_less_local() {
+        let lo = sa("127.0.0.1:5000");
+        let base = RequestHints {
+            host: Some("localhost:3333"),
+            ..Default::default()
+        };
+        assert!(is_local(lo, &base));
+        assert!(!is_local(
+            lo,
+            &RequestHints {
+                proxied: true,
+                ..base
+            }
+        ));
+        assert!(!is_local(
+            lo,
+            &RequestHints {
+                sec_fetch_site: Some("cross-site"),
+                ..base
+            }
+        ));
+        assert!(is_local(
+            lo,
+            &RequestHints {
+                sec_fetch_site: Some("same-origin"),
+                ..base
+            }
+        ));
+        assert!(!is_local(
+            sa("10.0.0.2:1"),
+            &RequestHints {
+                sec_fetch_site: Some("none"),
+                ..base
+            }
+        ));
+    }
+
+    #[test]
     fn key_requirement_table() {
         use AccessDecision::*;
         use AuthMode::*;
@@ -176,7 +247,8 @@ mod tests {
             (Always, "/", false, 1, Pass),
             (Always, "/api", false, 1, NeedKey),
             (Always, "/apix", false, 1, Pass),
-            (Disabled, "/api/chat", false, 0, Pass),
+            (Disabled, "/api/chat", true, 0, Pass),
+            (Disabled, "/api/chat", false, 0, NeedKey),
         ];
         for (mode, path, local, n, want) in cases {
             assert_eq!(

@@ -305,7 +305,7 @@ pub fn blocked_attachment(file_name: &str) -> bool {
 pub fn save_attachments(vault: &Path, attachments: &[Value]) -> String {
     let mut lines = Vec::new();
     let now = chrono::Local::now();
-    for a in attachments {
+    for (index, a) in attachments.iter().enumerate() {
         let name = a
             .get("fileName")
             .and_then(Value::as_str)
@@ -341,7 +341,12 @@ pub fn save_attachments(vault: &Path, attachments: &[Value]) -> String {
             .map(|e| format!(".{e}"))
             .unwrap_or_else(|| ".bin".into());
         let rel_dir = format!("Chat/assets/{}", now.format("%Y-%m-%d"));
-        let rel_path = format!("{rel_dir}/{}_{stem}{ext}", now.format("%H-%M-%S"));
+        // Index and a random tag keep same-named attachments of one second apart.
+        let rel_path = format!(
+            "{rel_dir}/{}_{index}{:04x}_{stem}{ext}",
+            now.format("%H-%M-%S"),
+            rand::random::<u16>()
+        );
         let saved = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
             .ok()

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use super::context;
 use super::events::{self, Done, PromptMetadata};
@@ -342,7 +343,24 @@ impl ChatService {
 
         // A warm process is reused unless it runs elsewhere; a dead one is replaced by a
         // fresh process that resumes the transcript.
-        let warm = self.pool.take(&id).filter(|p| p.cwd == cwd);
+        // What the process was started with: a turn with another prompt or credential
+        // needs a fresh process (resuming the same transcript).
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&system_prompt, &append, cred_var).hash(&mut h);
+            sha2::Sha256::digest(cred.expose().as_bytes())
+                .as_slice()
+                .hash(&mut h);
+            h.finish()
+        };
+        let warm = self
+            .pool
+            .take(&id)
+            .filter(|p| p.cwd == cwd && p.fingerprint == fingerprint);
+        // The CLI keeps a resumed session's system prompt: text appended for this turn
+        // then travels with the message instead (see `prompt` below).
+        let mut resumed_with_append = false;
         let mut process = match warm {
             Some(mut p) => {
                 if model.is_some() && p.model != model {
@@ -376,7 +394,10 @@ impl ChatService {
                     system_prompt: system_prompt.clone(),
                     append_system_prompt: append.clone(),
                     env,
+                    fingerprint,
+                    scratch_dir: self.settings.paths.home.join("tmp"),
                 };
+                resumed_with_append = resume && append.is_some();
                 self.pool.count_spawn();
                 match AgentProcess::spawn(&spec).await {
                     Ok(p) => p,
@@ -386,6 +407,11 @@ impl ChatService {
         };
 
         let mut prompt = req.message.clone();
+        if resumed_with_append {
+            if let Some(a) = &append {
+                prompt = format!("<context>\n{a}\n</context>\n\n{prompt}");
+            }
+        }
         if is_new {
             if let Some(ctx) = req
                 .initial_context

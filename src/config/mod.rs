@@ -576,7 +576,10 @@ mod tests {
         // environment variable and be reported as unknown in config.yaml.
         let s = Settings::for_paths("/tmp/v".into(), "/tmp/h".into()).unwrap();
         for key in s.shown.keys() {
-            assert!(KNOWN_KEYS.iter().any(|(k, _)| k == key), "{key} missing from KNOWN_KEYS");
+            assert!(
+                KNOWN_KEYS.iter().any(|(k, _)| k == key),
+                "{key} missing from KNOWN_KEYS"
+            );
         }
         assert_eq!(s.shown.len(), KNOWN_KEYS.len());
     }

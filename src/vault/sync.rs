@@ -21,6 +21,8 @@ pub enum SyncError {
     Denied(#[from] VaultPathError),
     #[error("Root not found: {0}")]
     RootNotFound(String),
+    #[error("pattern is longer than {MAX_PATTERN} characters")]
+    BadPattern,
 }
 
 /// Which files a listing covers.
@@ -33,20 +35,56 @@ pub struct Filter {
     pub quick: bool,
 }
 
-/// `*` and `?` glob on a file name.
+/// Longest `pattern` accepted.
+pub const MAX_PATTERN: usize = 256;
+/// Largest file `pull` sends.
+pub const MAX_PULL_BYTES: u64 = 50 * 1024 * 1024;
+
+/// `*` and `?` glob on a file name, iteratively (no recursion, O(pattern × name)).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
-            (Some('?'), Some(_)) => rec(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    rec(&p, &n)
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).ok()?;
+    Some(hex::encode(h.finalize()))
+}
+
+/// Whether the start of a file looks binary (NUL bytes or not UTF-8).
+fn file_is_binary(path: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = vec![0u8; 8192];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    let head = &buf[..n];
+    head.contains(&0)
+        || match std::str::from_utf8(head) {
+            Ok(_) => false,
+            // A multi-byte character cut at the end of the sample is still text.
+            Err(e) => e.error_len().is_some(),
+        }
 }
 
 fn is_binary(bytes: &[u8]) -> bool {
@@ -81,8 +119,11 @@ fn root_dir(vault: &Path, root: &str) -> Result<PathBuf, SyncError> {
 pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, SyncError> {
     let dir = root_dir(vault, root)?;
     let mut out = Vec::new();
+    if filter.pattern.chars().count() > MAX_PATTERN {
+        return Err(SyncError::BadPattern);
+    }
     let mut stack = vec![(dir.clone(), 0usize)];
-    while let Some((d, depth)) = stack.pop() {
+    'walk: while let Some((d, depth)) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
@@ -114,24 +155,20 @@ pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, Syn
             if filter.since.is_some_and(|s| modified <= s) {
                 continue;
             }
-            let hash = if filter.quick && filter.include_binary {
+            if !filter.include_binary && file_is_binary(&e.path()) {
+                continue;
+            }
+            let hash = if filter.quick {
                 modified.to_string()
             } else {
-                let Ok(bytes) = std::fs::read(e.path()) else {
+                let Some(h) = sha256_file(&e.path()) else {
                     continue;
                 };
-                if !filter.include_binary && is_binary(&bytes) {
-                    continue;
-                }
-                if filter.quick {
-                    modified.to_string()
-                } else {
-                    hex::encode(Sha256::digest(&bytes))
-                }
+                h
             };
             out.push(json!({"path": rel, "hash": hash, "size": meta.len(), "modified": modified}));
             if out.len() >= MAX_FILES {
-                break;
+                break 'walk;
             }
         }
     }
@@ -202,8 +239,16 @@ pub fn pull(vault: &Path, root: &str, paths: &[String]) -> Value {
                 continue;
             }
         };
-        let (Ok(bytes), Ok(meta)) = (std::fs::read(&t), std::fs::metadata(&t)) else {
+        let Ok(meta) = std::fs::metadata(&t) else {
             errors.push(err(path, "not found"));
+            continue;
+        };
+        if meta.len() > MAX_PULL_BYTES {
+            errors.push(err(path, format!("larger than {MAX_PULL_BYTES} bytes")));
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&t) else {
+            errors.push(err(path, "not readable"));
             continue;
         };
         let binary = is_binary(&bytes);
@@ -248,5 +293,11 @@ mod tests {
         assert!(!glob_match("*.md", "a.mdx"));
         assert!(glob_match("*", "x"));
         assert!(glob_match("202?-*.md", "2026-11-24.md"));
+        assert!(glob_match("*a*b", "xxaxxb"));
+        assert!(!glob_match("*a*b", "xxaxx"));
+        assert!(glob_match("", "") && !glob_match("", "a"));
+        // Many stars on a long name finish at once (the recursive form took minutes).
+        let p = format!("{}Z", "*".repeat(200));
+        assert!(!glob_match(&p, &"a".repeat(200)));
     }
 }

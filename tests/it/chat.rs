@@ -1304,3 +1304,43 @@ async fn idle_streams_get_heartbeat_comments() {
         "heartbeats do not disturb the events"
     );
 }
+
+#[tokio::test]
+async fn a_changed_prompt_respawns_the_warm_cli_and_large_context_fits() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    std::fs::create_dir_all(d.vault.join("Big")).unwrap();
+    // Larger than one argv argument may be (128 KiB): it must not travel on the command line.
+    let big = format!(
+        "Marker-start. {} Marker-end.",
+        "lorem ipsum ".repeat(12_000)
+    );
+    std::fs::write(d.vault.join("Big/AGENTS.md"), &big).unwrap();
+    let s = chat_server(&d, &fake).await;
+    let id = s.chat(json!({"message": "first"})).await.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev = s
+        .chat(json!({"message": "now with context", "sessionId": id, "contexts": ["Big"]}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert_eq!(
+        h["chat"]["spawned"], 2,
+        "a new prompt needs a new process: {h}"
+    );
+    let body = fake.turn_requests().last().unwrap()["body"].to_string();
+    assert!(body.contains("Marker-start."), "context reached the model");
+    assert!(body.contains("\"first\""), "history reached the model");
+    let ps = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok());
+    assert!(
+        ps.into_iter()
+            .all(|c| !String::from_utf8_lossy(&c).contains("Marker-start")),
+        "prompt text not in any argv"
+    );
+}
