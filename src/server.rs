@@ -110,7 +110,10 @@ async fn after_listen(state: AppState, cancel: CancellationToken) {
                     tracing::warn!(error = %e, "could not save API key last-used times");
                 }
             }
-            _ = sweep.tick() => state.chat.pool.evict_idle(),
+            _ = sweep.tick() => {
+                state.chat.pool.evict_idle();
+                state.chat.hub.prune();
+            }
         }
     }
 }

@@ -32,7 +32,8 @@ impl From<FileError> for ApiError {
             FileError::NotADirectory
             | FileError::NotAFile
             | FileError::NotText
-            | FileError::TooLarge(_) => ApiError::BadRequest(e.to_string()),
+            | FileError::TooLarge(_)
+            | FileError::Rejected(_) => ApiError::BadRequest(e.to_string()),
             FileError::Io(m) => ApiError::Internal(m),
         }
     }

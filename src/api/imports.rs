@@ -96,9 +96,7 @@ async fn import(State(s): State<AppState>, ApiJson(b): ApiJson<ImportBody>) -> J
 async fn import_from_file(s: &AppState, path: PathBuf, archived: bool) -> Result<Value, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Value)>(16);
     let reader = tokio::task::spawn_blocking(move || {
-        imports::stream_file(&path, &mut |i, v| {
-            let _ = tx.blocking_send((i, v));
-        })
+        imports::stream_file(&path, &mut |i, v| tx.blocking_send((i, v)).is_ok())
     });
     let mut t = Tally::default();
     while let Some((i, v)) = rx.recv().await {
@@ -139,6 +137,14 @@ async fn import_file(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let tmp = dir.join(format!("import-{}", uuid::Uuid::new_v4()));
+    // Removed however the request ends (including a client that goes away).
+    struct RemoveOnDrop(PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _cleanup = RemoveOnDrop(tmp.clone());
     let mut got = false;
     let result = async {
         while let Some(mut field) = form
@@ -175,7 +181,6 @@ async fn import_file(
         import_from_file(&s, tmp.clone(), q.archived).await
     }
     .await;
-    let _ = tokio::fs::remove_file(&tmp).await;
     result.map(Json)
 }
 

@@ -166,7 +166,12 @@ impl AuthStore {
         }
         let i = found?;
         let mut st = self.write();
-        let key = st.security.api_keys.get_mut(i)?;
+        // A key revoked between the two locks shifts the list: check it is still ours.
+        let key = st
+            .security
+            .api_keys
+            .get_mut(i)
+            .filter(|k| k.key_hash == digest)?;
         key.last_used_at = Some(now_naive());
         self.dirty.store(true, Ordering::Relaxed);
         Some(key.id.clone())
@@ -180,7 +185,13 @@ impl AuthStore {
             .collect();
         let key = format!("para_{random}");
         let info = ApiKeyInfo {
-            id: format!("k_{}", &random[..12]),
+            // The id is shown to every key holder: it must not reveal any of the key.
+            id: format!(
+                "k_{}",
+                (0..12)
+                    .map(|_| KEY_ALPHABET[rng.gen_range(0..62)] as char)
+                    .collect::<String>()
+            ),
             label: label.to_string(),
             key_hash: hash_key(&key),
             created_at: now_naive(),

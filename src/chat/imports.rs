@@ -267,8 +267,11 @@ pub async fn import_one(
 
 /// Reads an export file (a `conversations.json`, or a zip holding one) entry by entry,
 /// without loading the whole export: each top-level array element is parsed on its own
-/// and handed to `on_entry`. Returns the number of entries.
-pub fn stream_file(path: &Path, on_entry: &mut dyn FnMut(usize, Value)) -> Result<usize, String> {
+/// and handed to `on_entry`, which returns `false` to stop. Returns the number of entries.
+pub fn stream_file(
+    path: &Path,
+    on_entry: &mut dyn FnMut(usize, Value) -> bool,
+) -> Result<usize, String> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut magic = [0u8; 2];
@@ -291,10 +294,10 @@ pub fn stream_file(path: &Path, on_entry: &mut dyn FnMut(usize, Value)) -> Resul
 
 fn stream_reader<R: std::io::Read>(
     reader: R,
-    on_entry: &mut dyn FnMut(usize, Value),
+    on_entry: &mut dyn FnMut(usize, Value) -> bool,
 ) -> Result<usize, String> {
     use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-    struct Each<'a>(&'a mut dyn FnMut(usize, Value));
+    struct Each<'a>(&'a mut dyn FnMut(usize, Value) -> bool);
     impl<'de> Visitor<'de> for Each<'_> {
         type Value = usize;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -303,8 +306,11 @@ fn stream_reader<R: std::io::Read>(
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
             let mut i = 0;
             while let Some(v) = seq.next_element::<Value>()? {
-                (self.0)(i, v);
                 i += 1;
+                if !(self.0)(i - 1, v) {
+                    // Nobody wants the rest (the client left): stop reading.
+                    return Err(serde::de::Error::custom("import cancelled"));
+                }
             }
             Ok(i)
         }

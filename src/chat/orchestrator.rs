@@ -183,9 +183,10 @@ impl ChatService {
         }
     }
 
-    async fn run(&self, plan: Plan, turn: &Turn) {
+    async fn run(&self, plan: Plan, turn: &Arc<Turn>) {
         let lock = self.hub.session_lock(&plan.session_id);
         let _serial = lock.lock().await;
+        self.hub.register(turn);
         let started = Instant::now();
         let Plan {
             req,
@@ -587,7 +588,10 @@ impl ChatService {
                     permission_denials: &denials,
                     resume: &resume_info,
                 }));
-                self.pool.put(&id, process);
+                // A session deleted during its turn does not keep a warm CLI.
+                if !self.store.session_was_deleted(&id).await.unwrap_or(false) {
+                    self.pool.put(&id, process);
+                }
             }
             Err(msg) => {
                 drop(process);
@@ -716,7 +720,7 @@ impl ChatService {
             None => vault
                 .canonicalize()
                 .map_err(|e| format!("The vault is not accessible: {e}"))?,
-            Some(w) => crate::vault::resolve_in_vault(vault, w)
+            Some(w) => crate::vault::resolve_user_path(vault, w)
                 .map_err(|e| format!("Invalid working directory '{w}': {e}"))?,
         };
         if !p.is_dir() {

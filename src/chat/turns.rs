@@ -111,7 +111,13 @@ pub struct TurnHub {
 impl TurnHub {
     /// Registers a new turn for `session_id`, replacing a finished one.
     pub fn begin(&self, session_id: &str) -> Arc<Turn> {
-        let t = Arc::new(Turn::new(session_id.to_string()));
+        Arc::new(Turn::new(session_id.to_string()))
+    }
+
+    /// Makes `t` the session's visible turn (for re-attach, status and abort). Called
+    /// once the turn holds the session lock, so a queued turn never hides a running one.
+    pub fn register(&self, t: &Arc<Turn>) {
+        let session_id = t.session_id.clone();
         let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
         turns.retain(|_, t| {
             !t.is_finished()
@@ -120,8 +126,19 @@ impl TurnHub {
                     .map(|f| f.is_none_or(|at| at.elapsed() < KEEP_FINISHED))
                     .unwrap_or(false)
         });
-        turns.insert(session_id.to_string(), t.clone());
-        t
+        turns.insert(session_id, t.clone());
+    }
+
+    /// Drops finished turns older than the re-attach window (periodic sweep).
+    pub fn prune(&self) {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        turns.retain(|_, t| {
+            !t.is_finished()
+                || t.finished_at
+                    .lock()
+                    .map(|f| f.is_none_or(|at| at.elapsed() < KEEP_FINISHED))
+                    .unwrap_or(false)
+        });
     }
 
     /// The latest turn of a session (running or recently finished).

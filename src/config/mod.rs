@@ -510,7 +510,7 @@ fn parse_cors(s: &str, port: u16) -> Vec<String> {
     }
     s.split(',')
         .map(|o| o.trim().trim_end_matches('/').to_string())
-        .filter(|o| !o.is_empty())
+        .filter(|o| !o.is_empty() && o != "*")
         .collect()
 }
 

@@ -25,6 +25,8 @@ pub enum FileError {
     NotText,
     #[error("File is too large to read ({0} bytes; the limit is {MAX_READ_BYTES})")]
     TooLarge(u64),
+    #[error("Cannot write there: {0}")]
+    Rejected(String),
     #[error("Write failed: {0}")]
     Io(String),
 }
@@ -140,8 +142,19 @@ pub fn write(vault: &Path, path: &str, content: &str) -> Result<Value, FileError
     if file.is_dir() {
         return Err(FileError::NotAFile);
     }
-    crate::util::fs::write_atomic(&file, content.as_bytes(), None)
-        .map_err(|e| FileError::Io(e.to_string()))?;
+    crate::util::fs::write_atomic(&file, content.as_bytes(), None).map_err(|e| {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            // The client named something impossible (a file used as a folder, a bad name).
+            K::NotADirectory
+            | K::AlreadyExists
+            | K::InvalidFilename
+            | K::InvalidInput
+            | K::IsADirectory
+            | K::PermissionDenied => FileError::Rejected(e.to_string()),
+            _ => FileError::Io(e.to_string()),
+        }
+    })?;
     let meta = std::fs::metadata(&file).map_err(|e| FileError::Io(e.to_string()))?;
     Ok(
         json!({"success": true, "path": path, "size": meta.len(), "lastModified": iso(meta.modified())}),

@@ -19,7 +19,7 @@ pub enum VaultPathError {
     Invalid(&'static str),
     #[error("the vault folder is not accessible: {0}")]
     VaultMissing(String),
-    #[error("{{vault}}/.parachute is private to the server")]
+    #[error("{{vault}}/.parachute and the session database are private to the server")]
     Private,
 }
 
@@ -124,6 +124,14 @@ pub fn resolve_user_path(vault: &Path, requested: &str) -> Result<PathBuf, Vault
         .ok()
         .and_then(|r| r.components().next());
     if first.is_some_and(|c| c.as_os_str() == ".parachute") {
+        return Err(VaultPathError::Private);
+    }
+    // The live session database (and its WAL files) in the default place.
+    let rel = p
+        .strip_prefix(&root)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if rel.starts_with("Chat/sessions.db") {
         return Err(VaultPathError::Private);
     }
     Ok(p)

@@ -367,7 +367,7 @@ impl WorkspaceStore {
         match wd.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => {
-                crate::vault::resolve_in_vault(&self.vault, &s).map_err(|e| {
+                crate::vault::resolve_user_path(&self.vault, &s).map_err(|e| {
                     WorkspaceError::Invalid(format!("Invalid working_directory '{s}': {e}"))
                 })?;
                 Ok(Some(s))

@@ -369,6 +369,23 @@ async fn disabled_mode_is_refused_off_loopback() {
         )
         .await;
     assert_eq!(st, 200);
+    // Without keys, only this machine's own pages may come in: a foreign Host (DNS
+    // rebinding), a foreign Origin or a cross-site fetch is refused.
+    assert_eq!(s.get("/api/chat").await.0, 200);
+    for (h, v) in [
+        ("Host", "evil.example:3333"),
+        ("Origin", "http://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
+        let r = s
+            .client
+            .get(s.url("/api/chat"))
+            .header(h, v)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{h}: {v}");
+    }
 }
 
 #[tokio::test]

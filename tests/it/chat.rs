@@ -983,6 +983,7 @@ async fn agent_files_and_bad_context_paths() {
         json!({"message": "x", "agentPath": "/etc/passwd"}),
         json!({"message": "x", "contexts": ["../outside"]}),
         json!({"message": "x", "workingDirectory": "../../etc"}),
+        json!({"message": "x", "workingDirectory": ".parachute"}),
     ] {
         let ev = s.chat(bad.clone()).await;
         assert_eq!(ev.last().unwrap()["type"], "error", "{bad}: {ev:#?}");

@@ -141,6 +141,25 @@ async fn ls_read_write_shapes() {
         (400, json!({"detail": "Path is not a directory"}))
     );
     assert_eq!(s.get("/api/read?path=nope.md").await.0, 404);
+    let (st, _) = s
+        .send(
+            "PUT",
+            "/api/write",
+            Some(json!({"path": "Notes/a.md/x", "content": "x"})),
+        )
+        .await;
+    assert_eq!(
+        st, 400,
+        "a file used as a folder is the client's mistake, not a 500"
+    );
+    let (st, _) = s
+        .send(
+            "PUT",
+            "/api/write",
+            Some(json!({"path": "Chat/sessions.db", "content": "x"})),
+        )
+        .await;
+    assert_eq!(st, 403, "the live database is not writable through the API");
     assert_eq!(s.get("/api/read").await.0, 422);
 }
 

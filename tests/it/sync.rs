@@ -108,6 +108,13 @@ async fn manifest_changes_push_pull_delete() {
         assert_eq!(st, 403, "{root}");
     }
     assert_eq!(s.get("/api/sync/manifest?root=Nope").await.0, 404);
+    let long = "*".repeat(300);
+    assert_eq!(
+        s.get(&format!("/api/sync/manifest?root=Daily&pattern={long}"))
+            .await
+            .0,
+        400
+    );
     let (_, p) = s.send("POST", "/api/sync/push", Some(json!({"root": ".parachute", "files": [{"path": "server.yaml", "content": "pwned"}]}))).await;
     assert_eq!(p["pushed"], 0);
 }
