@@ -21,29 +21,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            if !ct.is_empty() && !ct.contains("json") {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-        }
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
-            } else {
-                ApiError::BadRequest(format!(
-                    "Could not read the request body: {}",
-                    e.body_text()
-                ))
-            }
-        })?;
+        let bytes = read_json_bytes(req, state).await?;
         parse_json_body(&bytes).map(ApiJson)
     }
+}
+
+/// Reads a request body meant as JSON: refuses other content types (415) and bodies
+/// over the limit (413).
+async fn read_json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        if !ct.is_empty() && !ct.contains("json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(0);
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::BadRequest(format!(
+                "Could not read the request body: {}",
+                e.body_text()
+            ))
+        }
+    })
 }
 
 /// Parses a body into `T`, reporting errors the way the contract's 422 does.
@@ -185,21 +191,7 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
-            } else {
-                ApiError::BadRequest(format!(
-                    "Could not read the request body: {}",
-                    e.body_text()
-                ))
-            }
-        })?;
+        let bytes = read_json_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
