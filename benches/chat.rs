@@ -32,6 +32,12 @@
 #[path = "../tests/it/support/fake_anthropic.rs"]
 mod fake_anthropic;
 
+mod common;
+use common::{
+    fmt_mb, free_port, mb, ms, percentile, probe_client, progress, report_path, target_json,
+    verdict,
+};
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -101,7 +107,7 @@ async fn main() -> Result<()> {
         server,
     };
     report.print();
-    let path = report_path();
+    let path = report_path("bench-chat.json");
     report.write_json(&path)?;
     println!("\nJSON written to {}", path.display());
     Ok(())
@@ -574,24 +580,8 @@ impl Drop for Server {
     }
 }
 
-/// A port free right now on 127.0.0.1.
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 // ---------------------------------------------------------------------------------
 // HTTP: chat turns over SSE
-
-/// For health polling: no idle connections kept, short timeout.
-fn probe_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(1))
-        .build()
-        .context("building the probe client")
-}
 
 /// For chat turns: keep-alive, a timeout covering a whole turn.
 fn chat_client() -> Result<reqwest::Client> {
@@ -862,15 +852,6 @@ fn log_tail(path: &Path) -> String {
 // ---------------------------------------------------------------------------------
 // Figures and the report
 
-/// Nearest-rank percentile of an ascending slice (zero when empty).
-fn percentile(sorted: &[Duration], pct: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// Timings in the order taken, plus sorted for percentiles.
 struct Series {
     runs: Vec<Duration>,
@@ -908,41 +889,8 @@ impl Series {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn mb(kb: Option<u64>) -> Option<f64> {
-    kb.map(|k| k as f64 / 1024.0)
-}
-
-fn verdict(value: Option<f64>, limit: f64) -> &'static str {
-    match value {
-        Some(v) if v < limit => "met",
-        Some(_) => "MISSED",
-        None => "n/a",
-    }
-}
-
-fn fmt_mb(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1} MB"))
-}
-
 fn fmt_count(v: Option<u64>) -> String {
     v.map_or_else(|| "n/a".to_string(), |v| v.to_string())
-}
-
-/// A progress line on stderr, so stdout holds only the report.
-fn progress(msg: &str) {
-    eprintln!("… {msg}");
-}
-
-/// `target/bench-chat.json` (honouring `CARGO_TARGET_DIR`).
-fn report_path() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("bench-chat.json")
 }
 
 struct Report {
@@ -1119,8 +1067,4 @@ impl Report {
         let text = serde_json::to_string_pretty(&self.to_json())?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
     }
-}
-
-fn target_json(value: Option<f64>, limit: f64) -> Value {
-    json!({ "limit": limit, "value": value, "verdict": verdict(value, limit) })
 }

@@ -20,6 +20,12 @@
 //!
 //! Run without `--bench` (e.g. by `cargo test --all-targets`) it only prints how to run it.
 
+mod common;
+use common::{
+    fmt_mb, free_port, mb, ms, percentile, probe_client, progress, report_path, target_json,
+    verdict,
+};
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +111,7 @@ async fn main() -> Result<()> {
     if !status.success() {
         println!("\nnote: the server exited with {status} on SIGTERM");
     }
-    let path = report_path();
+    let path = report_path("bench-load.json");
     report.write_json(&path)?;
     println!("\nJSON written to {}", path.display());
     Ok(())
@@ -276,12 +282,6 @@ impl Drop for Server {
     }
 }
 
-/// A port free right now on 127.0.0.1.
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// Starts and stops the server `runs` times; the time to healthy of each start.
 async fn measure_cold_starts(
     fixture: &Fixture,
@@ -302,16 +302,6 @@ async fn measure_cold_starts(
 
 // ---------------------------------------------------------------------------------
 // HTTP clients and load
-
-/// For health polling: no idle connections kept, so a stopped server is never reused.
-fn probe_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(1))
-        .build()
-        .context("building the probe client")
-}
 
 /// For load: one shared pool of keep-alive connections.
 fn load_client() -> Result<reqwest::Client> {
@@ -477,48 +467,6 @@ async fn run_sequential(client: &reqwest::Client, url: &str, n: usize) -> Sample
 // ---------------------------------------------------------------------------------
 // Figures and the report
 
-/// Nearest-rank percentile of an ascending slice (zero when empty).
-fn percentile(sorted: &[Duration], pct: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((pct / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn mb(kb: Option<u64>) -> Option<f64> {
-    kb.map(|k| k as f64 / 1024.0)
-}
-
-fn verdict(value: Option<f64>, limit: f64) -> &'static str {
-    match value {
-        Some(v) if v < limit => "met",
-        Some(_) => "MISSED",
-        None => "n/a",
-    }
-}
-
-fn fmt_mb(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1} MB"))
-}
-
-/// A progress line on stderr, so stdout holds only the report.
-fn progress(msg: &str) {
-    eprintln!("… {msg}");
-}
-
-/// `target/bench-load.json` (honouring `CARGO_TARGET_DIR`).
-fn report_path() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("bench-load.json")
-}
-
 struct Report {
     seed_time: Duration,
     cold: Vec<Duration>,
@@ -661,8 +609,4 @@ impl Report {
         let text = serde_json::to_string_pretty(&self.to_json())?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
     }
-}
-
-fn target_json(value: Option<f64>, limit: f64) -> Value {
-    json!({ "limit": limit, "value": value, "verdict": verdict(value, limit) })
 }

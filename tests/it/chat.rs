@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
-use crate::support::{chat_env, parse_sse, seed_sessions, types, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{
+    chat_env, parse_sse, read_rest, read_until, seed_sessions, types, Dirs, Opts, Server, CLI_SLOTS,
+};
 
 async fn chat_server(d: &Dirs, fake: &FakeAnthropic) -> Server {
     Server::start_with(
@@ -405,21 +407,9 @@ async fn refusals_are_error_events() {
     let ev = s.chat(json!({"message": "hi", "trustLevel": "root"})).await;
     assert_eq!(ev.last().unwrap()["type"], "error");
 
-    let r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"text": "no message"}))
-        .send()
-        .await
-        .unwrap();
+    let r = s.open_chat(json!({"text": "no message"})).await;
     assert_eq!(r.status(), 422);
-    let r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": 42}))
-        .send()
-        .await
-        .unwrap();
+    let r = s.open_chat(json!({"message": 42})).await;
     assert_eq!(r.status(), 422);
 }
 
@@ -433,19 +423,10 @@ async fn a_disconnected_client_reattaches_and_replays_every_event_once() {
     .slow(10, Duration::from_millis(150))]);
     let d = Dirs::new();
     let s = chat_server(&d, &fake).await;
-    let mut r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "count slowly"}))
-        .send()
-        .await
-        .unwrap();
+    let mut r = s.open_chat(json!({"message": "count slowly"})).await;
     // Read until the first text event, then drop the connection.
     let mut seen = String::new();
-    while !seen.contains("\"type\":\"text\"") {
-        let chunk = r.chunk().await.unwrap().expect("stream ended early");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(&mut r, &mut seen, "text").await;
     drop(r);
     let first = parse_sse(&seen);
     let id = first
@@ -502,17 +483,10 @@ async fn abort_interrupts_the_turn_and_ends_with_done() {
     let d = Dirs::new();
     let s = chat_server(&d, &fake).await;
     let mut r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "talk for a long time"}))
-        .send()
-        .await
-        .unwrap();
+        .open_chat(json!({"message": "talk for a long time"}))
+        .await;
     let mut seen = String::new();
-    while !seen.contains("\"type\":\"text\"") {
-        let chunk = r.chunk().await.unwrap().expect("stream ended early");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(&mut r, &mut seen, "text").await;
     let id = parse_sse(&seen)
         .iter()
         .find(|(_, e)| e["type"] == "session" && e["sessionId"].is_string())
@@ -549,28 +523,6 @@ async fn abort_interrupts_the_turn_and_ends_with_done() {
     assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
 }
 
-/// Reads a streaming response until an event of `kind` has arrived; returns it.
-async fn read_until(r: &mut reqwest::Response, seen: &mut String, kind: &str) -> Value {
-    loop {
-        if let Some((_, e)) = parse_sse(seen).into_iter().find(|(_, e)| e["type"] == kind) {
-            return e;
-        }
-        let chunk = r
-            .chunk()
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("stream ended before a {kind} event: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
-
-async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Value> {
-    while let Some(chunk) = r.chunk().await.unwrap() {
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    parse_sse(seen).into_iter().map(|(_, e)| e).collect()
-}
-
 #[tokio::test]
 async fn ask_user_question_reaches_the_client_and_the_answer_reaches_the_model() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
@@ -583,13 +535,7 @@ async fn ask_user_question_reaches_the_client_and_the_answer_reaches_the_model()
     ]);
     let d = Dirs::new();
     let s = chat_server(&d, &fake).await;
-    let mut r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "ask me something"}))
-        .send()
-        .await
-        .unwrap();
+    let mut r = s.open_chat(json!({"message": "ask me something"})).await;
     let mut seen = String::new();
     let q = read_until(&mut r, &mut seen, "user_question").await;
     let sid = q["sessionId"].as_str().unwrap().to_string();
@@ -664,12 +610,8 @@ async fn permission_prompts_are_answered_by_the_owner() {
     let s = chat_server(&d, &fake).await;
 
     let mut r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "write denied.md", "sessionId": id}))
-        .send()
-        .await
-        .unwrap();
+        .open_chat(json!({"message": "write denied.md", "sessionId": id}))
+        .await;
     let mut seen = String::new();
     let p = read_until(&mut r, &mut seen, "permission_request").await;
     assert_eq!(p["toolName"], "Write");
@@ -726,12 +668,8 @@ async fn permission_prompts_are_answered_by_the_owner() {
     );
 
     let mut r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "write allowed.md", "sessionId": id}))
-        .send()
-        .await
-        .unwrap();
+        .open_chat(json!({"message": "write allowed.md", "sessionId": id}))
+        .await;
     let mut seen = String::new();
     let p = read_until(&mut r, &mut seen, "permission_request").await;
     let pid = p["id"].as_str().unwrap().to_string();
@@ -993,13 +931,7 @@ async fn agent_files_and_bad_context_paths() {
         before,
         "nothing reached the model"
     );
-    let r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "x", "attachments": [{"fileName": "virus.exe", "base64Data": "AAAA"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = s.open_chat(json!({"message": "x", "attachments": [{"fileName": "virus.exe", "base64Data": "AAAA"}]})).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("virus.exe"));
 }
@@ -1247,12 +1179,8 @@ async fn malformed_attachments_are_refused_or_reported() {
     let d = Dirs::new();
     let s = chat_server(&d, &fake).await;
     let r = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "x", "attachments": "not a list"}))
-        .send()
-        .await
-        .unwrap();
+        .open_chat(json!({"message": "x", "attachments": "not a list"}))
+        .await;
     assert_eq!(r.status(), 422);
     let ev = s
         .chat(json!({"message": "see attached", "attachments": [{"fileName": "../../evil.txt", "mimeType": "text/plain", "base64Data": "%%% not base64"}]}))
@@ -1285,12 +1213,8 @@ async fn idle_streams_get_heartbeat_comments() {
     )
     .await;
     let text = s
-        .client
-        .post(s.url("/api/chat"))
-        .json(&json!({"message": "hi"}))
-        .send()
+        .open_chat(json!({"message": "hi"}))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -392,6 +392,18 @@ pub fn parse_sse(text: &str) -> Vec<(Option<u64>, Value)> {
 }
 
 impl Server {
+    /// Posts a chat message and returns the response unread (status not checked).
+    pub async fn open_chat(&self, body: Value) -> reqwest::Response {
+        let r = self
+            .client
+            .post(self.url("/api/chat"))
+            .json(&body)
+            .send()
+            .await
+            .expect("chat request");
+        r
+    }
+
     /// Posts a chat message and reads the whole SSE stream.
     pub async fn chat(&self, body: Value) -> Vec<Value> {
         let r = self
@@ -413,4 +425,26 @@ pub fn types(events: &[Value]) -> Vec<String> {
         .iter()
         .map(|e| e["type"].as_str().unwrap_or("?").to_string())
         .collect()
+}
+
+/// Reads a streaming response until an event of `kind` has arrived; returns it.
+pub async fn read_until(r: &mut reqwest::Response, seen: &mut String, kind: &str) -> Value {
+    loop {
+        if let Some((_, e)) = parse_sse(seen).into_iter().find(|(_, e)| e["type"] == kind) {
+            return e;
+        }
+        let chunk = r
+            .chunk()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("stream ended before a {kind} event: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+pub async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Value> {
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    parse_sse(seen).into_iter().map(|(_, e)| e).collect()
 }
