@@ -59,10 +59,8 @@ impl AppState {
             }
             .into());
         }
-        let workspaces = WorkspaceStore::new(
-            settings.paths.vault.clone(),
-            settings.paths.workspaces_dir(),
-        );
+        let workspaces =
+            WorkspaceStore::new(settings.vault_gate(), settings.paths.workspaces_dir());
         let secrets = Arc::new(SecretStore::new(settings.paths.secrets_file()));
         let settings = Arc::new(settings);
         let workspaces = Arc::new(workspaces);

@@ -51,6 +51,9 @@ const SCRUBBED_ENV: &[&str] = &[
     "CLAUDECODE",
 ];
 const STDERR_TAIL: usize = 20;
+/// The only settings source the CLI loads: `user` = `$CLAUDE_CONFIG_DIR/settings.json`,
+/// the server's own directory under `PARACHUTE_HOME` (never the vault).
+pub const SETTING_SOURCES: &str = "user";
 
 pub struct AgentProcess {
     child: Child,
@@ -83,6 +86,13 @@ impl AgentProcess {
         ]);
         cmd.arg(format!("--permission-mode={}", spec.permission_mode));
         cmd.arg("--permission-prompt-tool=stdio");
+        // Vault content is data, never configuration: the CLI reads settings only from
+        // the server's own config dir (`CLAUDE_CONFIG_DIR`), never `.claude/` or
+        // `.mcp.json` in the working directory, whose hooks would run commands and
+        // whose `env` would send the credential elsewhere. MCP servers come only from
+        // `--mcp-config`, which the server validates.
+        cmd.arg(format!("--setting-sources={}", SETTING_SOURCES));
+        cmd.arg("--strict-mcp-config");
         let session_id = match &spec.start {
             StartMode::New(id) => {
                 cmd.arg(format!("--session-id={id}"));

@@ -103,11 +103,17 @@ async fn create_key(
 /// Revoke an API key.
 #[utoipa::path(delete, path = "/api/auth/keys/{key_id}", tag = "auth",
     params(("key_id" = String, Path, description = "Key id (`k_…`)")),
-    responses((status = 200, description = "`{status, id}`", body = Object), (status = 404, description = "Key not found")))]
+    responses((status = 200, description = "`{status, id}`", body = Object), (status = 403, description = "Another key, from a remote caller"), (status = 404, description = "Key not found")))]
 async fn delete_key(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // A remote key may revoke itself (sign out); revoking others is for this machine,
+    // like creating them, so a stolen key cannot lock the owner's devices out.
+    if caller.key_id.as_deref() != Some(id.as_str()) {
+        require_local(&caller, "Revoking another API key")?;
+    }
     s.auth.delete(&id).await?;
     tracing::info!(id = %id, "revoked an API key");
     Ok(Json(json!({"status": "deleted", "id": id})))

@@ -26,7 +26,21 @@ fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A CORS preflight from an origin CORS allows: answered by the CORS layer without a
+/// key, since browsers never send credentials on a preflight.
+fn is_allowed_preflight(req: &Request, allowed: &[String]) -> bool {
+    req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && header_str(req.headers(), &header::ORIGIN)
+            .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
+}
+
 pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if is_allowed_preflight(&req, &state.settings.cors_origins) {
+        return next.run(req).await;
+    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

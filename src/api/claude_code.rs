@@ -166,15 +166,17 @@ async fn adopt(
             .ok_or_else(|| not_found(&id))?
     };
     // The working directory must lie in the vault; otherwise the session runs at its root.
-    let vault = s.settings.paths.vault.clone();
+    let gate = s.settings.vault_gate();
+    let vault = gate.root().to_path_buf();
     let candidate = requested_wd.or_else(|| info["cwd"].as_str().map(str::to_string));
     let rel = candidate.as_deref().and_then(|c| {
-        crate::vault::resolve_user_path(&vault, c)
+        gate.resolve(c)
             .ok()
             .map(|p| crate::vault::relative_to_vault(&vault, &p))
     });
     let cwd = match rel.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => crate::vault::resolve_user_path(&vault, r)
+        Some(r) => gate
+            .resolve(r)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => vault
             .canonicalize()

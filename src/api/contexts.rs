@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use crate::app::AppState;
-use crate::vault::{contexts, resolve_user_path, VaultPathError};
+use crate::vault::{contexts, VaultPathError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,8 +34,8 @@ fn path_error(e: VaultPathError) -> ApiError {
 #[utoipa::path(get, path = "/api/contexts/folders", tag = "contexts",
     responses((status = 200, description = "`{folders: [{path, context_file, has_agents_md, has_claude_md, display_name}], count}`", body = Object)))]
 async fn list_folders(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    let v = tokio::task::spawn_blocking(move || contexts::folders(&vault))
+    let gate = s.settings.vault_gate();
+    let v = tokio::task::spawn_blocking(move || contexts::folders(&gate))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(path_error)?;
@@ -62,10 +62,10 @@ async fn folder_chain(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ChainQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
+    let gate = s.settings.vault_gate();
     let folders = split_folders(&q.folders);
     let max = q.max_tokens.unwrap_or(50_000);
-    let v = tokio::task::spawn_blocking(move || contexts::chain(&vault, &folders, max))
+    let v = tokio::task::spawn_blocking(move || contexts::chain(&gate, &folders, max))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(path_error)?;
@@ -81,7 +81,11 @@ async fn require_session(s: &AppState, id: &str) -> Result<(), ApiError> {
 
 /// A folder must be a folder of the vault (and not `.parachute`).
 fn check_folder(s: &AppState, folder: &str) -> Result<(), ApiError> {
-    let p = resolve_user_path(&s.settings.paths.vault, folder).map_err(path_error)?;
+    let p = s
+        .settings
+        .vault_gate()
+        .resolve(folder)
+        .map_err(path_error)?;
     if !p.is_dir() {
         return Err(ApiError::BadRequest(format!(
             "Not a folder of the vault: {folder}"
@@ -97,9 +101,9 @@ async fn session_answer(
 ) -> Result<Json<Value>, ApiError> {
     let folders = s.store.session_contexts(id).await?;
     let chain = if include_chain {
-        let vault = s.settings.paths.vault.clone();
+        let gate = s.settings.vault_gate();
         let f = folders.clone();
-        tokio::task::spawn_blocking(move || contexts::chain(&vault, &f, 50_000))
+        tokio::task::spawn_blocking(move || contexts::chain(&gate, &f, 50_000))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(path_error)?

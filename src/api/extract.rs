@@ -26,21 +26,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Reads a request body meant as JSON: refuses other content types (415) and bodies
-/// over the limit (413).
+/// Reads a request body meant as JSON: refuses other content types (415), a body sent
+/// with no type (415) and bodies over the limit (413).
 async fn read_json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        if !ct.is_empty() && !ct.contains("json") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+    // Exactly `application/json` (parameters allowed): the types a browser may send
+    // cross-site without a preflight (`text/plain`, forms, none) are refused, however
+    // they are dressed (`text/plain; charset=json`).
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    // A missing type is fine only for an empty body (a POST that sends nothing).
+    let untyped = ct.is_none();
+    if !untyped && !is_json_media_type(ct) {
+        return Err(ApiError::UnsupportedMediaType);
     }
     let limit = req
         .extensions()
         .get::<BodyLimit>()
         .map(|l| l.0)
         .unwrap_or(0);
-    Bytes::from_request(req, state).await.map_err(|e| {
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(limit)
         } else {
@@ -49,6 +55,19 @@ async fn read_json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Byte
                 e.body_text()
             ))
         }
+    })?;
+    if untyped && !bytes.is_empty() {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    Ok(bytes)
+}
+
+/// Whether a `Content-Type` is `application/json`, compared as a media type.
+pub fn is_json_media_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
     })
 }
 

@@ -68,9 +68,9 @@ async fn ls(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<LsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
+    let gate = s.settings.vault_gate();
     Ok(Json(
-        blocking(move || files::list(&vault, &q.path, q.include_hidden)).await?,
+        blocking(move || files::list(&gate, &q.path, q.include_hidden)).await?,
     ))
 }
 
@@ -90,8 +90,8 @@ async fn read(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    Ok(Json(blocking(move || files::read(&vault, &q.path)).await?))
+    let gate = s.settings.vault_gate();
+    Ok(Json(blocking(move || files::read(&gate, &q.path)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -108,8 +108,8 @@ async fn write(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<WriteBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
+    let gate = s.settings.vault_gate();
     Ok(Json(
-        blocking(move || files::write(&vault, &b.path, &b.content)).await?,
+        blocking(move || files::write(&gate, &b.path, &b.content)).await?,
     ))
 }

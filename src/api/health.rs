@@ -4,12 +4,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::auth_layer::Caller;
 use super::extract::ApiQuery;
 use crate::app::AppState;
 
@@ -55,7 +56,11 @@ pub fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::E
 /// Health: `status`, `timestamp` (epoch ms), `version`; more with `detailed=true`.
 #[utoipa::path(get, path = "/api/health", tag = "health", params(HealthQuery),
     responses((status = 200, description = "Health", body = Object)))]
-async fn health(State(state): State<AppState>, ApiQuery(q): ApiQuery<HealthQuery>) -> Json<Value> {
+async fn health(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    ApiQuery(q): ApiQuery<HealthQuery>,
+) -> Json<Value> {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -71,7 +76,11 @@ async fn health(State(state): State<AppState>, ApiQuery(q): ApiQuery<HealthQuery
     })
     .await
     .unwrap_or("inaccessible");
-    body["vault"] = json!({"path": vault.display().to_string(), "status": vault_status});
+    // Health is open to anyone; where the vault lives on disk is only for this machine
+    // and key holders.
+    let trusted = caller.is_some_and(|Extension(c)| c.local || c.key_id.is_some());
+    let path = trusted.then(|| vault.display().to_string());
+    body["vault"] = json!({"path": path, "status": vault_status});
     // Modules and bots arrive with their issues; until then none are loaded or running.
     body["modules"] = json!([]);
     body["docker"] = docker_status().await;

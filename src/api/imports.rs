@@ -56,7 +56,7 @@ impl Tally {
             Ok(c) => c,
             Err(e) => return self.errors.push(imports::entry_error(index, None, &e)),
         };
-        match imports::import_one(&s.store, &s.settings.paths.vault, &conv, archived).await {
+        match imports::import_one(&s.store, &s.settings.vault_gate(), &conv, archived).await {
             Ok(Outcome::Imported(id)) => self.imported.push(id),
             Ok(Outcome::Skipped) => self.skipped += 1,
             Err(e) => self
@@ -94,9 +94,13 @@ async fn import(State(s): State<AppState>, ApiJson(b): ApiJson<ImportBody>) -> J
 
 /// Reads an export file entry by entry on a blocking thread, importing as it goes.
 async fn import_from_file(s: &AppState, path: PathBuf, archived: bool) -> Result<Value, ApiError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Value)>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Value)>(2);
+    let limits = imports::ImportLimits {
+        max_entry_bytes: s.settings.import_max_entry_bytes,
+        max_total_bytes: s.settings.import_max_total_bytes,
+    };
     let reader = tokio::task::spawn_blocking(move || {
-        imports::stream_file(&path, &mut |i, v| tx.blocking_send((i, v)).is_ok())
+        imports::stream_file(&path, limits, &mut |i, v| tx.blocking_send((i, v)).is_ok())
     });
     let mut t = Tally::default();
     while let Some((i, v)) = rx.recv().await {
@@ -201,7 +205,10 @@ async fn import_path(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PathQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = crate::vault::resolve_user_path(&s.settings.paths.vault, &q.path)
+    let p = s
+        .settings
+        .vault_gate()
+        .resolve(&q.path)
         .map_err(|e| ApiError::Forbidden(format!("Access denied: {e}")))?;
     if !p.is_file() {
         return Err(ApiError::NotFound(format!("File not found: {}", q.path)));
@@ -283,8 +290,8 @@ async fn import_sync(
 #[utoipa::path(get, path = "/api/import/contexts", tag = "imports",
     responses((status = 200, description = "`{files: [{path, name, description, facts_count, focus_count, history_count, is_native_format, last_modified}], total_facts, total_history_entries}`", body = Object)))]
 async fn import_contexts(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    let v = tokio::task::spawn_blocking(move || crate::vault::import_contexts::list(&vault))
+    let gate = s.settings.vault_gate();
+    let v = tokio::task::spawn_blocking(move || crate::vault::import_contexts::list(&gate))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))

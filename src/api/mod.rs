@@ -79,11 +79,14 @@ pub fn router(state: AppState) -> Router {
     api.merge(docs::routes(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // CORS inside auth: only a browser's preflight from an allowed origin is
+        // answered before auth (it carries no key); any other OPTIONS is a request
+        // like the rest, so strangers learn nothing about the routes.
+        .layer(cors(&state.settings.cors_origins))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth_layer::require_auth,
         ))
-        .layer(cors(&state.settings.cors_origins))
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
         .layer(CatchPanicLayer::custom(|_| {

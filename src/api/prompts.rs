@@ -36,10 +36,12 @@ async fn preview(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PreviewQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
+    let gate = s.settings.vault_gate();
+    let vault = gate.root().to_path_buf();
     let wd = q.working_directory.clone().filter(|w| !w.is_empty());
     let cwd = match &wd {
-        Some(w) => crate::vault::resolve_user_path(&vault, w)
+        Some(w) => gate
+            .resolve(w)
             .map_err(|e| ApiError::BadRequest(format!("Invalid working directory '{w}': {e}")))?,
         None => vault
             .canonicalize()
@@ -55,8 +57,7 @@ async fn preview(
             .unwrap_or_default(),
         ..Default::default()
     };
-    let v = vault.clone();
-    let p = tokio::task::spawn_blocking(move || context::prepare(&v, &cwd, inputs))
+    let p = tokio::task::spawn_blocking(move || context::prepare(&gate, &cwd, inputs))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {

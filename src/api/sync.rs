@@ -56,8 +56,8 @@ struct ManifestQuery {
 }
 
 async fn listing(s: &AppState, root: String, f: Filter) -> Result<Vec<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    tokio::task::spawn_blocking(move || sync::list(&vault, &root, &f))
+    let gate = s.settings.vault_gate();
+    tokio::task::spawn_blocking(move || sync::list(&gate, &root, &f))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(ApiError::from)
@@ -138,8 +138,8 @@ async fn push(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PushBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    let v = tokio::task::spawn_blocking(move || sync::push(&vault, &b.root, &b.files))
+    let gate = s.settings.vault_gate();
+    let v = tokio::task::spawn_blocking(move || sync::push(&gate, &b.root, &b.files))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))
@@ -158,8 +158,8 @@ async fn pull(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PullBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let vault = s.settings.paths.vault.clone();
-    let v = tokio::task::spawn_blocking(move || sync::pull(&vault, &b.root, &b.paths))
+    let gate = s.settings.vault_gate();
+    let v = tokio::task::spawn_blocking(move || sync::pull(&gate, &b.root, &b.paths))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))
@@ -192,8 +192,8 @@ async fn delete_files(
             None,
         )
     })?;
-    let vault = s.settings.paths.vault.clone();
-    let v = tokio::task::spawn_blocking(move || sync::delete(&vault, &root, &paths))
+    let gate = s.settings.vault_gate();
+    let v = tokio::task::spawn_blocking(move || sync::delete(&gate, &root, &paths))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))

@@ -42,9 +42,23 @@ fn host_is_loopback_name(host: &str) -> bool {
     name == "localhost" || name.parse::<IpAddr>().map(ip_is_loopback).unwrap_or(false)
 }
 
-/// An `Origin` a page on this machine would send (`http://localhost:3333`…).
-fn origin_is_loopback(origin: &str) -> bool {
-    let rest = match origin.trim().split_once("://") {
+/// Origins of the tray app's window (Tauri serves it from its own scheme).
+const TRAY_ORIGINS: &[&str] = &[
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+];
+
+/// The origin of a page that may act as this machine: the server's own origin (its UI,
+/// or the tray window loading it over HTTP) — the same scheme-less authority as the
+/// `Host` the request was sent to — or the tray window. A page on another port of
+/// this machine is a foreign origin: it could otherwise create keys cross-site.
+fn origin_is_own(origin: &str, host: &str) -> bool {
+    let origin = origin.trim();
+    if TRAY_ORIGINS.iter().any(|t| origin.eq_ignore_ascii_case(t)) {
+        return true;
+    }
+    let rest = match origin.split_once("://") {
         Some((scheme, rest))
             if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
         {
@@ -52,7 +66,30 @@ fn origin_is_loopback(origin: &str) -> bool {
         }
         _ => return false,
     };
-    !rest.contains('/') && host_is_loopback_name(rest)
+    !rest.contains('/')
+        && host_is_loopback_name(rest)
+        && with_default_port(rest, origin) == with_default_port(host.trim(), origin)
+}
+
+/// `host[:port]` lower-cased, with the scheme's default port made explicit.
+fn with_default_port(authority: &str, origin: &str) -> String {
+    let a = authority.to_ascii_lowercase();
+    let has_port = match a.rsplit_once(':') {
+        Some((h, p)) => {
+            !h.ends_with(':')
+                && !p.is_empty()
+                && p.chars().all(|c| c.is_ascii_digit())
+                && (!h.starts_with('[') || h.ends_with(']'))
+        }
+        None => false,
+    };
+    if has_port {
+        a
+    } else if origin.to_ascii_lowercase().starts_with("https:") {
+        format!("{a}:443")
+    } else {
+        format!("{a}:80")
+    }
 }
 
 /// A request is local when its socket peer is loopback, its `Host` names loopback and
@@ -86,9 +123,13 @@ pub struct RequestHints<'a> {
 
 /// Locality with every hint: headers can only make a request *less* local.
 pub fn is_local(peer: Option<SocketAddr>, h: &RequestHints) -> bool {
+    // `Sec-Fetch-Site`: only the server's own pages (`same-origin`) and requests no
+    // page started (`none`: typed URL, curl-like clients) count; `same-site` is another
+    // port of this machine, `cross-site` anything else.
     if h.proxied
-        || h.sec_fetch_site
-            .is_some_and(|s| s.eq_ignore_ascii_case("cross-site"))
+        || h.sec_fetch_site.is_some_and(|s| {
+            !s.eq_ignore_ascii_case("same-origin") && !s.eq_ignore_ascii_case("none")
+        })
     {
         return false;
     }
@@ -101,7 +142,7 @@ pub fn is_local(peer: Option<SocketAddr>, h: &RequestHints) -> bool {
     if !host_is_loopback_name(host) {
         return false;
     }
-    origin.is_none_or(origin_is_loopback)
+    origin.is_none_or(|o| origin_is_own(o, host))
 }
 
 /// Whether a request to `path` needs a key under `mode`.
@@ -179,6 +220,49 @@ mod tests {
                 false,
             ),
             (sa("127.0.0.1:5000"), Some("[::1]evil"), None, false),
+            // Another port of this machine is another origin (cross-site requests).
+            (
+                sa("127.0.0.1:5000"),
+                Some("127.0.0.1:3333"),
+                Some("http://127.0.0.1:8080"),
+                false,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost:3333"),
+                Some("http://127.0.0.1:3333"),
+                false,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("localhost"),
+                Some("http://localhost:80"),
+                true,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("[::1]:3333"),
+                Some("http://[::1]:3333"),
+                true,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("127.0.0.1:3333"),
+                Some("tauri://localhost"),
+                true,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("127.0.0.1:3333"),
+                Some("http://tauri.localhost"),
+                true,
+            ),
+            (
+                sa("127.0.0.1:5000"),
+                Some("127.0.0.1:3333"),
+                Some("tauri://evil"),
+                false,
+            ),
             (sa("127.0.0.1:5000"), None, None, false),
             (sa("10.0.0.2:5000"), Some("localhost:3333"), None, false),
             (sa("192.168.1.5:5000"), Some("127.0.0.1"), None, false),
@@ -222,6 +306,15 @@ mod tests {
                 ..base
             }
         ));
+        for other in ["same-site", "cross-site", "SAME-SITE", "bogus"] {
+            assert!(!is_local(
+                lo,
+                &RequestHints {
+                    sec_fetch_site: Some(other),
+                    ..base
+                }
+            ));
+        }
         assert!(!is_local(
             sa("10.0.0.2:1"),
             &RequestHints {

@@ -1,14 +1,16 @@
 //! What a turn adds to the prompt (contract §6.3–6.4): context folders (their
 //! `AGENTS.md` or `CLAUDE.md`) and Markdown files, a custom agent file (`agentPath`),
-//! prior conversation, `initialContext`, and attachments saved into the vault. Every
-//! path goes through `resolve_in_vault`.
+//! prior conversation, `initialContext`, attachments saved into the vault, and the
+//! `CLAUDE.md` instructions on the way from the vault to the working directory (the CLI
+//! loads no project files itself: vault content is data, never configuration). Every
+//! path goes through the vault gate, so a link to a protected file reads as nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::Value;
 
-use crate::vault::{resolve_in_vault, resolve_user_path};
+use crate::vault::VaultGate;
 
 const FOLDER_BUDGET_TOKENS: usize = 40_000;
 const FILE_BUDGET_TOKENS: usize = 10_000;
@@ -80,16 +82,18 @@ fn section(
 
 /// Builds the text appended to the system prompt. An `Err` names the bad path.
 pub fn build(
-    vault: &Path,
+    gate: &VaultGate,
     contexts: &[String],
     prior_conversation: Option<&str>,
 ) -> Result<BuiltContext, String> {
+    let vault = gate.root();
     let mut out = BuiltContext::default();
     let mut folders = Vec::new();
     let mut files = Vec::new();
     for c in contexts {
-        let resolved =
-            resolve_user_path(vault, c).map_err(|e| format!("Invalid context '{c}': {e}"))?;
+        let resolved = gate
+            .resolve(c)
+            .map_err(|e| format!("Invalid context '{c}': {e}"))?;
         if c.ends_with(".md") {
             let text = std::fs::read_to_string(&resolved)
                 .map_err(|_| format!("Context file not found: {c}"))?;
@@ -98,14 +102,8 @@ pub fn build(
             if !resolved.is_dir() {
                 return Err(format!("Context folder not found: {c}"));
             }
-            let file = ["AGENTS.md", "CLAUDE.md"]
-                .iter()
-                .map(|f| resolved.join(f))
-                .find(|p| p.is_file());
-            if let Some(f) = file {
-                // The file itself must not be a link out of the vault either.
-                let f = resolve_in_vault(vault, &f.display().to_string())
-                    .map_err(|e| format!("Invalid context '{c}': {e}"))?;
+            // The file itself must not be a link out of the vault or to a protected file.
+            if let Some((_, f)) = crate::vault::contexts::context_file(gate, &resolved) {
                 let text = std::fs::read_to_string(&f).unwrap_or_default();
                 folders.push((rel(vault, &f), text));
             }
@@ -150,6 +148,8 @@ pub struct Prepared {
     pub built: BuiltContext,
     /// `AGENTS.md`/`CLAUDE.md` in the working directory, vault-relative.
     pub working_directory_claude_md: Option<String>,
+    /// [`vault_instructions`] for the working directory.
+    pub instructions: Option<String>,
 }
 
 impl Prepared {
@@ -183,13 +183,18 @@ pub enum PrepareError {
 
 /// Builds the prompt for `cwd` from `inputs`; the one implementation behind chat turns
 /// and the prompt preview.
-pub fn prepare(vault: &Path, cwd: &Path, inputs: PromptInputs) -> Result<Prepared, PrepareError> {
+pub fn prepare(
+    gate: &VaultGate,
+    cwd: &Path,
+    inputs: PromptInputs,
+) -> Result<Prepared, PrepareError> {
+    let vault = gate.root();
     let agent = match inputs
         .agent_path
         .as_deref()
         .filter(|a| !a.is_empty() && *a != "vault-agent")
     {
-        Some(a) => Some(load_agent(vault, a).map_err(|m| {
+        Some(a) => Some(load_agent(gate, a).map_err(|m| {
             if m.starts_with("Agent file not found") {
                 PrepareError::AgentNotFound(m)
             } else {
@@ -206,24 +211,50 @@ pub fn prepare(vault: &Path, cwd: &Path, inputs: PromptInputs) -> Result<Prepare
     let prior = inputs.prior_conversation.or_else(|| {
         inputs
             .seed_history_of
-            .and_then(|sid| imported_history(vault, &sid))
+            .and_then(|sid| imported_history(gate, &sid))
     });
-    let built = build(vault, &inputs.contexts, prior.as_deref()).map_err(PrepareError::Invalid)?;
-    let working_directory_claude_md = ["AGENTS.md", "CLAUDE.md"]
-        .iter()
-        .map(|f| cwd.join(f))
-        .find(|p| p.is_file())
-        .map(|p| rel(vault, &p));
+    let built = build(gate, &inputs.contexts, prior.as_deref()).map_err(PrepareError::Invalid)?;
+    let working_directory_claude_md =
+        crate::vault::contexts::context_file(gate, cwd).map(|(_, p)| rel(vault, &p));
     Ok(Prepared {
         agent,
         system_prompt,
         built,
         working_directory_claude_md,
+        instructions: vault_instructions(gate, cwd),
+    })
+}
+
+/// The `CLAUDE.md` files from the vault root down to `cwd`, outermost first, as the
+/// section the turn appends to the system prompt (`None` when there are none).
+pub fn vault_instructions(gate: &VaultGate, cwd: &Path) -> Option<String> {
+    let root = gate.root().canonicalize().ok()?;
+    let rel_cwd = cwd.strip_prefix(&root).ok()?;
+    let mut dirs: Vec<PathBuf> = vec![root.clone()];
+    let mut here = root.clone();
+    for c in rel_cwd.components() {
+        here.push(c);
+        dirs.push(here.clone());
+    }
+    let parts: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| {
+            let p = gate.resolve(&d.join("CLAUDE.md").to_string_lossy()).ok()?;
+            let text = std::fs::read_to_string(&p).ok()?;
+            (!text.trim().is_empty())
+                .then(|| format!("## {}\n\n{}\n", rel(gate.root(), &p), text.trim()))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "## Vault Instructions\n\nThe owner's instructions from CLAUDE.md files of the vault (outermost first):\n\n{}",
+            parts.join("\n")
+        )
     })
 }
 
 /// History kept for an imported session (`Chat/sessions/imported/{claude,chatgpt}-{id}.md`).
-pub fn imported_history(vault: &Path, session_id: &str) -> Option<String> {
+pub fn imported_history(gate: &VaultGate, session_id: &str) -> Option<String> {
     if !session_id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -232,7 +263,7 @@ pub fn imported_history(vault: &Path, session_id: &str) -> Option<String> {
     }
     ["claude", "chatgpt"].iter().find_map(|src| {
         let rel = format!("Chat/sessions/imported/{src}-{session_id}.md");
-        let p = resolve_in_vault(vault, &rel).ok()?;
+        let p = gate.resolve(&rel).ok()?;
         std::fs::read_to_string(p)
             .ok()
             .filter(|t| !t.trim().is_empty())
@@ -249,8 +280,10 @@ pub struct AgentFile {
 }
 
 /// Reads `agentPath` (vault-relative Markdown with optional frontmatter).
-pub fn load_agent(vault: &Path, agent_path: &str) -> Result<AgentFile, String> {
-    let p = resolve_user_path(vault, agent_path)
+pub fn load_agent(gate: &VaultGate, agent_path: &str) -> Result<AgentFile, String> {
+    let vault = gate.root();
+    let p = gate
+        .resolve(agent_path)
         .map_err(|e| format!("Invalid agentPath '{agent_path}': {e}"))?;
     if p.extension().and_then(|e| e.to_str()) != Some("md") {
         return Err(format!(
@@ -302,7 +335,7 @@ pub fn blocked_attachment(file_name: &str) -> bool {
 
 /// Saves attachments carrying `base64Data` under `Chat/assets/{date}/` and returns the
 /// Markdown to append to the message (contract §6.4).
-pub fn save_attachments(vault: &Path, attachments: &[Value]) -> String {
+pub fn save_attachments(gate: &VaultGate, attachments: &[Value]) -> String {
     let mut lines = Vec::new();
     let now = chrono::Local::now();
     for (index, a) in attachments.iter().enumerate() {
@@ -351,7 +384,7 @@ pub fn save_attachments(vault: &Path, attachments: &[Value]) -> String {
             .decode(data.trim())
             .ok()
             .and_then(|bytes| {
-                let target = resolve_in_vault(vault, &rel_path).ok()?;
+                let target = gate.resolve(&rel_path).ok()?;
                 crate::util::fs::write_atomic(&target, &bytes, None).ok()?;
                 Some((target, bytes.len()))
             });

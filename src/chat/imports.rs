@@ -190,9 +190,13 @@ pub fn entries(data: &Value) -> Vec<Value> {
 }
 
 /// Writes a conversation's Markdown history into the vault.
-pub fn write_history(vault: &Path, conv: &Conversation, session_id: &str) -> Result<(), String> {
+pub fn write_history(
+    gate: &crate::vault::VaultGate,
+    conv: &Conversation,
+    session_id: &str,
+) -> Result<(), String> {
     let rel = format!("Chat/sessions/imported/{}-{session_id}.md", conv.source);
-    let target = crate::vault::resolve_in_vault(vault, &rel).map_err(|e| e.to_string())?;
+    let target = gate.resolve(&rel).map_err(|e| e.to_string())?;
     crate::util::fs::write_atomic(&target, conv.markdown().as_bytes(), None)
         .map_err(|e| e.to_string())
 }
@@ -207,7 +211,7 @@ pub enum Outcome {
 /// An existing or deleted session with the same id is skipped.
 pub async fn import_one(
     store: &crate::db::Store,
-    vault: &Path,
+    gate: &crate::vault::VaultGate,
     conv: &Conversation,
     archived: bool,
 ) -> Result<Outcome, String> {
@@ -226,8 +230,8 @@ pub async fn import_one(
     {
         return Ok(Outcome::Skipped);
     }
-    let (v, c, i) = (vault.to_path_buf(), conv.clone(), id.clone());
-    tokio::task::spawn_blocking(move || write_history(&v, &c, &i))
+    let (g, c, i) = (gate.clone(), conv.clone(), id.clone());
+    tokio::task::spawn_blocking(move || write_history(&g, &c, &i))
         .await
         .map_err(|e| e.to_string())??;
     let title = conv.title.clone().or_else(|| {
@@ -265,11 +269,53 @@ pub async fn import_one(
     Ok(Outcome::Imported(id))
 }
 
+/// How much an import may read after decompression: a small zip can expand to
+/// gigabytes (a zip bomb), so entries and the total are counted as they stream.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Largest single conversation (one element of the top-level array).
+    pub max_entry_bytes: u64,
+    /// Largest export in total.
+    pub max_total_bytes: u64,
+}
+
+/// Counts bytes as they are read and fails the read once a limit is passed, so
+/// nothing past the limit is ever decompressed or held in memory.
+struct Limited<R> {
+    inner: R,
+    limits: ImportLimits,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    entry_start: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.read.get() + n as u64;
+        self.read.set(total);
+        if total > self.limits.max_total_bytes {
+            return Err(std::io::Error::other(format!(
+                "the export is larger than {} bytes after decompression (setting import_max_total_bytes)",
+                self.limits.max_total_bytes
+            )));
+        }
+        if total - self.entry_start.get() > self.limits.max_entry_bytes {
+            return Err(std::io::Error::other(format!(
+                "a conversation is larger than {} bytes (setting import_max_entry_bytes)",
+                self.limits.max_entry_bytes
+            )));
+        }
+        Ok(n)
+    }
+}
+
 /// Reads an export file (a `conversations.json`, or a zip holding one) entry by entry,
 /// without loading the whole export: each top-level array element is parsed on its own
 /// and handed to `on_entry`, which returns `false` to stop. Returns the number of entries.
+/// Reading stops with an error as soon as an entry or the total passes `limits`.
 pub fn stream_file(
     path: &Path,
+    limits: ImportLimits,
     on_entry: &mut dyn FnMut(usize, Value) -> bool,
 ) -> Result<usize, String> {
     use std::io::Read;
@@ -286,18 +332,25 @@ pub fn stream_file(
             .find(|n| n == "conversations.json" || n.ends_with("/conversations.json"))
             .ok_or("the zip has no conversations.json")?;
         let entry = archive.by_name(&name).map_err(|e| e.to_string())?;
-        stream_reader(std::io::BufReader::new(entry), on_entry)
+        stream_reader(entry, limits, on_entry)
     } else {
-        stream_reader(std::io::BufReader::new(file), on_entry)
+        stream_reader(file, limits, on_entry)
     }
 }
 
 fn stream_reader<R: std::io::Read>(
     reader: R,
+    limits: ImportLimits,
     on_entry: &mut dyn FnMut(usize, Value) -> bool,
 ) -> Result<usize, String> {
     use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-    struct Each<'a>(&'a mut dyn FnMut(usize, Value) -> bool);
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct Each<'a> {
+        on_entry: &'a mut dyn FnMut(usize, Value) -> bool,
+        read: Rc<Cell<u64>>,
+        entry_start: Rc<Cell<u64>>,
+    }
     impl<'de> Visitor<'de> for Each<'_> {
         type Value = usize;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -305,9 +358,15 @@ fn stream_reader<R: std::io::Read>(
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
             let mut i = 0;
-            while let Some(v) = seq.next_element::<Value>()? {
+            loop {
+                // Each entry is measured from where the previous one ended (the reader
+                // runs at most a buffer ahead of the parser).
+                self.entry_start.set(self.read.get());
+                let Some(v) = seq.next_element::<Value>()? else {
+                    break;
+                };
                 i += 1;
-                if !(self.0)(i - 1, v) {
+                if !(self.on_entry)(i - 1, v) {
                     // Nobody wants the rest (the client left): stop reading.
                     return Err(serde::de::Error::custom("import cancelled"));
                 }
@@ -321,10 +380,28 @@ fn stream_reader<R: std::io::Read>(
             d.deserialize_seq(self)
         }
     }
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    Each(on_entry)
-        .deserialize(&mut de)
-        .map_err(|e| format!("invalid export JSON: {e}"))
+    let read = Rc::new(Cell::new(0));
+    let entry_start = Rc::new(Cell::new(0));
+    let limited = Limited {
+        inner: reader,
+        limits,
+        read: read.clone(),
+        entry_start: entry_start.clone(),
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(limited));
+    Each {
+        on_entry,
+        read,
+        entry_start,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| {
+        if e.is_io() {
+            format!("import refused: {e}")
+        } else {
+            format!("invalid export JSON: {e}")
+        }
+    })
 }
 
 /// The `errors` item for entry `index`.

@@ -279,7 +279,6 @@ impl ChatService {
         // The prompt: custom or agent system prompt, context sections, prior conversation.
         // A stored row the CLI has no transcript for (imported, bot-created) starts a new
         // CLI session seeded with the history we have for it.
-        let vault = self.settings.paths.vault.clone();
         let inputs = context::PromptInputs {
             agent_path: req.agent_path.clone(),
             custom_prompt: system_prompt,
@@ -287,8 +286,8 @@ impl ChatService {
             prior_conversation: req.prior_conversation.clone(),
             seed_history_of: (!is_new && !resume).then(|| id.clone()),
         };
-        let (v, c) = (vault.clone(), cwd.clone());
-        let prepared = tokio::task::spawn_blocking(move || context::prepare(&v, &c, inputs))
+        let (g, c) = (self.settings.vault_gate(), cwd.clone());
+        let prepared = tokio::task::spawn_blocking(move || context::prepare(&g, &c, inputs))
             .await
             .unwrap_or_else(|e| Err(context::PrepareError::Invalid(e.to_string())));
         let prepared = match prepared {
@@ -296,7 +295,11 @@ impl ChatService {
             Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
         };
         let system_prompt = prepared.system_prompt.clone();
-        let append = prepared.built.append.clone();
+        // The owner's CLAUDE.md instructions first, then what this turn adds.
+        let append = match (prepared.instructions.clone(), prepared.built.append.clone()) {
+            (Some(i), Some(a)) => Some(format!("{i}\n\n{a}")),
+            (i, a) => i.or(a),
+        };
         turn.push(&events::prompt_metadata(&PromptMetadata {
             prompt_source: prepared.source(),
             prompt_source_path: prepared.agent.as_ref().map(|a| a.path.as_str()),
@@ -426,8 +429,8 @@ impl ChatService {
             }
         }
         if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
-            let v = vault.clone();
-            let extra = tokio::task::spawn_blocking(move || context::save_attachments(&v, &atts))
+            let g = self.settings.vault_gate();
+            let extra = tokio::task::spawn_blocking(move || context::save_attachments(&g, &atts))
                 .await
                 .unwrap_or_default();
             prompt.push_str(&extra);
@@ -720,7 +723,10 @@ impl ChatService {
             None => vault
                 .canonicalize()
                 .map_err(|e| format!("The vault is not accessible: {e}"))?,
-            Some(w) => crate::vault::resolve_user_path(vault, w)
+            Some(w) => self
+                .settings
+                .vault_gate()
+                .resolve(w)
                 .map_err(|e| format!("Invalid working directory '{w}': {e}"))?,
         };
         if !p.is_dir() {

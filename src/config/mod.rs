@@ -71,6 +71,30 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ),
     ("warm_idle_secs", "seconds an idle warm CLI process is kept"),
     (
+        "max_cli_processes",
+        "cap on CLI processes, running and warm (default min(8, memory / 300 MB))",
+    ),
+    (
+        "max_queued_turns",
+        "turns that may wait for a CLI process when the cap is reached; beyond, a busy error",
+    ),
+    (
+        "import_max_entry_bytes",
+        "largest conversation of an import, in bytes after decompression",
+    ),
+    (
+        "import_max_total_bytes",
+        "largest import in total, in bytes after decompression",
+    ),
+    (
+        "header_read_timeout_secs",
+        "seconds a connection may take to send its request headers",
+    ),
+    (
+        "max_connections_per_peer",
+        "open connections one client address may hold",
+    ),
+    (
         "claude_code_dir",
         "the Claude Code config dir sessions are imported from (default ~/.claude)",
     ),
@@ -178,6 +202,19 @@ pub struct Settings {
     pub warm_pool_size: usize,
     /// How long an idle warm process is kept.
     pub warm_idle: std::time::Duration,
+    /// Cap on CLI processes (running turns + warm), so parallel chats cannot exhaust
+    /// memory (each CLI is ~200 MB).
+    pub max_cli_processes: usize,
+    /// Turns that may wait for a process at the cap; beyond, they get a busy error.
+    pub max_queued_turns: usize,
+    /// Largest conversation an import reads, after decompression.
+    pub import_max_entry_bytes: u64,
+    /// Largest import in total, after decompression (zip bombs).
+    pub import_max_total_bytes: u64,
+    /// Time a connection has to send its request headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Open connections one peer address may hold.
+    pub max_connections_per_peer: usize,
     /// Each key's value as shown by `config show`, with its source.
     pub shown: BTreeMap<String, (String, Source)>,
     /// Warnings found while loading (unknown keys…), logged once the logger exists.
@@ -225,6 +262,48 @@ fn env_lookup(key: &str) -> Option<String> {
         .or_else(|| std::env::var(key).ok())
 }
 
+/// Default `import_max_entry_bytes`: 32 MiB, far above any real conversation.
+pub const DEFAULT_IMPORT_MAX_ENTRY_BYTES: u64 = 32 * 1024 * 1024;
+/// Default `import_max_total_bytes`: 1 GiB.
+pub const DEFAULT_IMPORT_MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// min(8, physical memory / 300 MB), at least 1: a CLI process takes ~200 MB.
+pub fn default_max_cli_processes() -> usize {
+    let per_process = 300 * 1024 * 1024;
+    match physical_memory_bytes() {
+        Some(m) => ((m / per_process) as usize).clamp(1, 8),
+        None => 8,
+    }
+}
+
+fn physical_memory_bytes() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads system constants.
+        #[allow(unsafe_code)]
+        let (pages, size) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Whether `./.env` lies inside `vault` (resolved through symlinks).
+fn dotenv_is_inside(vault: &Path) -> bool {
+    let (Ok(env), Ok(vault)) = (Path::new(".env").canonicalize(), vault.canonicalize()) else {
+        // A vault that does not exist yet holds no file.
+        return false;
+    };
+    env.starts_with(vault)
+}
+
 /// Reads `.env` in the working directory (missing file = empty layer).
 pub(crate) fn read_dotenv() -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -266,11 +345,30 @@ pub fn read_yaml_map(path: &Path) -> Result<BTreeMap<String, Value>, ConfigError
 }
 
 impl Settings {
+    /// The gate for every vault path a client or an agent names (SPEC §2, §11).
+    pub fn vault_gate(&self) -> crate::vault::VaultGate {
+        crate::vault::VaultGate::new(self.paths.vault.clone(), self.db_path.clone())
+    }
+
     /// Loads settings once: resolves the vault and home, then every key by precedence.
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let dotenv = read_dotenv();
+        let mut dotenv = read_dotenv();
         let home = resolve_home();
-        let vault = resolve_vault(overrides.vault.as_deref(), &dotenv, &home)?;
+        let mut vault = resolve_vault(overrides.vault.as_deref(), &dotenv, &home)?;
+        let mut early_warnings = Vec::new();
+        // `.env` is never read from inside the vault: anyone with a key can write vault
+        // files, and this one would change the auth mode, CORS origins or model URL.
+        // Judged against the vault with and without the file, so a planted `.env` cannot
+        // escape by naming another vault.
+        let without = resolve_vault(overrides.vault.as_deref(), &BTreeMap::new(), &home)?;
+        if !dotenv.is_empty() && (dotenv_is_inside(&vault.0) || dotenv_is_inside(&without.0)) {
+            dotenv.clear();
+            vault = without;
+            early_warnings.push(format!(
+                ".env in {} ignored: the working directory is inside the vault, whose files are data, not settings",
+                std::env::current_dir().unwrap_or_default().display()
+            ));
+        }
         let paths = Paths::new(vault, home);
         let vault_config = read_yaml_map(&paths.vault_config_file())?;
         let mut env = BTreeMap::new();
@@ -284,7 +382,7 @@ impl Settings {
             dotenv,
             vault_config,
         };
-        let mut warnings = Vec::new();
+        let mut warnings = early_warnings;
         for key in layers.vault_config.keys() {
             if !KNOWN_KEYS.iter().any(|(k, _)| k == key) {
                 warnings.push(format!(
@@ -429,6 +527,49 @@ impl Settings {
             &pto,
             pto_src,
         )?);
+        let (mcp, mcp_src) = get(
+            "max_cli_processes",
+            None,
+            default_max_cli_processes().to_string(),
+        );
+        let max_cli_processes = parse_num::<usize>("max_cli_processes", &mcp, mcp_src)?;
+        if max_cli_processes == 0 {
+            return Err(invalid("max_cli_processes", mcp_src, "must be at least 1"));
+        }
+        let (mqt, mqt_src) = get("max_queued_turns", None, "16".into());
+        let max_queued_turns = parse_num::<usize>("max_queued_turns", &mqt, mqt_src)?;
+        let (ieb, ieb_src) = get(
+            "import_max_entry_bytes",
+            None,
+            DEFAULT_IMPORT_MAX_ENTRY_BYTES.to_string(),
+        );
+        let import_max_entry_bytes = parse_num::<u64>("import_max_entry_bytes", &ieb, ieb_src)?;
+        let (itb, itb_src) = get(
+            "import_max_total_bytes",
+            None,
+            DEFAULT_IMPORT_MAX_TOTAL_BYTES.to_string(),
+        );
+        let import_max_total_bytes = parse_num::<u64>("import_max_total_bytes", &itb, itb_src)?;
+        let (hrt, hrt_src) = get("header_read_timeout_secs", None, "10".into());
+        let hrt = parse_num::<u64>("header_read_timeout_secs", &hrt, hrt_src)?;
+        if hrt == 0 {
+            return Err(invalid(
+                "header_read_timeout_secs",
+                hrt_src,
+                "must be at least 1",
+            ));
+        }
+        let header_read_timeout = std::time::Duration::from_secs(hrt);
+        let (mcpp, mcpp_src) = get("max_connections_per_peer", None, "64".into());
+        let max_connections_per_peer =
+            parse_num::<usize>("max_connections_per_peer", &mcpp, mcpp_src)?;
+        if max_connections_per_peer == 0 {
+            return Err(invalid(
+                "max_connections_per_peer",
+                mcpp_src,
+                "must be at least 1",
+            ));
+        }
 
         Ok(Settings {
             paths,
@@ -450,6 +591,12 @@ impl Settings {
             permission_timeout,
             warm_pool_size,
             warm_idle,
+            max_cli_processes,
+            max_queued_turns,
+            import_max_entry_bytes,
+            import_max_total_bytes,
+            header_read_timeout,
+            max_connections_per_peer,
             sse_heartbeat,
             shown,
             warnings,
@@ -505,6 +652,10 @@ fn parse_cors(s: &str, port: u16) -> Vec<String> {
                     out.push(o);
                 }
             }
+        }
+        // The tray app's window.
+        for o in ["tauri://localhost", "http://tauri.localhost"] {
+            out.push(o.to_string());
         }
         return out;
     }

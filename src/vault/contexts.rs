@@ -1,11 +1,11 @@
 //! Context folders (contract §1.7): folders of the vault holding an `AGENTS.md` or
 //! `CLAUDE.md`, and the chain of those files for a selection of folders.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{relative_to_vault, resolve_user_path, VaultPathError};
+use super::{relative_to_vault, VaultGate, VaultPathError};
 
 const SKIPPED: &[&str] = &["node_modules", "__pycache__", "venv", "build"];
 /// How deep the folder scan goes, and how many folders it visits at most.
@@ -31,17 +31,20 @@ fn display_name(rel: &str) -> String {
         .join(" ")
 }
 
-/// The context file of a folder: `AGENTS.md` preferred over `CLAUDE.md`.
-pub fn context_file(dir: &Path) -> Option<&'static str> {
-    ["AGENTS.md", "CLAUDE.md"]
-        .into_iter()
-        .find(|f| dir.join(f).is_file())
+/// The context file of a folder (`AGENTS.md` preferred over `CLAUDE.md`), resolved
+/// through the gate: a link to a protected file or out of the vault is no context file.
+pub fn context_file(gate: &VaultGate, dir: &Path) -> Option<(&'static str, PathBuf)> {
+    ["AGENTS.md", "CLAUDE.md"].into_iter().find_map(|f| {
+        let p = gate.resolve(&dir.join(f).to_string_lossy()).ok()?;
+        p.is_file().then_some((f, p))
+    })
 }
 
 /// `GET /api/contexts/folders`: every folder with a context file, by depth then path.
 /// Symlinked folders are not followed.
-pub fn folders(vault: &Path) -> Result<Value, VaultPathError> {
-    let root = vault
+pub fn folders(gate: &VaultGate) -> Result<Value, VaultPathError> {
+    let root = gate
+        .root()
         .canonicalize()
         .map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
     let mut found: Vec<(usize, String, &'static str, bool, bool)> = Vec::new();
@@ -52,15 +55,13 @@ pub fn folders(vault: &Path) -> Result<Value, VaultPathError> {
         if visited > MAX_VISITED {
             break;
         }
-        if let Some(f) = context_file(&dir) {
+        if let Some((f, _)) = context_file(gate, &dir) {
             let rel = relative_to_vault(&root, &dir);
-            found.push((
-                depth,
-                rel,
-                f,
-                dir.join("AGENTS.md").is_file(),
-                dir.join("CLAUDE.md").is_file(),
-            ));
+            let has = |name: &str| {
+                gate.resolve(&dir.join(name).to_string_lossy())
+                    .is_ok_and(|p| p.is_file())
+            };
+            found.push((depth, rel, f, has("AGENTS.md"), has("CLAUDE.md")));
         }
         if depth >= MAX_DEPTH {
             continue;
@@ -90,15 +91,21 @@ pub fn folders(vault: &Path) -> Result<Value, VaultPathError> {
 
 /// `GET /api/contexts/chain`: the context files of `folders` with token estimates
 /// (4 characters a token), marked truncated past `max_tokens`.
-pub fn chain(vault: &Path, folders: &[String], max_tokens: usize) -> Result<Value, VaultPathError> {
+pub fn chain(
+    gate: &VaultGate,
+    folders: &[String],
+    max_tokens: usize,
+) -> Result<Value, VaultPathError> {
+    let vault = gate.root();
     let mut files = Vec::new();
     let mut total = 0usize;
     let mut truncated = false;
     for folder in folders {
-        let dir = resolve_user_path(vault, folder)?;
-        let file = context_file(&dir).unwrap_or("AGENTS.md");
-        let path = dir.join(file);
-        let exists = path.is_file();
+        let dir = gate.resolve(folder)?;
+        let (path, exists) = match context_file(gate, &dir) {
+            Some((_, p)) => (p, true),
+            None => (dir.join("AGENTS.md"), false),
+        };
         let tokens = if exists {
             std::fs::metadata(&path)
                 .map(|m| m.len() as usize / 4)

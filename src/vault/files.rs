@@ -1,12 +1,12 @@
 //! Browsing, reading and writing vault files for `/api/ls`, `/api/read`, `/api/write`
-//! (contract §1.6), every path through [`super::resolve_user_path`].
+//! (contract §1.6), every path through [`VaultGate::resolve`].
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
-use super::{relative_to_vault, resolve_user_path, VaultPathError};
+use super::{relative_to_vault, VaultGate, VaultPathError};
 
 /// Largest file `read` returns.
 pub const MAX_READ_BYTES: u64 = 10 * 1024 * 1024;
@@ -49,13 +49,22 @@ fn iso(t: std::io::Result<SystemTime>) -> Value {
     }
 }
 
-fn entry(vault: &Path, dir: &Path, name: &str) -> Value {
+fn entry(gate: &VaultGate, dir: &Path, name: &str) -> Value {
+    let vault = gate.root();
     let path = dir.join(name);
     let link = path
         .symlink_metadata()
         .map(|m| m.file_type().is_symlink())
         .unwrap_or(false);
-    let meta = std::fs::metadata(&path);
+    // A link is described by what it points at only when that is reachable through
+    // the gate: nothing about a target outside the vault (or protected) is reported.
+    let meta = if link && !link_target_is_open(gate, &path) {
+        Err(std::io::Error::other(
+            "target not reachable through the vault",
+        ))
+    } else {
+        std::fs::metadata(&path)
+    };
     let broken = link && meta.is_err();
     let is_dir = meta.as_ref().map(|m| m.is_dir()).unwrap_or(false);
     let is_file = meta.as_ref().map(|m| m.is_file()).unwrap_or(false);
@@ -93,29 +102,35 @@ fn entry(vault: &Path, dir: &Path, name: &str) -> Value {
     })
 }
 
+fn link_target_is_open(gate: &VaultGate, link: &Path) -> bool {
+    link.canonicalize().is_ok_and(|t| {
+        let root = gate.root().canonicalize();
+        root.is_ok_and(|r| t.starts_with(r)) && !gate.is_protected(&t)
+    })
+}
+
 /// `GET /api/ls`.
-pub fn list(vault: &Path, path: &str, include_hidden: bool) -> Result<Value, FileError> {
-    let dir = resolve_user_path(vault, path)?;
+pub fn list(gate: &VaultGate, path: &str, include_hidden: bool) -> Result<Value, FileError> {
+    let dir = gate.resolve(path)?;
     let meta = std::fs::metadata(&dir).map_err(|_| FileError::NotFound(path.to_string()))?;
     if !meta.is_dir() {
         return Err(FileError::NotADirectory);
     }
-    let at_root = relative_to_vault(vault, &dir).is_empty();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| FileError::Io(e.to_string()))?
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| include_hidden || !n.starts_with('.'))
-        .filter(|n| !(at_root && n == ".parachute"))
+        .filter(|n| !gate.is_protected(&dir.join(n)))
         .collect();
     names.sort();
-    let entries: Vec<Value> = names.iter().map(|n| entry(vault, &dir, n)).collect();
+    let entries: Vec<Value> = names.iter().map(|n| entry(gate, &dir, n)).collect();
     Ok(json!({"path": path, "fullPath": dir.display().to_string(), "entries": entries}))
 }
 
 /// `GET /api/read`: UTF-8 text files only.
-pub fn read(vault: &Path, path: &str) -> Result<Value, FileError> {
-    let file = resolve_user_path(vault, path)?;
+pub fn read(gate: &VaultGate, path: &str) -> Result<Value, FileError> {
+    let file = gate.resolve(path)?;
     let meta = std::fs::metadata(&file).map_err(|_| FileError::NotFound(path.to_string()))?;
     if !meta.is_file() {
         return Err(FileError::NotAFile);
@@ -134,11 +149,11 @@ pub fn read(vault: &Path, path: &str) -> Result<Value, FileError> {
 }
 
 /// `PUT /api/write`: creates parents, writes atomically.
-pub fn write(vault: &Path, path: &str, content: &str) -> Result<Value, FileError> {
+pub fn write(gate: &VaultGate, path: &str, content: &str) -> Result<Value, FileError> {
     if path.trim().is_empty() {
         return Err(FileError::NotAFile);
     }
-    let file: PathBuf = resolve_user_path(vault, path)?;
+    let file: PathBuf = gate.resolve(path)?;
     if file.is_dir() {
         return Err(FileError::NotAFile);
     }

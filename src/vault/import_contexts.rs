@@ -3,11 +3,7 @@
 //! layout has `## Facts`, `## Current Focus` and `## History` sections of bullet items,
 //! which are counted; other Markdown files are listed as not native.
 
-use std::path::Path;
-
 use serde_json::{json, Value};
-
-use super::resolve_in_vault;
 
 const DIR: &str = "Chat/contexts";
 
@@ -67,8 +63,8 @@ fn summarize(text: &str) -> (usize, usize, usize, bool, Option<String>) {
 }
 
 /// The listing of `GET /api/import/contexts`.
-pub fn list(vault: &Path) -> Value {
-    let Ok(dir) = resolve_in_vault(vault, DIR) else {
+pub fn list(gate: &super::VaultGate) -> Value {
+    let Ok(dir) = gate.resolve(DIR) else {
         return json!({"files": [], "total_facts": 0, "total_history_entries": 0});
     };
     let mut files = Vec::new();

@@ -6,7 +6,10 @@
 pub mod contexts;
 pub mod files;
 pub mod import_contexts;
+pub mod protected;
 pub mod sync;
+
+pub use protected::VaultGate;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -19,8 +22,8 @@ pub enum VaultPathError {
     Invalid(&'static str),
     #[error("the vault folder is not accessible: {0}")]
     VaultMissing(String),
-    #[error("{{vault}}/.parachute and the session database are private to the server")]
-    Private,
+    #[error("protected path ({0})")]
+    Protected(&'static str),
 }
 
 /// Resolves `requested` (vault-relative, or absolute inside the vault) to a real path
@@ -110,31 +113,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// [`resolve_in_vault`] for paths users name through the API: also refuses anything
-/// under `{vault}/.parachute/` (settings, keys, hooks).
-pub fn resolve_user_path(vault: &Path, requested: &str) -> Result<PathBuf, VaultPathError> {
-    let p = resolve_in_vault(vault, requested)?;
-    let root = vault
-        .canonicalize()
-        .map_err(|e| VaultPathError::VaultMissing(e.to_string()))?;
-    let first = p
-        .strip_prefix(&root)
-        .ok()
-        .and_then(|r| r.components().next());
-    if first.is_some_and(|c| c.as_os_str() == ".parachute") {
-        return Err(VaultPathError::Private);
-    }
-    // The live session database (and its WAL files) in the default place.
-    let rel = p
-        .strip_prefix(&root)
-        .map(|r| r.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if rel.starts_with("Chat/sessions.db") {
-        return Err(VaultPathError::Private);
-    }
-    Ok(p)
 }
 
 /// The path of `p` relative to the vault, with `/` separators (`""` for the root).

@@ -1,6 +1,6 @@
 //! File sync for the mobile app (contract §1.13 `/api/sync/*`): manifests of a vault
 //! folder, changes since a time, and push / pull / delete of files, every path
-//! confined by [`super::resolve_user_path`] and writes atomic.
+//! confined by [`VaultGate::resolve`] and writes atomic.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{resolve_user_path, VaultPathError};
+use super::{VaultGate, VaultPathError};
 
 /// Walk limits, so a huge folder cannot stall the server.
 const MAX_FILES: usize = 50_000;
@@ -107,8 +107,8 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn root_dir(vault: &Path, root: &str) -> Result<PathBuf, SyncError> {
-    let dir = resolve_user_path(vault, root)?;
+fn root_dir(gate: &VaultGate, root: &str) -> Result<PathBuf, SyncError> {
+    let dir = gate.resolve(root)?;
     if !dir.is_dir() {
         return Err(SyncError::RootNotFound(root.to_string()));
     }
@@ -116,8 +116,8 @@ fn root_dir(vault: &Path, root: &str) -> Result<PathBuf, SyncError> {
 }
 
 /// Files under `root` matching `filter`: `[{path, hash, size, modified}]`, by path.
-pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, SyncError> {
-    let dir = root_dir(vault, root)?;
+pub fn list(gate: &VaultGate, root: &str, filter: &Filter) -> Result<Vec<Value>, SyncError> {
+    let dir = root_dir(gate, root)?;
     let mut out = Vec::new();
     if filter.pattern.chars().count() > MAX_PATTERN {
         return Err(SyncError::BadPattern);
@@ -129,7 +129,8 @@ pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, Syn
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
+            // Dot-files, and the session database and anything else protected.
+            if name.starts_with('.') || gate.is_protected(&e.path()) {
                 continue;
             }
             let Ok(ft) = e.file_type() else { continue };
@@ -176,14 +177,14 @@ pub fn list(vault: &Path, root: &str, filter: &Filter) -> Result<Vec<Value>, Syn
     Ok(out)
 }
 
-fn target(vault: &Path, root: &str, path: &str) -> Result<PathBuf, VaultPathError> {
+fn target(gate: &VaultGate, root: &str, path: &str) -> Result<PathBuf, VaultPathError> {
     let root = root.trim_end_matches('/');
     let joined = if root.is_empty() {
         path.to_string()
     } else {
         format!("{root}/{path}")
     };
-    resolve_user_path(vault, &joined)
+    gate.resolve(&joined)
 }
 
 fn err(path: &str, e: impl std::fmt::Display) -> Value {
@@ -191,7 +192,7 @@ fn err(path: &str, e: impl std::fmt::Display) -> Value {
 }
 
 /// `POST /api/sync/push`: writes each file; failures are listed, the rest written.
-pub fn push(vault: &Path, root: &str, files: &[Value]) -> Value {
+pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> Value {
     let mut pushed = 0;
     let mut errors = Vec::new();
     for f in files {
@@ -215,7 +216,7 @@ pub fn push(vault: &Path, root: &str, files: &[Value]) -> Value {
             errors.push(err(path, "path is required"));
             continue;
         }
-        match target(vault, root, path) {
+        match target(gate, root, path) {
             Ok(t) if t.is_dir() => errors.push(err(path, "is a directory")),
             Ok(t) => match crate::util::fs::write_atomic(&t, &bytes, None) {
                 Ok(()) => pushed += 1,
@@ -228,11 +229,11 @@ pub fn push(vault: &Path, root: &str, files: &[Value]) -> Value {
 }
 
 /// `POST /api/sync/pull`: the files asked for, text or base64.
-pub fn pull(vault: &Path, root: &str, paths: &[String]) -> Value {
+pub fn pull(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        let t = match target(vault, root, path) {
+        let t = match target(gate, root, path) {
             Ok(t) => t,
             Err(e) => {
                 errors.push(err(path, e));
@@ -266,11 +267,11 @@ pub fn pull(vault: &Path, root: &str, paths: &[String]) -> Value {
 }
 
 /// `DELETE /api/sync/files`: a file already missing counts as deleted.
-pub fn delete(vault: &Path, root: &str, paths: &[String]) -> Value {
+pub fn delete(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
     let mut deleted = 0;
     let mut errors = Vec::new();
     for path in paths {
-        match target(vault, root, path) {
+        match target(gate, root, path) {
             Ok(t) if t.is_dir() => errors.push(err(path, "is a directory")),
             Ok(t) => match std::fs::remove_file(&t) {
                 Ok(()) => deleted += 1,

@@ -208,15 +208,15 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> WorkspaceError {
 
 /// The workspaces of one vault.
 pub struct WorkspaceStore {
-    vault: PathBuf,
+    gate: crate::vault::VaultGate,
     dir: PathBuf,
     create_lock: tokio::sync::Mutex<()>,
 }
 
 impl WorkspaceStore {
-    pub fn new(vault: PathBuf, dir: PathBuf) -> WorkspaceStore {
+    pub fn new(gate: crate::vault::VaultGate, dir: PathBuf) -> WorkspaceStore {
         WorkspaceStore {
-            vault,
+            gate,
             dir,
             create_lock: tokio::sync::Mutex::new(()),
         }
@@ -367,7 +367,7 @@ impl WorkspaceStore {
         match wd.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => {
-                crate::vault::resolve_user_path(&self.vault, &s).map_err(|e| {
+                self.gate.resolve(&s).map_err(|e| {
                     WorkspaceError::Invalid(format!("Invalid working_directory '{s}': {e}"))
                 })?;
                 Ok(Some(s))

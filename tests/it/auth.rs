@@ -249,7 +249,7 @@ async fn loopback_with_a_foreign_host_or_origin_is_not_local() {
     let r = s
         .client
         .get(s.url("/api/chat"))
-        .header("Origin", format!("http://localhost:{}", s.port))
+        .header("Origin", format!("http://127.0.0.1:{}", s.port))
         .send()
         .await
         .unwrap();

@@ -2,6 +2,8 @@
 //! locality from it), run the start-up work that may be slow after listening, and shut
 //! down cleanly on SIGINT/SIGTERM (flushing key last-used times, closing the store).
 
+mod connections;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -42,12 +44,11 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
     let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
     let app = crate::api::router(state.clone());
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let limits = connections::ConnectionLimits {
+        header_read_timeout: state.settings.header_read_timeout,
+        max_per_peer: state.settings.max_connections_per_peer,
+    };
+    let result = connections::serve_connections(listener, app, limits, shutdown_signal()).await;
     cancel.cancel();
     let _ = background.await;
     // Warm CLI processes end with the server (dropping one kills its child).
