@@ -72,6 +72,8 @@ pub struct AgentProcess {
     pub model: Option<String>,
     /// The CLI reports `total_cost_usd` cumulatively per process: the last value seen.
     pub reported_cost_usd: f64,
+    /// Its place under the `max_cli_processes` cap, released when the process goes.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl AgentProcess {
@@ -204,6 +206,7 @@ impl AgentProcess {
             fingerprint: spec.fingerprint,
             prompt_file,
             model: spec.model.clone(),
+            permit: None,
         };
         let init_id = p.request_id();
         p.write(&protocol::control_request(
@@ -269,6 +272,16 @@ impl AgentProcess {
     }
 
     /// Whether the child is still running.
+    /// Holds `permit` (its place under the process cap) for as long as it lives.
+    pub fn hold(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.permit = Some(permit);
+    }
+
+    /// Gives up its place under the process cap (it is being stopped).
+    pub fn take_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permit.take()
+    }
+
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

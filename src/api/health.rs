@@ -91,6 +91,9 @@ async fn health(
         "spawned": state.chat.pool.spawned.load(std::sync::atomic::Ordering::Relaxed),
         "warm": state.chat.pool.len(),
         "active": state.chat.hub.active_ids().len(),
+        "processes": state.chat.budget.in_use(),
+        "maxProcesses": state.chat.budget.max(),
+        "queued": state.chat.budget.waiting(),
     });
     Json(body)
 }

@@ -76,6 +76,13 @@ pub fn tool_result(tool_use_id: &Value, content: &str, is_error: bool) -> Value 
     json!({"type": "tool_result", "toolUseId": tool_use_id, "content": content, "isError": is_error})
 }
 
+/// `queued` (ours, beyond the contract): the turn waits for a CLI process because
+/// `max_cli_processes` are in use; `position` 1 is next. The turn goes on by itself.
+pub fn queued(position: usize, in_use: usize, max: usize) -> Value {
+    json!({"type": "queued", "position": position, "inUse": in_use, "maxProcesses": max,
+        "message": format!("Waiting for a free Claude process ({in_use} of {max} in use; position {position} in line)")})
+}
+
 pub fn error(message: &str, session_id: Option<&str>) -> Value {
     json!({"type": "error", "error": message, "sessionId": session_id})
 }

@@ -4,6 +4,7 @@
 //! re-attach; [`orchestrator`] runs the turn; [`events`] builds the contract's events;
 //! [`pool`] keeps CLI processes warm between turns.
 
+pub mod budget;
 pub mod claude_code;
 pub mod context;
 pub mod events;

@@ -72,6 +72,8 @@ pub struct ChatService {
     pub workspaces: Arc<WorkspaceStore>,
     pub hub: TurnHub,
     pub pool: WarmPool,
+    /// The `max_cli_processes` cap over running and warm processes.
+    pub budget: super::budget::ProcessBudget,
     pub prompts: Prompts,
 }
 
@@ -95,6 +97,10 @@ impl ChatService {
         workspaces: Arc<WorkspaceStore>,
     ) -> ChatService {
         let (pool_size, pool_idle) = (settings.warm_pool_size, settings.warm_idle);
+        let budget = super::budget::ProcessBudget::new(
+            settings.max_cli_processes,
+            settings.max_queued_turns,
+        );
         ChatService {
             settings,
             store,
@@ -102,6 +108,7 @@ impl ChatService {
             workspaces,
             hub: TurnHub::default(),
             pool: WarmPool::new(pool_size, pool_idle),
+            budget,
             prompts: Prompts::default(),
         }
     }
@@ -402,9 +409,24 @@ impl ChatService {
                     scratch_dir: self.settings.paths.home.join("tmp"),
                 };
                 resumed_with_append = resume && append.is_some();
+                // Never beyond `max_cli_processes`: a free place, an idle warm
+                // process's place, a bounded wait, or a clear busy error.
+                let permit = match self
+                    .budget
+                    .acquire(&self.pool, |q| {
+                        turn.push(&events::queued(q.position, q.in_use, q.max));
+                    })
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+                };
                 self.pool.count_spawn();
                 match AgentProcess::spawn(&spec).await {
-                    Ok(p) => p,
+                    Ok(mut p) => {
+                        p.hold(permit);
+                        p
+                    }
                     Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
                 }
             }

@@ -13,6 +13,8 @@ pub struct WarmPool {
     max: usize,
     idle: Duration,
     procs: Mutex<HashMap<String, (AgentProcess, Instant)>>,
+    /// Signalled when a process is put back (a queued turn may take its permit).
+    returned: tokio::sync::Notify,
     /// CLI processes started since the server started (exposed for tests and health).
     pub spawned: AtomicU64,
 }
@@ -33,6 +35,7 @@ impl WarmPool {
             max,
             idle,
             procs: Mutex::new(HashMap::new()),
+            returned: tokio::sync::Notify::new(),
             spawned: AtomicU64::new(0),
         }
     }
@@ -51,6 +54,7 @@ impl WarmPool {
         }
         let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
         procs.insert(session_id.to_string(), (p, Instant::now()));
+        self.returned.notify_waiters();
         while procs.len() > self.max {
             let oldest = procs
                 .iter()
@@ -66,6 +70,26 @@ impl WarmPool {
                 None => break,
             }
         }
+    }
+
+    /// Stops the least recently used warm process and hands over its CLI-process
+    /// permit (a turn at the `max_cli_processes` cap needs it more).
+    pub fn evict_lru_for_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest = procs
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(k, _)| k.clone())?;
+        let (mut p, _) = procs.remove(&oldest)?;
+        let permit = p.take_permit();
+        tracing::debug!(session = %oldest, "evicted a warm CLI process for a turn at the process cap");
+        retire(p);
+        permit
+    }
+
+    /// Resolves when a process is next put back.
+    pub fn returned(&self) -> tokio::sync::futures::Notified<'_> {
+        self.returned.notified()
     }
 
     /// Drops a session's process (session deleted).

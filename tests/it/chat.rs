@@ -981,7 +981,17 @@ async fn sixteen_concurrent_chats_all_complete_with_all_events() {
     let _slots = CLI_SLOTS.acquire_many(2).await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    // A cap of 8 CLI processes: the other 8 chats wait their turn (`queued`).
+    let mut env = chat_env(&fake);
+    env.push(("MAX_CLI_PROCESSES".into(), "8".into()));
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
     let mut tasks = Vec::new();
     for i in 0..16 {
         let client = s.client.clone();
@@ -1002,9 +1012,16 @@ async fn sixteen_concurrent_chats_all_complete_with_all_events() {
         }));
     }
     let mut ids = std::collections::HashSet::new();
+    let mut queued = 0;
     for t in tasks {
         let (i, ev) = t.await.unwrap();
-        let t = types(&ev);
+        let mut t = types(&ev);
+        // A waiting turn says so right after its session is known, before `init`.
+        if t.get(4).map(String::as_str) == Some("queued") {
+            queued += 1;
+            t.remove(4);
+        }
+        assert!(!t.iter().any(|k| k == "queued"), "chat {i}: {t:?}");
         assert_eq!(
             t[..6],
             [
@@ -1024,6 +1041,10 @@ async fn sixteen_concurrent_chats_all_complete_with_all_events() {
         ids.insert(done["sessionId"].as_str().unwrap().to_string());
     }
     assert_eq!(ids.len(), 16, "16 distinct sessions");
+    assert!(queued >= 1, "16 chats over a cap of 8: some waited");
+    let (_, h) = s.get("/api/health?detailed=true").await;
+    assert!(h["chat"]["processes"].as_u64().unwrap() <= 8, "{h}");
+    assert!(h["chat"]["spawned"].as_u64().unwrap() >= 16, "{h}");
     let (_, list) = s.get("/api/chat?limit=100").await;
     assert_eq!(list["sessions"].as_array().unwrap().len(), 16);
 }

@@ -16,6 +16,7 @@ mod imports;
 mod legacy_db;
 mod router;
 mod secrets;
+mod security;
 mod sync;
 mod vault_paths;
 mod workspaces;
