@@ -130,7 +130,7 @@ async fn session_detail(
 #[utoipa::path(post, path = "/api/claude-code/adopt/{session_id}", tag = "claude-code",
     params(("session_id" = String, Path, description = "Session id"), OptionalPath),
     responses((status = 200, description = "`{success, alreadyAdopted, parachuteSessionId, messageCount, message}`", body = Object),
-        (status = 404, description = "Not found")))]
+        (status = 400, description = "Invalid working directory"), (status = 404, description = "Not found")))]
 async fn adopt(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -142,6 +142,13 @@ async fn adopt(
         .and_then(|v| v.get("workingDirectory"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // A working directory the client names must pass the gate (protected paths too).
+    if let Some(w) = requested_wd.as_deref().filter(|w| !w.is_empty()) {
+        s.settings
+            .vault_gate()
+            .resolve(w)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid working directory '{w}': {e}")))?;
+    }
     if s.store.get_session(&id).await?.is_some() {
         return Ok(Json(
             json!({"success": true, "alreadyAdopted": true, "parachuteSessionId": id,

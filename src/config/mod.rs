@@ -560,7 +560,7 @@ impl Settings {
             ));
         }
         let header_read_timeout = std::time::Duration::from_secs(hrt);
-        let (mcpp, mcpp_src) = get("max_connections_per_peer", None, "64".into());
+        let (mcpp, mcpp_src) = get("max_connections_per_peer", None, "128".into());
         let max_connections_per_peer =
             parse_num::<usize>("max_connections_per_peer", &mcpp, mcpp_src)?;
         if max_connections_per_peer == 0 {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, read_rest, read_until, types, Dirs, NetNs, Opts, Server, CLI_SLOTS,
+    chat_env, read_rest, read_until, seed_sessions, types, Dirs, NetNs, Opts, Server, CLI_SLOTS,
 };
 
 fn envs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -214,6 +214,7 @@ fn q(s: &str) -> String {
 #[tokio::test]
 async fn protected_paths_are_refused_by_every_file_route() {
     let d = Dirs::new();
+    let session = seed_sessions(&d, 1, |_, _| {}).await.remove(0);
     let s = Server::start(&d).await;
     let cases = protected_cases(&d);
     let snapshot = |p: &std::path::Path| std::fs::read(p).ok();
@@ -303,6 +304,22 @@ async fn protected_paths_are_refused_by_every_file_route() {
             )
             .await;
         assert_eq!(st, 400, "workspace in {dir}");
+        let (st, _) = s
+            .send(
+                "POST",
+                "/api/claude-code/adopt/11111111-1111-4111-8111-111111111111",
+                Some(json!({"workingDirectory": dir})),
+            )
+            .await;
+        assert_eq!(st, 400, "adopt into {dir}");
+        let (st, _) = s
+            .send(
+                "PUT",
+                &format!("/api/contexts/session/{session}"),
+                Some(json!({"folder_paths": [dir]})),
+            )
+            .await;
+        assert_eq!(st, 403, "session context {dir}");
         for body in [
             json!({"message": "hi", "workingDirectory": dir}),
             json!({"message": "hi", "agentPath": format!("{dir}/agent.md")}),
