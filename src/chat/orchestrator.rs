@@ -3,7 +3,7 @@
 //! turns its output into the contract's events, and records the session. HTTP, bots and
 //! the scheduler all start turns through [`ChatService::start`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -483,7 +483,9 @@ impl ChatService {
             };
             match kind(&line) {
                 ("control_request", _) => {
-                    let answer = self.answer_control(&line, &id, trust_mode, turn).await;
+                    let answer = self
+                        .answer_control(&line, &id, trust_mode, &cwd, turn)
+                        .await;
                     if let Err(e) = process.write(&answer).await {
                         break Err(e.to_string());
                     }
@@ -644,6 +646,7 @@ impl ChatService {
         line: &Value,
         session_id: &str,
         trust_mode: bool,
+        cwd: &Path,
         turn: &Turn,
     ) -> Value {
         let rid = line.get("request_id").and_then(Value::as_str).unwrap_or("");
@@ -679,6 +682,10 @@ impl ChatService {
                             turn.abort_requested(),
                         ),
                     }
+                } else if let Some(refusal) = self.protected_write(tool, &input, cwd) {
+                    // The agent's own file tools pass the same gate as the API: it never
+                    // edits the server's or the CLI's settings, whatever the trust mode.
+                    protocol::deny(&refusal)
                 } else if trust_mode {
                     protocol::allow(&input)
                 } else {
@@ -716,6 +723,31 @@ impl ChatService {
                 )
             }
             other => protocol::control_error(rid, &format!("unsupported control request: {other}")),
+        }
+    }
+
+    /// Why a file tool's write must be refused: its target is inside the vault and on
+    /// the protected list (or not a path the gate accepts). `None` lets it through.
+    fn protected_write(&self, tool: &str, input: &Value, cwd: &Path) -> Option<String> {
+        let key = match tool {
+            "Write" | "Edit" | "MultiEdit" => "file_path",
+            "NotebookEdit" => "notebook_path",
+            _ => return None,
+        };
+        let named = input.get(key).and_then(Value::as_str)?;
+        let abs = cwd.join(named);
+        let gate = self.settings.vault_gate();
+        let root = gate.root().canonicalize().ok()?;
+        // Outside the vault the trust level decides (`full` allows it), not this gate.
+        let inside = abs.starts_with(&root) || abs.starts_with(gate.root());
+        if !inside {
+            return None;
+        }
+        match gate.resolve(&abs.to_string_lossy()) {
+            Ok(_) => None,
+            Err(e) => Some(format!(
+                "{named} cannot be changed by the agent: {e}. Parachute's settings change only through its own settings pages and commands."
+            )),
         }
     }
 

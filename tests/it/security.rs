@@ -108,6 +108,58 @@ async fn vault_settings_files_neither_run_hooks_nor_redirect_the_model() {
     );
 }
 
+#[tokio::test]
+async fn the_agent_cannot_write_protected_files_either() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env: chat_env(&fake),
+            ..Default::default()
+        },
+    )
+    .await;
+    let vault = d.vault.canonicalize().unwrap();
+    let server_yaml = vault.join(".parachute/server.yaml");
+    let before = std::fs::read(&server_yaml).unwrap_or_default();
+    std::fs::create_dir_all(vault.join("Notes")).unwrap();
+    fake.script(vec![
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": server_yaml.display().to_string(), "content": "security:\n  require_auth: disabled\n"}),
+        ),
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": ".claude/settings.json", "content": "{}"}),
+        ),
+        FakeTurn::tool(
+            "Write",
+            json!({"file_path": vault.join("Notes/ok.md").display().to_string(), "content": "fine\n"}),
+        ),
+        FakeTurn::text("Tried."),
+    ]);
+    let ev = s.chat(json!({"message": "change your settings"})).await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let results: Vec<&Value> = ev.iter().filter(|e| e["type"] == "tool_result").collect();
+    assert_eq!(results.len(), 3, "{ev:#?}");
+    for r in &results[..2] {
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(
+            r.to_string().contains("cannot be changed by the agent"),
+            "{r}"
+        );
+    }
+    assert_eq!(results[2]["isError"], false, "{}", results[2]);
+    assert_eq!(std::fs::read(&server_yaml).unwrap_or_default(), before);
+    assert!(!vault.join(".claude/settings.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(vault.join("Notes/ok.md")).unwrap(),
+        "fine\n"
+    );
+}
+
 #[test]
 fn dotenv_inside_the_vault_is_ignored() {
     let d = Dirs::new();
