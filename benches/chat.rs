@@ -37,6 +37,7 @@ use common::{
     fmt_mb, free_port, mb, ms, percentile, probe_client, progress, report_path, target_json,
     verdict,
 };
+use parachute_core::util::sys;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -471,7 +472,7 @@ impl Server {
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
         // Settings read from the environment would skew the run (VAULT_PATH, AUTH_MODE…).
-        for (key, _) in parachute::config::KNOWN_KEYS {
+        for (key, _) in parachute_core::config::KNOWN_KEYS {
             cmd.env_remove(key.to_ascii_uppercase()).env_remove(key);
         }
         for key in SCRUBBED_ENV {
@@ -542,9 +543,9 @@ impl Server {
             return Ok(status);
         }
         let clis = self.cli_children();
-        // SAFETY: plain syscall; the pid is our unreaped child (try_wait just said it
-        // is still running), so it cannot have been reused by another process.
-        let sent = unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) } == 0;
+        // The pid is our unreaped child (try_wait just said it is still running), so it
+        // cannot have been reused by another process.
+        let sent = sys::send_signal(self.pid, sys::Signal::Term);
         if !sent {
             self.child.start_kill().context("killing the server")?;
         }
@@ -838,8 +839,8 @@ impl ProcRef {
         if start_ticks(self.pid) != Some(self.start) {
             return false;
         }
-        // SAFETY: plain syscall on a pid whose start time matches the process we saw.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) == 0 }
+        // The start time matched: the pid is still the process we saw.
+        sys::send_signal(self.pid, sys::Signal::Kill)
     }
 }
 

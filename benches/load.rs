@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use chrono::{TimeDelta, Utc};
-use parachute::db::{NewSession, Store};
+use parachute_core::db::{NewSession, Store};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -208,7 +208,7 @@ impl Server {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         // Settings read from the environment would skew the run (e.g. DB_PATH).
-        for (key, _) in parachute::config::KNOWN_KEYS {
+        for (key, _) in parachute_core::config::KNOWN_KEYS {
             cmd.env_remove(key.to_ascii_uppercase()).env_remove(key);
         }
         let child = cmd.spawn().context("spawning the parachute binary")?;
@@ -255,9 +255,12 @@ impl Server {
         if let Some(status) = self.child.try_wait()? {
             return Ok(status);
         }
-        // SAFETY: plain syscall; the pid is our unreaped child (try_wait just said it
-        // is still running), so it cannot have been reused by another process.
-        let sent = unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) } == 0;
+        // The pid is our unreaped child (try_wait just said it is still running), so it
+        // cannot have been reused by another process.
+        let sent = parachute_core::util::sys::send_signal(
+            self.pid,
+            parachute_core::util::sys::Signal::Term,
+        );
         if !sent {
             self.child.start_kill().context("killing the server")?;
         }

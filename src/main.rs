@@ -1,5 +1,8 @@
-//! The `parachute` command line: parses arguments and hands them to the library.
+//! The `parachute` command line: parses arguments and hands them to the library
+//! crates (`parachute-core` for settings and the store, `parachute-api` to serve).
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    parachute::cli::main()
+    cli::main()
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::{validate_setting, write_yaml_key, Overrides, Settings, KNOWN_KEYS};
+use parachute_core::config::{validate_setting, write_yaml_key, Overrides, Settings, KNOWN_KEYS};
 
 pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCode> {
     match action {
@@ -42,7 +42,7 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             let v = validate_setting(&key, &value)?;
             let s = Settings::load(ov)?;
             let file = if key == "vault_path" {
-                let abs = crate::config::paths::absolutize(std::path::Path::new(&value));
+                let abs = parachute_core::config::paths::absolutize(std::path::Path::new(&value));
                 write_yaml_key(
                     &s.paths.home_config_file(),
                     &key,

@@ -8,8 +8,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use super::DaemonAction;
-use crate::config::{Overrides, Settings};
-use crate::server::RuntimeInfo;
+use parachute_api::server::RuntimeInfo;
+use parachute_core::config::{Overrides, Settings};
 
 const UNIT: &str = "parachute.service";
 
@@ -80,9 +80,7 @@ pub fn running_server(settings: &Settings) -> Option<RuntimeInfo> {
     pid_alive(info.pid).then_some(info)
 }
 
-fn pid_alive(pid: u32) -> bool {
-    pid > 0 && unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
-}
+use parachute_core::util::sys::{pid_alive, send_signal, Signal};
 
 fn is_parachute_process(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -95,7 +93,7 @@ fn read_pid(file: &Path) -> Option<u32> {
 }
 
 async fn healthy(port: u16) -> bool {
-    matches!(crate::util::probe::get_loopback(port, "/api/health", Duration::from_secs(1)).await, Ok(r) if r.status == 200)
+    matches!(parachute_core::util::probe::get_loopback(port, "/api/health", Duration::from_secs(1)).await, Ok(r) if r.status == 200)
 }
 
 async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow::Result<ExitCode> {
@@ -124,7 +122,7 @@ async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow:
                 .stderr(Stdio::null())
                 .process_group(0)
                 .spawn()?;
-            crate::util::fs::write_atomic(
+            parachute_core::util::fs::write_atomic(
                 &settings.paths.pid_file(),
                 child.id().to_string().as_bytes(),
                 Some(0o600),
@@ -168,7 +166,7 @@ async fn stop(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode>
         println!("parachute is not running");
         return Ok(ExitCode::SUCCESS);
     };
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    send_signal(pid, Signal::Term);
     let deadline = Instant::now() + Duration::from_secs(10);
     while pid_alive(pid) && Instant::now() < deadline {
         reap(pid);
@@ -176,7 +174,7 @@ async fn stop(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode>
     }
     if pid_alive(pid) {
         eprintln!("warning: pid {pid} did not stop within 10 s; killing it");
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        send_signal(pid, Signal::Kill);
     }
     let _ = std::fs::remove_file(settings.paths.pid_file());
     println!("parachute stopped (pid {pid})");
@@ -185,9 +183,7 @@ async fn stop(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode>
 
 /// Collects the exit status if the daemon happens to be our child (restart in one process).
 fn reap(pid: u32) {
-    unsafe {
-        libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG);
-    }
+    parachute_core::util::sys::reap_nohang(pid);
 }
 
 async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode> {
@@ -235,7 +231,7 @@ fn write_unit(settings: &Settings, exe: &Path, args: &[String]) -> anyhow::Resul
         quoted.join(" "),
         settings.paths.home.display()
     );
-    crate::util::fs::write_atomic(&unit_path(), unit.as_bytes(), None)?;
+    parachute_core::util::fs::write_atomic(&unit_path(), unit.as_bytes(), None)?;
     Ok(())
 }
 

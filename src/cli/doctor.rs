@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::secrets::{SecretName, SecretStore};
-use crate::config::{Overrides, Settings};
+use parachute_core::config::secrets::{SecretName, SecretStore};
+use parachute_core::config::{Overrides, Settings};
 
 #[derive(PartialEq)]
 enum Verdict {
@@ -112,7 +112,7 @@ async fn check_port(s: &Settings) -> Verdict {
             format!("{}:{} is free", s.host, s.port),
         ),
         Err(e) => {
-            let ours = matches!(crate::util::probe::get_loopback(s.port, "/", Duration::from_secs(1)).await,
+            let ours = matches!(parachute_core::util::probe::get_loopback(s.port, "/", Duration::from_secs(1)).await,
                 Ok(r) if r.body.contains("Parachute"));
             if ours {
                 report(
@@ -139,7 +139,7 @@ async fn check_db(s: &Settings) -> Verdict {
             format!("{} will be created on first start", s.db_path.display()),
         );
     }
-    match crate::db::Store::open(&s.db_path).await {
+    match parachute_core::db::Store::open(&s.db_path).await {
         Ok(store) => {
             let ok = store.quick_check().await.unwrap_or(false);
             store.close().await;
@@ -205,7 +205,13 @@ async fn check_docker() -> Verdict {
         .ok()
         .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
         .unwrap_or_else(|| "/var/run/docker.sock".into());
-    match crate::util::probe::get_unix(Path::new(&socket), "/_ping", Duration::from_secs(2)).await {
+    match parachute_core::util::probe::get_unix(
+        Path::new(&socket),
+        "/_ping",
+        Duration::from_secs(2),
+    )
+    .await
+    {
         Ok(r) if r.status == 200 => report(
             Verdict::Pass,
             "docker",
@@ -220,14 +226,9 @@ async fn check_docker() -> Verdict {
 }
 
 fn check_disk(vault: &Path) -> Verdict {
-    let Ok(c) = std::ffi::CString::new(vault.as_os_str().as_encoded_bytes()) else {
+    let Some(free) = parachute_core::util::sys::free_disk_bytes(vault) else {
         return report(Verdict::Warn, "disk", "cannot check free space");
     };
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return report(Verdict::Warn, "disk", "cannot check free space");
-    }
-    let free = st.f_bavail as u64 * st.f_frsize as u64;
     let gib = free as f64 / (1u64 << 30) as f64;
     if gib >= 1.0 {
         report(Verdict::Pass, "disk", format!("{gib:.1} GiB free"))
@@ -237,12 +238,7 @@ fn check_disk(vault: &Path) -> Verdict {
 }
 
 async fn check_keychain() -> Verdict {
-    let probe = tokio::task::spawn_blocking(|| {
-        keyring::Entry::new("parachute", "doctor-probe").and_then(|e| match e.get_password() {
-            Err(keyring::Error::NoEntry) => Ok(()),
-            other => other.map(|_| ()),
-        })
-    });
+    let probe = tokio::task::spawn_blocking(parachute_core::config::secrets::probe_keychain);
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
         Ok(Ok(Ok(()))) => report(Verdict::Pass, "keychain", "the OS keychain answers"),
         Ok(Ok(Err(e))) => report(

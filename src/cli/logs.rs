@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::{Overrides, Settings};
-use crate::logging::LOG_FILE_PREFIX;
+use parachute_core::config::{Overrides, Settings};
+use parachute_core::logging::LOG_FILE_PREFIX;
 
 fn newest_log(dir: &Path) -> Option<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

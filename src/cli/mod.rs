@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
+use parachute_core::config::{Overrides, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -138,11 +138,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.log_to_file {
                 std::fs::create_dir_all(&dir)?;
             }
-            let _guard = crate::logging::init(
+            let _guard = parachute_core::logging::init(
                 &settings.log_level,
                 args.log_to_file.then_some(dir.as_path()),
             );
-            crate::server::serve(settings).await?;
+            parachute_api::server::serve(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Server(args) => daemon::run(&ov, args.action.unwrap_or(DaemonAction::Start)).await,

@@ -3,15 +3,15 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::secrets::{SecretName, SecretStore};
-use crate::config::{Overrides, Settings};
+use parachute_core::config::secrets::{SecretName, SecretStore};
+use parachute_core::config::{Overrides, Settings};
 
 pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     let s = Settings::load(ov)?;
     println!(
         "vault:  {} ({})",
         s.paths.vault.display(),
-        crate::vault::vault_status(&s.paths.vault)
+        parachute_core::vault::vault_status(&s.paths.vault)
     );
     println!("home:   {}", s.paths.home.display());
     let secrets = SecretStore::new(s.paths.secrets_file());
@@ -22,7 +22,7 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     let port = super::daemon::running_server(&s)
         .map(|i| i.port)
         .unwrap_or(s.port);
-    match crate::util::probe::get_loopback(
+    match parachute_core::util::probe::get_loopback(
         port,
         "/api/health?detailed=true",
         Duration::from_secs(3),

@@ -4,8 +4,8 @@
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use crate::config::secrets::{SecretName, SecretStore};
-use crate::config::{paths, Overrides};
+use parachute_core::config::secrets::{SecretName, SecretStore};
+use parachute_core::config::{paths, Overrides};
 
 pub async fn run(_ov: &Overrides) -> anyhow::Result<ExitCode> {
     let home = paths::resolve_home();

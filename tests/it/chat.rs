@@ -720,7 +720,7 @@ async fn a_killed_cli_is_replaced_and_the_session_resumes() {
         .to_string();
     let kids = cli_children(s.pid());
     assert_eq!(kids.len(), 1, "one warm CLI: {kids:?}");
-    unsafe { libc::kill(kids[0] as i32, libc::SIGKILL) };
+    parachute_core::util::sys::send_signal(kids[0], parachute_core::util::sys::Signal::Kill);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ev = s
         .chat(json!({"message": "What was my colour?", "sessionId": id}))

@@ -146,7 +146,10 @@ fn daemon_start_status_logs_stop_with_a_pid_file() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "daemon alive");
+    assert!(
+        parachute_core::util::sys::pid_alive(pid as u32),
+        "daemon alive"
+    );
     let (code, out, _) = run(&d, &["server", "status"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("running") && out.contains("healthy"), "{out}");
@@ -164,7 +167,10 @@ fn daemon_start_status_logs_stop_with_a_pid_file() {
     let (code, out, _) = run(&d, &["server", "stop"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("stopped"), "{out}");
-    assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "daemon gone");
+    assert!(
+        !parachute_core::util::sys::pid_alive(pid as u32),
+        "daemon gone"
+    );
     assert!(!d.home.join("parachute.pid").exists());
     assert!(
         !d.home.join("server.json").exists(),

@@ -481,3 +481,13 @@ async fn unknown_routes_and_methods_answer_json() {
     let (st, v) = s.send("PUT", "/api/chat/stats", None).await;
     assert_eq!((st, v), (405, json!({"detail": "Method Not Allowed"})));
 }
+
+#[tokio::test]
+async fn every_version_report_is_the_package_version() {
+    let d = Dirs::new();
+    let s = Server::start(&d).await;
+    let want = env!("CARGO_PKG_VERSION");
+    assert_eq!(s.get("/").await.1["version"], want);
+    assert_eq!(s.get("/api/health").await.1["version"], want);
+    assert_eq!(s.get("/api/openapi.json").await.1["info"]["version"], want);
+}

@@ -3,8 +3,8 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use parachute::config::Settings;
-use parachute::AppState;
+use parachute_core::config::Settings;
+use parachute_core::AppState;
 use tower::ServiceExt;
 
 use crate::support::Dirs;
@@ -14,7 +14,7 @@ async fn an_unknown_peer_address_is_treated_as_remote() {
     let d = Dirs::new();
     let settings = Settings::for_paths(d.vault.clone(), d.home.clone()).unwrap();
     let state = AppState::open(settings).await.unwrap();
-    let app = parachute::api::router(state);
+    let app = parachute_api::router(state);
     // No ConnectInfo: the peer is unknown, even with a loopback Host header.
     let req = Request::get("/api/chat")
         .header("Host", "localhost:3333")

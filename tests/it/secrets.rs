@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use parachute::config::secrets::{Location, SecretName, SecretStore};
+use parachute_core::config::secrets::{Location, SecretName, SecretStore};
 
 use crate::support::{Dirs, Server};
 

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::symlink;
 
-use parachute::vault::{resolve_in_vault, VaultPathError};
+use parachute_core::vault::{resolve_in_vault, VaultPathError};
 
 #[test]
 fn resolve_in_vault_table() {

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use parachute::db::{NewSession, Store};
+use parachute_core::db::{NewSession, Store};
+use parachute_core::util::sys;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_parachute");
@@ -174,7 +175,7 @@ impl Server {
     /// SIGTERM and wait for a clean exit.
     pub async fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            sys::send_signal(c.id(), sys::Signal::Term);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {

@@ -1,0 +1,75 @@
+//! The auth middleware: decides locality from the socket peer (never from headers
+//! such as `X-Forwarded-For`), applies the mode, and checks the presented key. Handlers
+//! that must be local-only (key creation, mode change) read the [`Caller`] it leaves.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use parachute_core::app::AppState;
+use parachute_core::auth::{
+    extract_presented_key, is_local, requires_key, AccessDecision, RequestHints,
+};
+
+/// Who is calling, as decided by the middleware.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Loopback peer, loopback `Host`, no foreign `Origin`.
+    pub local: bool,
+    /// The id of the key presented, if one was valid.
+    pub key_id: Option<String>,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A CORS preflight from an origin CORS allows: answered by the CORS layer without a
+/// key, since browsers never send credentials on a preflight.
+fn is_allowed_preflight(req: &Request, allowed: &[String]) -> bool {
+    req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && header_str(req.headers(), &header::ORIGIN)
+            .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
+}
+
+pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if is_allowed_preflight(&req, &state.settings.cors_origins) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let headers = req.headers();
+    let hints = RequestHints {
+        host: header_str(headers, &header::HOST),
+        origin: header_str(headers, &header::ORIGIN),
+        sec_fetch_site: headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        proxied: ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| headers.contains_key(*h)),
+    };
+    let local = is_local(peer, &hints);
+    let path = req.uri().path().to_string();
+    let mode = state.auth.mode();
+    let presented = extract_presented_key(
+        header_str(headers, &header::HeaderName::from_static("x-api-key")),
+        header_str(headers, &header::AUTHORIZATION),
+    );
+    let key_id = presented.and_then(|k| state.auth.verify(k));
+    if requires_key(mode, &path, local, state.auth.key_count()) == AccessDecision::NeedKey
+        && key_id.is_none()
+    {
+        tracing::info!(peer = ?peer, path = %path, mode = mode.as_str(), "refused a request without a valid API key");
+        return ApiError::Unauthorized.into_response();
+    }
+    req.extensions_mut().insert(Caller { local, key_id });
+    next.run(req).await
+}

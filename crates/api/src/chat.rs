@@ -1,0 +1,282 @@
+//! `POST /api/chat` and the stream controls (contract §1.2, §2): the turn's events as
+//! SSE (`id:` = sequence number, `data:` = JSON), re-attach with `Last-Event-ID`,
+//! heartbeats, stream status, active streams, abort.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use parachute_core::app::AppState;
+use parachute_core::chat::prompts::{Answer, PromptKind};
+use parachute_core::chat::{ChatRequest, Turn};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_chat))
+        .routes(routes!(reattach))
+        .routes(routes!(stream_status))
+        .routes(routes!(active_streams))
+        .routes(routes!(abort))
+        .routes(routes!(answer_question))
+        .routes(routes!(list_permissions))
+        .routes(routes!(grant_permission))
+        .routes(routes!(deny_permission))
+}
+
+/// The SSE body of a turn from event `after` on; ends when the turn is over.
+fn sse(turn: Arc<Turn>, after: usize, heartbeat: Duration) -> Response {
+    let stream = async_stream(turn, after, heartbeat);
+    let mut res = Response::new(Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    // No blanket `Access-Control-Allow-Origin: *` (the original sent one): the CORS layer
+    // answers for configured origins, so other web pages cannot read a turn.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+fn async_stream(
+    turn: Arc<Turn>,
+    after: usize,
+    heartbeat: Duration,
+) -> impl futures_core::Stream<Item = Result<Bytes, Infallible>> {
+    futures_util::stream::unfold((turn, after, false), move |(turn, pos, done)| async move {
+        if done {
+            return None;
+        }
+        match tokio::time::timeout(heartbeat, turn.next_after(pos)).await {
+            Err(_) => Some((
+                Ok(Bytes::from_static(b": heartbeat\n\n")),
+                (turn, pos, false),
+            )),
+            Ok(batch) if batch.is_empty() => None,
+            Ok(batch) => {
+                let last = batch.last().map(|(i, _)| *i).unwrap_or(pos);
+                let mut out = String::new();
+                for (i, ev) in &batch {
+                    out.push_str(&format!("id: {i}\ndata: {ev}\n\n"));
+                }
+                Some((Ok(Bytes::from(out)), (turn, last, false)))
+            }
+        }
+    })
+}
+
+/// Run one agent turn and stream its events.
+#[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
+    responses((status = 200, description = "SSE stream of turn events (contract §2): `session`, `prompt_metadata`, `user_message`, `session`, then — ours, beyond the contract — `queued` (`{position, inUse, maxProcesses, message}`) while the turn waits for a CLI process at `max_cli_processes`, then `init`, `model`, `text`…, `tool_use`, `tool_result`, `user_question`, `permission_request`, and `done` or `error` (a full queue ends with an `error` saying the server is busy)", content_type = "text/event-stream"),
+        (status = 415, description = "Content-Type is not application/json"),
+        (status = 422, description = "Malformed body")))]
+async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {
+    for (i, a) in req.attachments.iter().flatten().enumerate() {
+        let name = a.get("fileName").and_then(Value::as_str).unwrap_or("");
+        if parachute_core::chat::context::blocked_attachment(name) {
+            return ApiError::invalid(
+                "value_error",
+                vec![
+                    json!("body"),
+                    json!("attachments"),
+                    json!(i),
+                    json!("fileName"),
+                ],
+                format!("File type not allowed: {name}"),
+                json!(name),
+                None,
+            )
+            .into_response();
+        }
+    }
+    let turn = s.chat.start(req).await;
+    sse(turn, 0, s.settings.sse_heartbeat)
+}
+
+fn last_event_id(headers: &HeaderMap) -> usize {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Re-attach to a session's running or just-finished turn, replaying after `Last-Event-ID`.
+#[utoipa::path(get, path = "/api/chat/{session_id}/stream", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Last event id already seen")),
+    responses((status = 200, description = "SSE stream", content_type = "text/event-stream"),
+        (status = 404, description = "No turn for this session")))]
+async fn reattach(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match s.chat.hub.get(&id) {
+        Some(turn) => sse(turn, last_event_id(&headers), s.settings.sse_heartbeat),
+        None => {
+            ApiError::NotFound(format!("No active stream found for session {id}")).into_response()
+        }
+    }
+}
+
+/// Whether a turn is running for a session.
+#[utoipa::path(get, path = "/api/chat/{session_id}/stream-status", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{active, sessionId}`", body = Object)))]
+async fn stream_status(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    Json(json!({"active": s.chat.hub.active(&id).is_some(), "sessionId": id}))
+}
+
+/// Sessions with a running turn.
+#[utoipa::path(get, path = "/api/chat/active-streams", tag = "chat",
+    responses((status = 200, description = "`{streams: [{session_id}], count}`", body = Object)))]
+async fn active_streams(State(s): State<AppState>) -> Json<Value> {
+    let ids = s.chat.hub.active_ids();
+    let streams: Vec<Value> = ids.iter().map(|i| json!({"session_id": i})).collect();
+    Json(json!({"streams": streams, "count": ids.len()}))
+}
+
+/// Interrupt a running turn; it ends with `done` carrying the partial response.
+#[utoipa::path(post, path = "/api/chat/{session_id}/abort", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, message, sessionId}`", body = Object),
+        (status = 404, description = "No active stream")))]
+async fn abort(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let turn =
+        s.chat.hub.active(&id).ok_or_else(|| {
+            ApiError::NotFound(format!("No active stream found for session {id}"))
+        })?;
+    turn.request_abort();
+    Ok((
+        StatusCode::OK,
+        Json(json!({"success": true, "message": "Stream abort signal sent", "sessionId": id})),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct AnswerBody {
+    #[serde(default)]
+    request_id: Option<String>,
+    /// Answers by question text.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    answers: Value,
+}
+
+/// Answer an AskUserQuestion (`user_question` event).
+#[utoipa::path(post, path = "/api/chat/{session_id}/answer", tag = "chat", request_body = AnswerBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, message, session_id, request_id}`", body = Object),
+        (status = 400, description = "request_id is required"), (status = 404, description = "No such question")))]
+async fn answer_question(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AnswerBody>,
+) -> Result<Json<Value>, ApiError> {
+    let rid = body
+        .request_id
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("request_id is required".into()))?;
+    if s.chat.hub.active(&id).is_none() {
+        return Err(ApiError::NotFound(format!("No active session found: {id}")));
+    }
+    let answers = if body.answers.is_object() {
+        body.answers
+    } else {
+        json!({})
+    };
+    s.chat
+        .prompts
+        .answer(&id, &rid, PromptKind::Question, Answer::Answers(answers))
+        .map_err(|_| ApiError::NotFound(format!("No pending question with request_id: {rid}")))?;
+    Ok(Json(
+        json!({"success": true, "message": "Answers submitted", "session_id": id, "request_id": rid}),
+    ))
+}
+
+/// Tool-permission prompts waiting for the owner.
+#[utoipa::path(get, path = "/api/chat/{session_id}/permissions", tag = "chat",
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{pending: [{id, tool_name, file_path, timestamp}], sessionId}`", body = Object)))]
+async fn list_permissions(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    Json(json!({"pending": s.chat.prompts.pending_permissions(&id), "sessionId": id}))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct GrantBody {
+    #[serde(alias = "request_id")]
+    request_id: String,
+    #[serde(default)]
+    pattern: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DenyBody {
+    #[serde(alias = "request_id")]
+    request_id: String,
+}
+
+const NOT_PENDING: &str = "Permission request not found or already resolved";
+
+/// Allow a pending tool call.
+#[utoipa::path(post, path = "/api/chat/{session_id}/permissions/grant", tag = "chat", request_body = GrantBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, sessionId, requestId, pattern}`", body = Object),
+        (status = 404, description = "Not pending")))]
+async fn grant_permission(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> Result<Json<Value>, ApiError> {
+    s.chat
+        .prompts
+        .answer(
+            &id,
+            &body.request_id,
+            PromptKind::Permission,
+            Answer::Grant(body.pattern.clone()),
+        )
+        .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
+    Ok(Json(
+        json!({"success": true, "sessionId": id, "requestId": body.request_id, "pattern": body.pattern}),
+    ))
+}
+
+/// Deny a pending tool call.
+#[utoipa::path(post, path = "/api/chat/{session_id}/permissions/deny", tag = "chat", request_body = DenyBody,
+    params(("session_id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "`{success, sessionId, requestId}`", body = Object),
+        (status = 404, description = "Not pending")))]
+async fn deny_permission(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DenyBody>,
+) -> Result<Json<Value>, ApiError> {
+    s.chat
+        .prompts
+        .answer(&id, &body.request_id, PromptKind::Permission, Answer::Deny)
+        .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
+    Ok(Json(
+        json!({"success": true, "sessionId": id, "requestId": body.request_id}),
+    ))
+}

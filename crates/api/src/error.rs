@@ -1,0 +1,124 @@
+//! The one place where failures become HTTP responses. Every body is JSON with a
+//! `detail` (contract §0); validation failures use the contract's 422 list shape;
+//! internal errors are logged and never shown to clients.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use parachute_core::auth::AuthError;
+use parachute_core::db::DbError;
+use parachute_core::sessions::SessionError;
+use parachute_core::workspaces::WorkspaceError;
+
+/// How to get a key, shown in every 401.
+pub const HOW_TO_GET_A_KEY: &str = "Valid API key required. Create one on the server's machine: open the \
+Parachute UI's API keys page, or run `curl -X POST http://localhost:3333/api/auth/keys -H 'Content-Type: application/json' \
+-d '{\"label\":\"my phone\"}'`, then send it as `X-API-Key` or `Authorization: Bearer`.";
+
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound(String),
+    BadRequest(String),
+    Forbidden(String),
+    /// 422 with the contract's list of `{type, loc, msg, input, ctx?}`.
+    Validation(Vec<Value>),
+    PayloadTooLarge(usize),
+    UnsupportedMediaType,
+    Unauthorized,
+    /// 500: the message is logged, the client sees a generic text.
+    Internal(String),
+}
+
+impl ApiError {
+    /// One validation item, as pydantic would report it.
+    pub fn invalid(
+        kind: &str,
+        loc: Vec<Value>,
+        msg: impl Into<String>,
+        input: Value,
+        ctx: Option<Value>,
+    ) -> ApiError {
+        let mut item = json!({"type": kind, "loc": loc, "msg": msg.into(), "input": input});
+        if let Some(c) = ctx {
+            item["ctx"] = c;
+        }
+        ApiError::Validation(vec![item])
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, json!({"detail": d})),
+            ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, json!({"detail": d})),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, json!({"detail": d})),
+            ApiError::Validation(items) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": items}))
+            }
+            ApiError::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"detail": format!("Request body too large: the limit is {limit} bytes (setting max_body_bytes)")}),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"detail": "Content-Type must be application/json"}),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": HOW_TO_GET_A_KEY, "error": "Unauthorized", "message": HOW_TO_GET_A_KEY}),
+            ),
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"detail": "Internal server error; see the server log"}),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NotFound => ApiError::NotFound(e.to_string()),
+            SessionError::Db(d) => d.into(),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<WorkspaceError> for ApiError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            WorkspaceError::InvalidSlug(_) | WorkspaceError::Invalid(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            WorkspaceError::Io { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::KeyNotFound(_) => ApiError::NotFound(e.to_string()),
+            AuthError::InvalidMode(_)
+            | AuthError::DisabledOffLoopback(_)
+            | AuthError::OverriddenByEnv(_) => ApiError::BadRequest(e.to_string()),
+            AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Running the server: bind, serve with each connection's peer address (auth decides
+//! locality from it), run the start-up work that may be slow after listening, and shut
+//! down cleanly on SIGINT/SIGTERM (flushing key last-used times, closing the store).
+
+mod connections;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use parachute_core::app::{AppState, StartError};
+use parachute_core::config::Settings;
+
+/// What the CLI reads to find a running server.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+pub struct RuntimeInfo {
+    pub pid: u32,
+    pub host: String,
+    pub port: u16,
+    pub vault: String,
+    pub started_at: String,
+}
+
+/// Runs the server from settings until SIGINT/SIGTERM: opens the state, binds, writes
+/// the runtime file the command line reads, and serves.
+pub async fn serve(settings: Settings) -> Result<(), StartError> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let state = AppState::open(settings).await?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| StartError::Bind {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(addr = %local, vault = %state.settings.paths.vault.display(), auth_mode = state.auth.mode().as_str(),
+        "parachute server listening");
+    write_runtime_file(&state, local);
+    let result = serve_with(state.clone(), listener, shutdown_signal()).await;
+    let _ = std::fs::remove_file(state.settings.paths.runtime_file());
+    result.map_err(|e| StartError::Bind {
+        addr,
+        reason: e.to_string(),
+    })
+}
+
+/// Serves an opened `state` on `listener` until `shutdown` resolves, then stops the
+/// warm CLI processes, saves key last-used times and closes the store. The entry for
+/// embedding (the tray app) and for tests that run the server in-process.
+pub async fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let cancel = CancellationToken::new();
+    let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
+    let app = crate::router(state.clone());
+    let limits = connections::ConnectionLimits {
+        header_read_timeout: state.settings.header_read_timeout,
+        max_per_peer: state.settings.max_connections_per_peer,
+    };
+    let result = connections::serve_connections(listener, app, limits, shutdown).await;
+    cancel.cancel();
+    let _ = background.await;
+    // Warm CLI processes end with the server (dropping one kills its child).
+    state.chat.pool.shutdown_all().await;
+    if let Err(e) = state.auth.flush().await {
+        tracing::warn!(error = %e, "could not save API key last-used times");
+    }
+    state.store.close().await;
+    tracing::info!("parachute server stopped");
+    result
+}
+
+fn write_runtime_file(state: &AppState, local: SocketAddr) {
+    let info = RuntimeInfo {
+        pid: std::process::id(),
+        host: state.settings.host.clone(),
+        port: local.port(),
+        vault: state.settings.paths.vault.display().to_string(),
+        started_at: parachute_core::util::time::now_rfc3339(),
+    };
+    let text = serde_json::to_string_pretty(&info).unwrap_or_default();
+    if let Err(e) = parachute_core::util::fs::write_atomic(
+        &state.settings.paths.runtime_file(),
+        text.as_bytes(),
+        Some(0o600),
+    ) {
+        tracing::warn!(error = %e, "could not write the runtime file");
+    }
+}
+
+/// Work that must not delay the first answer: the legacy token migration, and the
+/// periodic flush of key last-used times.
+async fn after_listen(state: AppState, cancel: CancellationToken) {
+    match state
+        .secrets
+        .migrate_legacy_token(&state.settings.paths.legacy_token_file())
+        .await
+    {
+        Ok(true) => tracing::info!("legacy token migrated"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not migrate the legacy .token file"),
+    }
+    for w in &state.settings.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut flush = tokio::time::interval(Duration::from_secs(30));
+    // Idle warm CLI processes are checked often enough to honour short idle limits.
+    let sweep_every =
+        (state.settings.warm_idle / 2).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let mut sweep = tokio::time::interval(sweep_every);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = flush.tick() => {
+                if let Err(e) = state.auth.flush().await {
+                    tracing::warn!(error = %e, "could not save API key last-used times");
+                }
+            }
+            _ = sweep.tick() => {
+                state.chat.pool.evict_idle();
+                state.chat.hub.prune();
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}

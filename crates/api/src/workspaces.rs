@@ -1,0 +1,113 @@
+//! `/api/workspaces…` (contract §1.13).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::health::lenient_bool;
+use super::sessions::{check_range, SessionJson};
+use parachute_core::app::AppState;
+use parachute_core::db::ListFilter;
+use parachute_core::workspaces::{validate_slug, Workspace, WorkspaceCreate, WorkspaceUpdate};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_workspaces, create_workspace))
+        .routes(routes!(get_workspace, update_workspace, delete_workspace))
+        .routes(routes!(workspace_sessions))
+}
+
+/// List workspaces.
+#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
+    responses((status = 200, description = "`{workspaces: [WorkspaceJSON]}`", body = Object)))]
+async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"workspaces": s.workspaces.list().await?})))
+}
+
+/// Create a workspace; its slug is derived from the name.
+#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = WorkspaceCreate,
+    responses((status = 201, description = "`{workspace}`", body = Object), (status = 400, description = "Invalid field")))]
+async fn create_workspace(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<WorkspaceCreate>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = s.workspaces.create(body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"workspace": w}))))
+}
+
+/// One workspace.
+#[utoipa::path(get, path = "/api/workspaces/{slug}", tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, body = Workspace), (status = 400, description = "Invalid slug"), (status = 404, description = "Not found")))]
+async fn get_workspace(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"workspace": s.workspaces.get(&slug).await?})))
+}
+
+/// Change some fields of a workspace.
+#[utoipa::path(put, path = "/api/workspaces/{slug}", tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug")), request_body = WorkspaceUpdate,
+    responses((status = 200, body = Workspace), (status = 400, description = "Invalid"), (status = 404, description = "Not found")))]
+async fn update_workspace(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    ApiJson(body): ApiJson<WorkspaceUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"workspace": s.workspaces.update(&slug, body).await?}),
+    ))
+}
+
+/// Delete a workspace; its sessions are detached.
+#[utoipa::path(delete, path = "/api/workspaces/{slug}", tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, description = "`{deleted: slug}`", body = Object), (status = 404, description = "Not found")))]
+async fn delete_workspace(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.workspaces.delete(&slug).await?;
+    s.store.clear_workspace(&slug).await?;
+    Ok(Json(json!({"deleted": slug})))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WorkspaceSessionsQuery {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    archived: bool,
+    /// 1..=500, default 100.
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// The sessions of a workspace.
+#[utoipa::path(get, path = "/api/workspaces/{slug}/sessions", tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug"), WorkspaceSessionsQuery),
+    responses((status = 200, description = "`{workspace, sessions}`", body = Object), (status = 404, description = "Not found")))]
+async fn workspace_sessions(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    ApiQuery(q): ApiQuery<WorkspaceSessionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    validate_slug(&slug)?;
+    let w = s.workspaces.get(&slug).await?;
+    let filter = ListFilter {
+        archived: q.archived,
+        workspace_id: Some(slug),
+        limit: check_range("limit", q.limit.unwrap_or(100), 1, 500)?,
+        offset: check_range("offset", q.offset.unwrap_or(0), 0, i64::from(i32::MAX))?,
+        ..Default::default()
+    };
+    let rows = s.store.list_sessions(&filter).await?;
+    let sessions: Vec<SessionJson> = rows.into_iter().map(SessionJson::from).collect();
+    Ok(Json(json!({"workspace": w, "sessions": sessions})))
+}

@@ -1,0 +1,350 @@
+//! The secrets service (SPEC §2): the Claude OAuth token, the Anthropic API key and bot
+//! tokens. Order of lookup: environment variable > OS keychain > a 0600 file under
+//! `PARACHUTE_HOME`. Keychain calls run off the async runtime with a time limit (a D-Bus
+//! call can hang on a headless machine) and only when a secret is first needed.
+//!
+//! A [`Secret`] never prints its value: `Debug` and `Display` show `***`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = "parachute";
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
+const CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// The secrets Parachute knows about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretName {
+    ClaudeOauthToken,
+    AnthropicApiKey,
+    TelegramBotToken,
+    DiscordBotToken,
+}
+
+impl SecretName {
+    /// The environment variable that overrides the stored value.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            SecretName::ClaudeOauthToken => "CLAUDE_CODE_OAUTH_TOKEN",
+            SecretName::AnthropicApiKey => "ANTHROPIC_API_KEY",
+            SecretName::TelegramBotToken => "TELEGRAM_BOT_TOKEN",
+            SecretName::DiscordBotToken => "DISCORD_BOT_TOKEN",
+        }
+    }
+    /// The account name in the keychain and the key in the fallback file.
+    pub fn account(self) -> &'static str {
+        match self {
+            SecretName::ClaudeOauthToken => "claude_code_oauth_token",
+            SecretName::AnthropicApiKey => "anthropic_api_key",
+            SecretName::TelegramBotToken => "telegram_bot_token",
+            SecretName::DiscordBotToken => "discord_bot_token",
+        }
+    }
+}
+
+/// A secret value; its formatting never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The value itself, for the one place that must hand it on (the CLI's environment).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where a secret was found or stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Env,
+    Keychain,
+    File,
+}
+
+impl Location {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Env => "environment",
+            Location::Keychain => "OS keychain",
+            Location::File => "secrets file",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("the secret is empty or contains whitespace")]
+    InvalidValue,
+    #[error("cannot read the secrets file {path}: {reason}")]
+    FileRead { path: PathBuf, reason: String },
+    #[error("cannot write the secrets file {path}: {reason}")]
+    FileWrite { path: PathBuf, reason: String },
+}
+
+/// Whether the keychain is tried at all (`PARACHUTE_KEYRING=off` forces the file).
+fn keyring_enabled_by_env() -> bool {
+    !matches!(
+        std::env::var("PARACHUTE_KEYRING")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str(),
+        "off" | "file" | "0" | "false"
+    )
+}
+
+/// The secrets service; cheap to share behind an `Arc`.
+pub struct SecretStore {
+    file: PathBuf,
+    keyring: bool,
+    cache: Mutex<HashMap<SecretName, (Secret, Location, Instant)>>,
+}
+
+impl SecretStore {
+    /// A store whose fallback file is `file` (normally `$PARACHUTE_HOME/secrets.json`).
+    pub fn new(file: PathBuf) -> SecretStore {
+        SecretStore {
+            file,
+            keyring: keyring_enabled_by_env(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A store that never touches the keychain (tests, or `PARACHUTE_KEYRING=off`).
+    pub fn file_only(file: PathBuf) -> SecretStore {
+        SecretStore {
+            file,
+            keyring: false,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Looks a secret up: environment, then keychain (time-limited), then the file.
+    pub async fn get(&self, name: SecretName) -> Result<Option<(Secret, Location)>, SecretsError> {
+        if let Some(v) = std::env::var(name.env_var())
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            return Ok(Some((Secret(v.trim().to_string()), Location::Env)));
+        }
+        if let Some((s, l, at)) = self
+            .cache
+            .lock()
+            .map(|c| c.get(&name).cloned())
+            .ok()
+            .flatten()
+        {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(Some((s, l)));
+            }
+        }
+        let found = if let Some(s) = self.keyring_get(name).await {
+            Some((s, Location::Keychain))
+        } else {
+            let file = self.file.clone();
+            let v = tokio::task::spawn_blocking(move || read_file(&file))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(SecretsError::FileRead {
+                        path: PathBuf::new(),
+                        reason: e.to_string(),
+                    })
+                })?;
+            v.get(name.account())
+                .map(|s| (Secret(s.clone()), Location::File))
+        };
+        if let Some((s, l)) = &found {
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert(name, (s.clone(), *l, Instant::now()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores a secret: in the keychain when it answers, else in the 0600 file (with a
+    /// logged warning). Returns where it went.
+    pub async fn set(&self, name: SecretName, value: &str) -> Result<Location, SecretsError> {
+        let value = value.trim();
+        if value.is_empty() || value.chars().any(char::is_whitespace) {
+            return Err(SecretsError::InvalidValue);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&name);
+        }
+        if self.keyring_set(name, value).await {
+            // The keychain holds it now: make sure no stale copy stays in the file.
+            self.file_update(name, None).await?;
+            return Ok(Location::Keychain);
+        }
+        tracing::warn!(secret = name.account(), file = %self.file.display(),
+            "no OS keychain answered; storing the secret in the 0600 fallback file");
+        self.file_update(name, Some(value.to_string())).await?;
+        Ok(Location::File)
+    }
+
+    /// Removes a secret from the keychain and the file.
+    pub async fn delete(&self, name: SecretName) -> Result<(), SecretsError> {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&name);
+        }
+        if self.keyring {
+            let _ = with_timeout(move || {
+                keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.delete_credential())
+            })
+            .await;
+        }
+        self.file_update(name, None).await
+    }
+
+    async fn keyring_get(&self, name: SecretName) -> Option<Secret> {
+        if !self.keyring {
+            return None;
+        }
+        match with_timeout(move || {
+            keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.get_password())
+        })
+        .await
+        {
+            Some(Ok(v)) if !v.is_empty() => Some(Secret(v)),
+            Some(Ok(_)) | Some(Err(keyring::Error::NoEntry)) => None,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "keychain read failed; using the fallback file");
+                None
+            }
+            None => {
+                tracing::warn!(
+                    "keychain did not answer within {KEYRING_TIMEOUT:?}; using the fallback file"
+                );
+                None
+            }
+        }
+    }
+
+    async fn keyring_set(&self, name: SecretName, value: &str) -> bool {
+        if !self.keyring {
+            return false;
+        }
+        let value = value.to_string();
+        matches!(
+            with_timeout(move || keyring::Entry::new(SERVICE, name.account())
+                .and_then(|e| e.set_password(&value)))
+            .await,
+            Some(Ok(()))
+        )
+    }
+
+    async fn file_update(
+        &self,
+        name: SecretName,
+        value: Option<String>,
+    ) -> Result<(), SecretsError> {
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut map = read_file(&file)?;
+            let changed = match value {
+                Some(v) => {
+                    map.insert(name.account().to_string(), v.clone()).as_deref() != Some(v.as_str())
+                }
+                None => map.remove(name.account()).is_some(),
+            };
+            if !changed {
+                return Ok(());
+            }
+            let text = serde_json::to_string_pretty(&map).unwrap_or_else(|_| "{}".into());
+            crate::util::fs::write_atomic(&file, text.as_bytes(), Some(0o600)).map_err(|e| {
+                SecretsError::FileWrite {
+                    path: file.clone(),
+                    reason: e.to_string(),
+                }
+            })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(SecretsError::FileWrite {
+                path: PathBuf::new(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    /// Moves a Python-era `{vault}/.parachute/.token` into the store and removes it.
+    pub async fn migrate_legacy_token(&self, legacy: &Path) -> Result<bool, SecretsError> {
+        let text = match tokio::fs::read_to_string(legacy).await {
+            Ok(t) => t,
+            Err(_) => return Ok(false),
+        };
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if !token.is_empty() {
+            let at = self.set(SecretName::ClaudeOauthToken, &token).await?;
+            tracing::info!(
+                stored_in = at.as_str(),
+                "migrated the legacy .token file into the secrets store"
+            );
+        }
+        tokio::fs::remove_file(legacy)
+            .await
+            .map_err(|e| SecretsError::FileWrite {
+                path: legacy.into(),
+                reason: e.to_string(),
+            })?;
+        Ok(true)
+    }
+}
+
+async fn with_timeout<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let handle = tokio::task::spawn_blocking(f);
+    match tokio::time::timeout(KEYRING_TIMEOUT, handle).await {
+        Ok(Ok(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, SecretsError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if t.trim().is_empty() => Ok(BTreeMap::new()),
+        Ok(t) => serde_json::from_str(&t).map_err(|e| SecretsError::FileRead {
+            path: path.into(),
+            reason: format!("not a JSON map ({}:{})", e.line(), e.column()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(SecretsError::FileRead {
+            path: path.into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Whether the OS keychain answers a read (blocking: run it off the async runtime).
+/// A missing probe entry counts as an answer.
+pub fn probe_keychain() -> Result<(), keyring::Error> {
+    keyring::Entry::new("parachute", "doctor-probe").and_then(|e| match e.get_password() {
+        Err(keyring::Error::NoEntry) => Ok(()),
+        other => other.map(|_| ()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_formatting_hides_the_value() {
+        let s = Secret::new("sk-ant-very-secret");
+        assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+    }
+}

@@ -1,0 +1,6 @@
+//! Small shared helpers: atomic file writes, time formats, a tiny local HTTP probe.
+
+pub mod fs;
+pub mod probe;
+pub mod sys;
+pub mod time;

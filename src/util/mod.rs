@@ -1,5 +1,0 @@
-//! Small shared helpers: atomic file writes, time formats, a tiny local HTTP probe.
-
-pub mod fs;
-pub mod probe;
-pub mod time;
