@@ -28,6 +28,9 @@
 //!
 //! Run without `--bench` (e.g. by `cargo test --all-targets`) it only prints how to run it.
 
+// A benchmark reports by failing loudly; its scenarios read top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 #[allow(dead_code)]
 #[path = "../tests/it/support/fake_anthropic.rs"]
 mod fake_anthropic;

@@ -20,6 +20,9 @@
 //!
 //! Run without `--bench` (e.g. by `cargo test --all-targets`) it only prints how to run it.
 
+// A benchmark reports by failing loudly; its scenarios read top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::{
     fmt_mb, free_port, mb, ms, percentile, probe_client, progress, report_path, target_json,

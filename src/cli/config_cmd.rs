@@ -7,7 +7,7 @@ use parachute_core::config::{validate_setting, write_yaml_key, Overrides, Settin
 pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCode> {
     match action {
         super::ConfigAction::Show => {
-            let s = Settings::load(ov)?;
+            let s = load_or_explain(ov)?;
             println!("vault:          {}", s.paths.vault.display());
             println!("PARACHUTE_HOME: {}", s.paths.home.display());
             for (key, _) in KNOWN_KEYS {
@@ -21,7 +21,7 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         super::ConfigAction::Get { key } => {
-            let s = Settings::load(ov)?;
+            let s = load_or_explain(ov)?;
             match s.shown.get(&key) {
                 Some((v, _)) => {
                     println!("{v}");
@@ -40,19 +40,20 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
         }
         super::ConfigAction::Set { key, value } => {
             let v = validate_setting(&key, &value)?;
-            let s = Settings::load(ov)?;
+            // Only the paths: a broken config.yaml must not stop the command that fixes it.
+            let paths = Settings::load_paths(ov)?.paths;
             let file = if key == "vault_path" {
                 let abs = parachute_core::config::paths::absolutize(std::path::Path::new(&value));
                 write_yaml_key(
-                    &s.paths.home_config_file(),
+                    &paths.home_config_file(),
                     &key,
                     serde_json::Value::from(abs.display().to_string()),
                 )?;
-                s.paths.home_config_file()
+                paths.home_config_file()
             } else {
-                std::fs::create_dir_all(s.paths.vault_dot())?;
-                write_yaml_key(&s.paths.vault_config_file(), &key, v)?;
-                s.paths.vault_config_file()
+                std::fs::create_dir_all(paths.vault_dot())?;
+                write_yaml_key(&paths.vault_config_file(), &key, v)?;
+                paths.vault_config_file()
             };
             println!("{key} saved to {}", file.display());
             if std::env::var(key.to_ascii_uppercase()).is_ok() {
@@ -64,4 +65,14 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Loads the settings; an invalid value is reported with the command that fixes it.
+fn load_or_explain(ov: &Overrides) -> anyhow::Result<Settings> {
+    Settings::load(ov).map_err(|e| match &e {
+        parachute_core::config::ConfigError::Invalid { key, .. } => anyhow::anyhow!(
+            "{e}\nfix it with `parachute config set {key} VALUE` (or edit the file)"
+        ),
+        _ => e.into(),
+    })
 }

@@ -97,6 +97,43 @@ fn invalid_and_unknown_config_keys_are_reported_by_name() {
 }
 
 #[test]
+fn config_set_validates_like_the_server_and_repairs_a_broken_file() {
+    let d = Dirs::new();
+    // Every key is checked by the parser the server runs, not only a few.
+    for (key, bad) in [
+        ("warm_idle_secs", "abc"),
+        ("sse_heartbeat_secs", "0"),
+        ("max_cli_processes", "0"),
+        ("log_level", "parachute=loud"),
+    ] {
+        let (code, _, err) = run(&d, &["config", "set", key, bad], &[]);
+        assert_ne!(code, 0, "{key}={bad} accepted");
+        assert!(err.contains(key), "{err}");
+    }
+    assert!(!d.vault.join(".parachute/config.yaml").exists());
+    // A file broken by hand: reading commands say which key and how to fix it…
+    std::fs::create_dir_all(d.vault.join(".parachute")).unwrap();
+    std::fs::write(
+        d.vault.join(".parachute/config.yaml"),
+        "warm_idle_secs: abc\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&d, &["config", "show"], &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("warm_idle_secs") && err.contains("config set"),
+        "{err}"
+    );
+    // …and `config set` still runs, and repairs it.
+    let (code, _, err) = run(&d, &["config", "set", "warm_idle_secs", "60"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        run(&d, &["config", "get", "warm_idle_secs"], &[]).1.trim(),
+        "60"
+    );
+}
+
+#[test]
 fn vault_resolution_order() {
     let d = Dirs::new();
     let other = d.tmp.path().join("other-vault");

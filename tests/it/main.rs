@@ -1,6 +1,9 @@
 //! Integration tests: they start the real `parachute` binary on temp vaults and drive
 //! it over HTTP like a client (and, for remote peers, from a network namespace).
 
+// A failed unwrap is how a test reports; long scenario tests read top to bottom.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod support;
 
 mod app_compat;

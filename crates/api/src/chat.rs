@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use parachute_core::app::AppState;
-use parachute_core::chat::prompts::{Answer, PromptKind};
+use parachute_core::chat::pending::{Answer, PromptKind};
 use parachute_core::chat::{ChatRequest, Turn};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -87,7 +87,7 @@ fn async_stream(
 async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {
     for (i, a) in req.attachments.iter().flatten().enumerate() {
         let name = a.get("fileName").and_then(Value::as_str).unwrap_or("");
-        if parachute_core::chat::context::blocked_attachment(name) {
+        if parachute_core::chat::prompt::blocked_attachment(name) {
             return ApiError::invalid(
                 "value_error",
                 vec![
@@ -204,7 +204,7 @@ async fn answer_question(
         json!({})
     };
     s.chat
-        .prompts
+        .pending
         .answer(&id, &rid, PromptKind::Question, Answer::Answers(answers))
         .map_err(|_| ApiError::NotFound(format!("No pending question with request_id: {rid}")))?;
     Ok(Json(
@@ -217,7 +217,7 @@ async fn answer_question(
     params(("session_id" = String, Path, description = "Session id")),
     responses((status = 200, description = "`{pending: [{id, tool_name, file_path, timestamp}], sessionId}`", body = Object)))]
 async fn list_permissions(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
-    Json(json!({"pending": s.chat.prompts.pending_permissions(&id), "sessionId": id}))
+    Json(json!({"pending": s.chat.pending.pending_permissions(&id), "sessionId": id}))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -249,7 +249,7 @@ async fn grant_permission(
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
     s.chat
-        .prompts
+        .pending
         .answer(
             &id,
             &body.request_id,
@@ -273,7 +273,7 @@ async fn deny_permission(
     ApiJson(body): ApiJson<DenyBody>,
 ) -> Result<Json<Value>, ApiError> {
     s.chat
-        .prompts
+        .pending
         .answer(&id, &body.request_id, PromptKind::Permission, Answer::Deny)
         .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
     Ok(Json(

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::vault::{contexts, VaultPathError};
+use parachute_core::vault::{context_folders, VaultPathError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,7 +35,7 @@ fn path_error(e: VaultPathError) -> ApiError {
     responses((status = 200, description = "`{folders: [{path, context_file, has_agents_md, has_claude_md, display_name}], count}`", body = Object)))]
 async fn list_folders(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let gate = s.settings.vault_gate();
-    let v = tokio::task::spawn_blocking(move || contexts::folders(&gate))
+    let v = tokio::task::spawn_blocking(move || context_folders::folders(&gate))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(path_error)?;
@@ -65,7 +65,7 @@ async fn folder_chain(
     let gate = s.settings.vault_gate();
     let folders = split_folders(&q.folders);
     let max = q.max_tokens.unwrap_or(50_000);
-    let v = tokio::task::spawn_blocking(move || contexts::chain(&gate, &folders, max))
+    let v = tokio::task::spawn_blocking(move || context_folders::chain(&gate, &folders, max))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(path_error)?;
@@ -103,7 +103,7 @@ async fn session_answer(
     let chain = if include_chain {
         let gate = s.settings.vault_gate();
         let f = folders.clone();
-        tokio::task::spawn_blocking(move || contexts::chain(&gate, &f, 50_000))
+        tokio::task::spawn_blocking(move || context_folders::chain(&gate, &f, 50_000))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(path_error)?

@@ -293,7 +293,7 @@ async fn import_sync(
 async fn import_contexts(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let gate = s.settings.vault_gate();
     let v =
-        tokio::task::spawn_blocking(move || parachute_core::vault::import_contexts::list(&gate))
+        tokio::task::spawn_blocking(move || parachute_core::vault::imported_contexts::list(&gate))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))

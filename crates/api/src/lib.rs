@@ -20,7 +20,7 @@ pub mod extract;
 mod files;
 mod health;
 mod imports;
-mod prompts;
+mod prompt_preview;
 pub mod server;
 mod sessions;
 mod sync;
@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(usage::routes())
         .merge(files::routes())
         .merge(contexts::routes())
-        .merge(prompts::routes())
+        .merge(prompt_preview::routes())
         .merge(sync::routes())
         .merge(claude_code::routes())
         .merge(imports::routes())

@@ -152,47 +152,10 @@ impl AgentProcess {
             .take()
             .ok_or_else(|| AgentError::Exited(": no stdout".into()))?;
         let stderr = child.stderr.take();
-        let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&buf);
-                let text = text.trim();
-                // Some builds print non-JSON diagnostics on stdout: skip them.
-                if !text.starts_with('{') {
-                    continue;
-                }
-                match serde_json::from_str::<Value>(text) {
-                    Ok(v) => {
-                        if tx.send(v).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "skipping an unparseable CLI line"),
-                }
-            }
-        });
+        let rx = read_stdout_lines(stdout);
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(stderr) = stderr {
-            let tail = stderr_tail.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    tracing::debug!(target: "parachute::agent::stderr", "{l}");
-                    if let Ok(mut t) = tail.lock() {
-                        if t.len() == STDERR_TAIL {
-                            t.pop_front();
-                        }
-                        t.push_back(l);
-                    }
-                }
-            });
+            keep_stderr_tail(stderr, stderr_tail.clone());
         }
         let mut p = AgentProcess {
             child,
@@ -318,4 +281,51 @@ impl Drop for AgentProcess {
             let _ = std::fs::remove_file(f);
         }
     }
+}
+
+/// Forwards each JSON line the CLI prints on stdout; other lines are skipped (some
+/// builds print diagnostics there). The channel closes when stdout does.
+fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&buf);
+            let text = text.trim();
+            if !text.starts_with('{') {
+                continue;
+            }
+            match serde_json::from_str::<Value>(text) {
+                Ok(v) => {
+                    if tx.send(v).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "skipping an unparseable CLI line"),
+            }
+        }
+    });
+    rx
+}
+
+/// Logs the CLI's stderr at debug level and keeps its last lines for error messages.
+fn keep_stderr_tail(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            tracing::debug!(target: "parachute::agent::stderr", "{l}");
+            if let Ok(mut t) = tail.lock() {
+                if t.len() == STDERR_TAIL {
+                    t.pop_front();
+                }
+                t.push_back(l);
+            }
+        }
+    });
 }

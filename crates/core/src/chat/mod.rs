@@ -6,12 +6,12 @@
 
 pub mod budget;
 pub mod claude_code;
-pub mod context;
 pub mod events;
 pub mod imports;
 pub mod orchestrator;
+pub mod pending;
 pub mod pool;
-pub mod prompts;
+pub mod prompt;
 pub mod quota;
 pub mod transcript;
 pub mod turns;

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use super::context;
 use super::events::{self, Done, PromptMetadata};
+use super::pending::{self, Answer, PendingPrompts, PromptKind};
 use super::pool::WarmPool;
-use super::prompts::{self, Answer, PromptKind, Prompts};
+use super::prompt;
 use super::transcript;
 use super::turns::{Turn, TurnHub};
 use crate::agent::protocol::{self, kind};
@@ -74,7 +74,7 @@ pub struct ChatService {
     pub pool: WarmPool,
     /// The `max_cli_processes` cap over running and warm processes.
     pub budget: super::budget::ProcessBudget,
-    pub prompts: Prompts,
+    pub pending: PendingPrompts,
 }
 
 /// How the session of a turn is started.
@@ -109,7 +109,7 @@ impl ChatService {
             hub: TurnHub::default(),
             pool: WarmPool::new(pool_size, pool_idle),
             budget,
-            prompts: Prompts::default(),
+            pending: PendingPrompts::default(),
         }
     }
 
@@ -190,6 +190,9 @@ impl ChatService {
         }
     }
 
+    // The whole turn in one function; splitting it into plan → resolve → acquire →
+    // drive → settle stages (each unit-tested) is the next step of the workspace issue.
+    #[allow(clippy::too_many_lines)]
     async fn run(&self, plan: Plan, turn: &Arc<Turn>) {
         let lock = self.hub.session_lock(&plan.session_id);
         let _serial = lock.lock().await;
@@ -286,7 +289,7 @@ impl ChatService {
         // The prompt: custom or agent system prompt, context sections, prior conversation.
         // A stored row the CLI has no transcript for (imported, bot-created) starts a new
         // CLI session seeded with the history we have for it.
-        let inputs = context::PromptInputs {
+        let inputs = prompt::PromptInputs {
             agent_path: req.agent_path.clone(),
             custom_prompt: system_prompt,
             contexts: req.contexts.clone().unwrap_or_default(),
@@ -294,9 +297,9 @@ impl ChatService {
             seed_history_of: (!is_new && !resume).then(|| id.clone()),
         };
         let (g, c) = (self.settings.vault_gate(), cwd.clone());
-        let prepared = tokio::task::spawn_blocking(move || context::prepare(&g, &c, inputs))
+        let prepared = tokio::task::spawn_blocking(move || prompt::prepare(&g, &c, inputs))
             .await
-            .unwrap_or_else(|e| Err(context::PrepareError::Invalid(e.to_string())));
+            .unwrap_or_else(|e| Err(prompt::PrepareError::Invalid(e.to_string())));
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
@@ -452,7 +455,7 @@ impl ChatService {
         }
         if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
             let g = self.settings.vault_gate();
-            let extra = tokio::task::spawn_blocking(move || context::save_attachments(&g, &atts))
+            let extra = tokio::task::spawn_blocking(move || prompt::save_attachments(&g, &atts))
                 .await
                 .unwrap_or_default();
             prompt.push_str(&extra);
@@ -527,7 +530,7 @@ impl ChatService {
             }
         };
 
-        self.prompts.forget_session(&id);
+        self.pending.forget_session(&id);
         let interrupted = interrupted || turn.abort_requested();
         if let Ok(result) = &outcome {
             // `total_cost_usd` is the process's running total: this turn's cost is the
@@ -664,7 +667,7 @@ impl ChatService {
                 let decision = if tool == "AskUserQuestion" {
                     let pid = format!("{session_id}-q-{tool_use_id}");
                     let rx =
-                        self.prompts
+                        self.pending
                             .register(&pid, session_id, PromptKind::Question, json!({}));
                     turn.push(
                         &json!({"type": "user_question", "requestId": pid, "sessionId": session_id,
@@ -691,8 +694,8 @@ impl ChatService {
                 } else {
                     let pid = format!("{session_id}-p-{tool_use_id}");
                     let ts = crate::util::time::now_session();
-                    let event = prompts::permission_event(&pid, tool, &input, &ts);
-                    let rx = self.prompts.register(
+                    let event = pending::permission_event(&pid, tool, &input, &ts);
+                    let rx = self.pending.register(
                         &pid,
                         session_id,
                         PromptKind::Permission,
@@ -759,7 +762,7 @@ impl ChatService {
         turn: &Turn,
     ) -> Option<Answer> {
         if turn.abort_requested() {
-            self.prompts.forget(id);
+            self.pending.forget(id);
             return None;
         }
         let answer = tokio::select! {
@@ -767,7 +770,7 @@ impl ChatService {
             _ = tokio::time::sleep(self.settings.permission_timeout) => None,
             _ = turn.abort.notified() => None,
         };
-        self.prompts.forget(id);
+        self.pending.forget(id);
         answer
     }
 

@@ -221,6 +221,15 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
+/// What [`Settings::load_paths`] finds before any setting is read.
+pub struct LoadedPaths {
+    pub paths: Paths,
+    /// The `.env` layer (empty when the file lies inside the vault).
+    pub dotenv: BTreeMap<String, String>,
+    /// Warnings to log once the logger exists.
+    pub warnings: Vec<String>,
+}
+
 /// The raw layers, before typing.
 struct Layers {
     env: BTreeMap<String, String>,
@@ -331,8 +340,10 @@ impl Settings {
         crate::vault::VaultGate::new(self.paths.vault.clone(), self.db_path.clone())
     }
 
-    /// Loads settings once: resolves the vault and home, then every key by precedence.
-    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+    /// Where the vault and the home are, and the `.env` layer (empty when it lies inside
+    /// the vault), without reading any setting: enough for `config set` to fix a broken
+    /// `config.yaml`.
+    pub fn load_paths(overrides: &Overrides) -> Result<LoadedPaths, ConfigError> {
         let mut dotenv = read_dotenv();
         let home = resolve_home();
         let mut vault = resolve_vault(overrides.vault.as_deref(), &dotenv, &home)?;
@@ -350,7 +361,20 @@ impl Settings {
                 std::env::current_dir().unwrap_or_default().display()
             ));
         }
-        let paths = Paths::new(vault, home);
+        Ok(LoadedPaths {
+            paths: Paths::new(vault, home),
+            dotenv,
+            warnings: early_warnings,
+        })
+    }
+
+    /// Loads settings once: resolves the vault and home, then every key by precedence.
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let LoadedPaths {
+            paths,
+            dotenv,
+            warnings: early_warnings,
+        } = Self::load_paths(overrides)?;
         let vault_config = read_yaml_map(&paths.vault_config_file())?;
         let mut env = BTreeMap::new();
         for (key, _) in KNOWN_KEYS {
@@ -391,6 +415,9 @@ impl Settings {
         Self::from_layers(paths, &layers, &ov, Vec::new())
     }
 
+    // One `get` and one check per key, read top to bottom: splitting it would only
+    // scatter the list of settings.
+    #[allow(clippy::too_many_lines)]
     fn from_layers(
         paths: Paths,
         layers: &Layers,
@@ -660,7 +687,7 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
         return Err(ConfigError::UnknownKey(key.into(), known));
     }
     let src = Source::Flag;
-    Ok(match key {
+    let typed = match key {
         "port" => Value::from(parse_num::<u16>(key, value, src)?),
         "max_message_length" | "max_body_bytes" => Value::from(parse_num::<u64>(key, value, src)?),
         "debug" => Value::from(
@@ -679,7 +706,25 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
             Value::from(value)
         }
         _ => Value::from(value),
-    })
+    };
+    // The same parser the server runs at start, on this one value: whatever it would
+    // refuse is refused now, before it is written.
+    let layers = Layers {
+        env: BTreeMap::new(),
+        dotenv: BTreeMap::new(),
+        vault_config: BTreeMap::from([(key.to_string(), typed.clone())]),
+    };
+    let paths = Paths::new(
+        (PathBuf::from("/nonexistent/vault"), Source::Default),
+        PathBuf::from("/nonexistent/home"),
+    );
+    Settings::from_layers(paths, &layers, &Overrides::default(), Vec::new()).map_err(
+        |e| match e {
+            ConfigError::Invalid { reason, .. } => invalid(key, src, &reason),
+            other => other,
+        },
+    )?;
+    Ok(typed)
 }
 
 /// Sets one key in a flat YAML file (atomically), keeping the other keys.

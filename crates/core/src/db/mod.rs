@@ -2,8 +2,8 @@
 //! migrated at start from `migrations/`. This folder is the only place with SQL;
 //! functions are named for what they return.
 
-mod contexts;
 mod legacy;
+mod session_contexts;
 pub mod sessions;
 pub mod usage;
 

@@ -3,9 +3,9 @@
 //! vault, symlinks that leave it at any component, and sibling-prefix tricks
 //! (`/vault2` is not inside `/vault`).
 
-pub mod contexts;
+pub mod context_folders;
 pub mod files;
-pub mod import_contexts;
+pub mod imported_contexts;
 pub mod protected;
 pub mod sync;
 

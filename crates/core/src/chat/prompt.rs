@@ -103,7 +103,7 @@ pub fn build(
                 return Err(format!("Context folder not found: {c}"));
             }
             // The file itself must not be a link out of the vault or to a protected file.
-            if let Some((_, f)) = crate::vault::contexts::context_file(gate, &resolved) {
+            if let Some((_, f)) = crate::vault::context_folders::context_file(gate, &resolved) {
                 let text = std::fs::read_to_string(&f).unwrap_or_default();
                 folders.push((rel(vault, &f), text));
             }
@@ -215,7 +215,7 @@ pub fn prepare(
     });
     let built = build(gate, &inputs.contexts, prior.as_deref()).map_err(PrepareError::Invalid)?;
     let working_directory_claude_md =
-        crate::vault::contexts::context_file(gate, cwd).map(|(_, p)| rel(vault, &p));
+        crate::vault::context_folders::context_file(gate, cwd).map(|(_, p)| rel(vault, &p));
     Ok(Prepared {
         agent,
         system_prompt,

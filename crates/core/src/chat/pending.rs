@@ -41,11 +41,11 @@ pub enum AnswerError {
 }
 
 #[derive(Default)]
-pub struct Prompts {
+pub struct PendingPrompts {
     pending: Mutex<HashMap<String, Pending>>,
 }
 
-impl Prompts {
+impl PendingPrompts {
     /// Registers a prompt and returns where its answer will arrive.
     pub fn register(
         &self,

@@ -1,5 +1,5 @@
 //! `GET /api/prompt/preview` (contract §1.8): what the agent would receive, built by
-//! the same `chat::context::prepare` the chat turn uses.
+//! the same `chat::prompt::prepare` the chat turn uses.
 
 use axum::extract::State;
 use axum::Json;
@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use parachute_core::app::AppState;
-use parachute_core::chat::context::{self, PrepareError, PromptInputs};
+use parachute_core::chat::prompt::{self, PrepareError, PromptInputs};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(preview))
@@ -57,7 +57,7 @@ async fn preview(
             .unwrap_or_default(),
         ..Default::default()
     };
-    let p = tokio::task::spawn_blocking(move || context::prepare(&gate, &cwd, inputs))
+    let p = tokio::task::spawn_blocking(move || prompt::prepare(&gate, &cwd, inputs))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {
