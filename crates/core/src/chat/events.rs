@@ -1,31 +1,208 @@
-//! The SSE events of `POST /api/chat` (contract §2.2): every key present, null-valued
-//! keys included, camelCase outside and snake_case inside `resumeInfo`, as the app reads.
+//! The events of a turn (contract §2.2), typed: [`TurnEvent`] is what the turn log
+//! keeps, so bots, the scheduler and the UI consume a turn without re-parsing JSON; it
+//! is serialized only at the edge (SSE), to exactly the contract's JSON — every key
+//! present, null-valued keys included, camelCase outside and snake_case inside
+//! `resumeInfo`, in the order the app has always received them.
+//!
+//! Adding a variant is safe (the app maps unknown types to `unknown`); renaming one or
+//! its keys breaks the app.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
-/// `resumeInfo` / `sessionResume`.
+/// `resumeInfo` / `sessionResume`: how the session was started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResumeInfo {
+    pub method: String,
+    pub is_new_session: bool,
+    pub previous_message_count: i64,
+    pub sdk_session_available: bool,
+}
+
 pub fn resume_info(
     method: &str,
     is_new: bool,
     previous_message_count: i64,
     sdk_session_available: bool,
-) -> Value {
-    json!({
-        "method": method,
-        "is_new_session": is_new,
-        "previous_message_count": previous_message_count,
-        "sdk_session_available": sdk_session_available,
-    })
+) -> ResumeInfo {
+    ResumeInfo {
+        method: method.to_string(),
+        is_new_session: is_new,
+        previous_message_count,
+        sdk_session_available,
+    }
+}
+
+/// A tool call as `tool_use` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    pub id: Value,
+    pub name: Value,
+    pub input: Value,
+}
+
+/// A guarded tool call waiting for the owner (`permission_request`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionRequest {
+    pub id: String,
+    pub tool_name: String,
+    pub agent_name: String,
+    pub timestamp: String,
+    pub permission_type: String,
+    pub file_path: Value,
+    pub allowed_patterns: Vec<Value>,
+    pub suggested_grants: Value,
+    pub mcp_server: Value,
+    pub mcp_tool: Value,
+    pub input: Value,
+}
+
+/// One event of a turn. Serialized with `type` first, then the fields in this order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TurnEvent {
+    /// Sent twice for a new session: first with a null id, then with the id.
+    #[serde(rename_all = "camelCase")]
+    Session {
+        session_id: Option<String>,
+        working_directory: Option<String>,
+        resume_info: ResumeInfo,
+        trust_level: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    PromptMetadata {
+        prompt_source: String,
+        prompt_source_path: Option<String>,
+        context_files: Vec<String>,
+        context_tokens: usize,
+        context_truncated: bool,
+        agent_name: String,
+        available_agents: Vec<String>,
+        base_prompt_tokens: usize,
+        total_prompt_tokens: usize,
+        trust_mode: bool,
+        working_directory_claude_md: Option<String>,
+    },
+    UserMessage {
+        content: String,
+    },
+    /// Ours, beyond the contract: the turn waits for a CLI process because
+    /// `max_cli_processes` are in use; `position` 1 is next. It goes on by itself.
+    #[serde(rename_all = "camelCase")]
+    Queued {
+        position: usize,
+        in_use: usize,
+        max_processes: usize,
+        message: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Init {
+        tools: Value,
+        permission_mode: Value,
+    },
+    Model {
+        model: String,
+    },
+    Thinking {
+        content: String,
+    },
+    /// `content` is the text so far, `delta` the new part.
+    Text {
+        content: String,
+        delta: String,
+    },
+    ToolUse {
+        tool: ToolCall,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolResult {
+        tool_use_id: Value,
+        content: String,
+        is_error: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    UserQuestion {
+        request_id: String,
+        session_id: String,
+        questions: Value,
+    },
+    PermissionRequest(Box<PermissionRequest>),
+    #[serde(rename_all = "camelCase")]
+    SessionUnavailable {
+        reason: String,
+        session_id: String,
+        has_markdown_history: bool,
+        message_count: i64,
+        message: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Done {
+        response: String,
+        session_id: String,
+        working_directory: Option<String>,
+        message_count: i64,
+        model: Option<String>,
+        duration_ms: u64,
+        spawned: Vec<String>,
+        /// `null` when there were none (as the contract sends it).
+        tool_calls: Option<Vec<Value>>,
+        permission_denials: Option<Vec<Value>>,
+        session_resume: ResumeInfo,
+    },
+    /// The turn failed. `sessionId` is absent (not null) for a request refused before
+    /// any session was chosen, as the contract sends it.
+    #[serde(rename_all = "camelCase")]
+    Error {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_id: Option<Option<String>>,
+    },
+}
+
+impl TurnEvent {
+    /// The JSON the SSE edge sends.
+    pub fn to_json(&self) -> String {
+        // Plain data (strings, numbers, JSON values): serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            json!({"type": "error", "error": format!("event not serializable: {e}")}).to_string()
+        })
+    }
+
+    /// The contract's `type` of this event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TurnEvent::Session { .. } => "session",
+            TurnEvent::PromptMetadata { .. } => "prompt_metadata",
+            TurnEvent::UserMessage { .. } => "user_message",
+            TurnEvent::Queued { .. } => "queued",
+            TurnEvent::Init { .. } => "init",
+            TurnEvent::Model { .. } => "model",
+            TurnEvent::Thinking { .. } => "thinking",
+            TurnEvent::Text { .. } => "text",
+            TurnEvent::ToolUse { .. } => "tool_use",
+            TurnEvent::ToolResult { .. } => "tool_result",
+            TurnEvent::UserQuestion { .. } => "user_question",
+            TurnEvent::PermissionRequest(_) => "permission_request",
+            TurnEvent::SessionUnavailable { .. } => "session_unavailable",
+            TurnEvent::Done { .. } => "done",
+            TurnEvent::Error { .. } => "error",
+        }
+    }
 }
 
 pub fn session(
     session_id: Option<&str>,
     working_directory: Option<&str>,
-    resume: &Value,
+    resume: &ResumeInfo,
     trust_level: Option<&str>,
-) -> Value {
-    json!({"type": "session", "sessionId": session_id, "workingDirectory": working_directory,
-        "resumeInfo": resume, "trustLevel": trust_level})
+) -> TurnEvent {
+    TurnEvent::Session {
+        session_id: session_id.map(str::to_string),
+        working_directory: working_directory.map(str::to_string),
+        resume_info: resume.clone(),
+        trust_level: trust_level.map(str::to_string),
+    }
 }
 
 pub struct PromptMetadata<'a> {
@@ -40,51 +217,97 @@ pub struct PromptMetadata<'a> {
     pub working_directory_claude_md: Option<String>,
 }
 
-pub fn prompt_metadata(m: &PromptMetadata) -> Value {
-    json!({"type": "prompt_metadata", "promptSource": m.prompt_source, "promptSourcePath": m.prompt_source_path,
-        "contextFiles": m.context_files, "contextTokens": m.context_tokens, "contextTruncated": m.context_truncated,
-        "agentName": m.agent_name, "availableAgents": [], "basePromptTokens": 0,
-        "totalPromptTokens": m.total_prompt_tokens, "trustMode": m.trust_mode,
-        "workingDirectoryClaudeMd": m.working_directory_claude_md})
+pub fn prompt_metadata(m: &PromptMetadata) -> TurnEvent {
+    TurnEvent::PromptMetadata {
+        prompt_source: m.prompt_source.to_string(),
+        prompt_source_path: m.prompt_source_path.map(str::to_string),
+        context_files: m.context_files.clone(),
+        context_tokens: m.context_tokens,
+        context_truncated: m.context_truncated,
+        agent_name: m.agent_name.to_string(),
+        available_agents: Vec::new(),
+        base_prompt_tokens: 0,
+        total_prompt_tokens: m.total_prompt_tokens,
+        trust_mode: m.trust_mode,
+        working_directory_claude_md: m.working_directory_claude_md.clone(),
+    }
 }
 
-pub fn user_message(content: &str) -> Value {
-    json!({"type": "user_message", "content": content})
+pub fn user_message(content: &str) -> TurnEvent {
+    TurnEvent::UserMessage {
+        content: content.to_string(),
+    }
 }
 
-pub fn init(tools: &Value, permission_mode: &Value) -> Value {
-    json!({"type": "init", "tools": tools, "permissionMode": permission_mode})
+pub fn init(tools: &Value, permission_mode: &Value) -> TurnEvent {
+    TurnEvent::Init {
+        tools: tools.clone(),
+        permission_mode: permission_mode.clone(),
+    }
 }
 
-pub fn model(model: &str) -> Value {
-    json!({"type": "model", "model": model})
+pub fn model(model: &str) -> TurnEvent {
+    TurnEvent::Model {
+        model: model.to_string(),
+    }
 }
 
-pub fn thinking(content: &str) -> Value {
-    json!({"type": "thinking", "content": content})
+pub fn thinking(content: &str) -> TurnEvent {
+    TurnEvent::Thinking {
+        content: content.to_string(),
+    }
 }
 
-pub fn text(content: &str, delta: &str) -> Value {
-    json!({"type": "text", "content": content, "delta": delta})
+pub fn text(content: &str, delta: &str) -> TurnEvent {
+    TurnEvent::Text {
+        content: content.to_string(),
+        delta: delta.to_string(),
+    }
 }
 
-pub fn tool_use(id: &Value, name: &Value, input: &Value) -> Value {
-    json!({"type": "tool_use", "tool": {"id": id, "name": name, "input": input}})
+pub fn tool_use(id: &Value, name: &Value, input: &Value) -> TurnEvent {
+    TurnEvent::ToolUse {
+        tool: ToolCall {
+            id: id.clone(),
+            name: name.clone(),
+            input: input.clone(),
+        },
+    }
 }
 
-pub fn tool_result(tool_use_id: &Value, content: &str, is_error: bool) -> Value {
-    json!({"type": "tool_result", "toolUseId": tool_use_id, "content": content, "isError": is_error})
+pub fn tool_result(tool_use_id: &Value, content: &str, is_error: bool) -> TurnEvent {
+    TurnEvent::ToolResult {
+        tool_use_id: tool_use_id.clone(),
+        content: content.to_string(),
+        is_error,
+    }
 }
 
-/// `queued` (ours, beyond the contract): the turn waits for a CLI process because
-/// `max_cli_processes` are in use; `position` 1 is next. The turn goes on by itself.
-pub fn queued(position: usize, in_use: usize, max: usize) -> Value {
-    json!({"type": "queued", "position": position, "inUse": in_use, "maxProcesses": max,
-        "message": format!("Waiting for a free Claude process ({in_use} of {max} in use; position {position} in line)")})
+pub fn queued(position: usize, in_use: usize, max: usize) -> TurnEvent {
+    TurnEvent::Queued {
+        position,
+        in_use,
+        max_processes: max,
+        message: format!(
+            "Waiting for a free Claude process ({in_use} of {max} in use; position {position} in line)"
+        ),
+    }
 }
 
-pub fn error(message: &str, session_id: Option<&str>) -> Value {
-    json!({"type": "error", "error": message, "sessionId": session_id})
+/// An `error` carrying `sessionId` (null when there is none).
+pub fn error(message: &str, session_id: Option<&str>) -> TurnEvent {
+    TurnEvent::Error {
+        error: message.to_string(),
+        session_id: Some(session_id.map(str::to_string)),
+    }
+}
+
+/// An `error` for a request refused before a session was chosen (no `sessionId` key).
+pub fn refusal(message: &str) -> TurnEvent {
+    TurnEvent::Error {
+        error: message.to_string(),
+        session_id: None,
+    }
 }
 
 /// The `done` event's fields.
@@ -97,16 +320,23 @@ pub struct Done<'a> {
     pub duration_ms: u128,
     pub tool_calls: &'a [Value],
     pub permission_denials: &'a [Value],
-    pub resume: &'a Value,
+    pub resume: &'a ResumeInfo,
 }
 
-pub fn done(d: &Done) -> Value {
-    json!({"type": "done", "response": d.response, "sessionId": d.session_id,
-        "workingDirectory": d.working_directory, "messageCount": d.message_count, "model": d.model,
-        "durationMs": d.duration_ms as u64, "spawned": [],
-        "toolCalls": if d.tool_calls.is_empty() { Value::Null } else { Value::from(d.tool_calls.to_vec()) },
-        "permissionDenials": if d.permission_denials.is_empty() { Value::Null } else { Value::from(d.permission_denials.to_vec()) },
-        "sessionResume": d.resume})
+pub fn done(d: &Done) -> TurnEvent {
+    let non_empty = |v: &[Value]| (!v.is_empty()).then(|| v.to_vec());
+    TurnEvent::Done {
+        response: d.response.to_string(),
+        session_id: d.session_id.to_string(),
+        working_directory: d.working_directory.map(str::to_string),
+        message_count: d.message_count,
+        model: d.model.map(str::to_string),
+        duration_ms: d.duration_ms as u64,
+        spawned: Vec::new(),
+        tool_calls: non_empty(d.tool_calls),
+        permission_denials: non_empty(d.permission_denials),
+        session_resume: d.resume.clone(),
+    }
 }
 
 /// The text a `tool_result` block carries: a string, or a list whose text parts are
@@ -168,6 +398,79 @@ mod tests {
             "This is a fairly long first line that goes well beyond..."
         );
         assert_eq!(title_from_message("   "), None);
+    }
+
+    /// The JSON each event had when it was built with `json!` (the contract's order).
+    #[test]
+    fn events_serialize_exactly_as_the_contract_sends_them() {
+        let r = resume_info("new", true, 0, true);
+        let cases: Vec<(TurnEvent, Value)> = vec![
+            (
+                session(None, Some("Notes"), &r, None),
+                json!({"type": "session", "sessionId": null, "workingDirectory": "Notes",
+                    "resumeInfo": {"method": "new", "is_new_session": true, "previous_message_count": 0, "sdk_session_available": true},
+                    "trustLevel": null}),
+            ),
+            (
+                prompt_metadata(&PromptMetadata {
+                    prompt_source: "claude_code_preset",
+                    prompt_source_path: None,
+                    agent_name: "vault-agent",
+                    context_files: vec!["a.md".into()],
+                    context_tokens: 3,
+                    context_truncated: false,
+                    total_prompt_tokens: 3,
+                    trust_mode: true,
+                    working_directory_claude_md: None,
+                }),
+                json!({"type": "prompt_metadata", "promptSource": "claude_code_preset", "promptSourcePath": null,
+                    "contextFiles": ["a.md"], "contextTokens": 3, "contextTruncated": false,
+                    "agentName": "vault-agent", "availableAgents": [], "basePromptTokens": 0,
+                    "totalPromptTokens": 3, "trustMode": true, "workingDirectoryClaudeMd": null}),
+            ),
+            (
+                queued(1, 2, 2),
+                json!({"type": "queued", "position": 1, "inUse": 2, "maxProcesses": 2,
+                    "message": "Waiting for a free Claude process (2 of 2 in use; position 1 in line)"}),
+            ),
+            (
+                tool_use(&json!("t1"), &json!("Write"), &json!({"a": 1})),
+                json!({"type": "tool_use", "tool": {"id": "t1", "name": "Write", "input": {"a": 1}}}),
+            ),
+            (
+                tool_result(&json!("t1"), "ok", false),
+                json!({"type": "tool_result", "toolUseId": "t1", "content": "ok", "isError": false}),
+            ),
+            (
+                error("boom", None),
+                json!({"type": "error", "error": "boom", "sessionId": null}),
+            ),
+            (
+                refusal("message is required"),
+                json!({"type": "error", "error": "message is required"}),
+            ),
+            (
+                done(&Done {
+                    response: "hi",
+                    session_id: "s1",
+                    working_directory: None,
+                    message_count: 2,
+                    model: Some("m"),
+                    duration_ms: 5,
+                    tool_calls: &[],
+                    permission_denials: &[],
+                    resume: &r,
+                }),
+                json!({"type": "done", "response": "hi", "sessionId": "s1", "workingDirectory": null,
+                    "messageCount": 2, "model": "m", "durationMs": 5, "spawned": [], "toolCalls": null,
+                    "permissionDenials": null, "sessionResume": {"method": "new", "is_new_session": true,
+                    "previous_message_count": 0, "sdk_session_available": true}}),
+            ),
+        ];
+        for (event, want) in cases {
+            assert_eq!(event.to_json(), want.to_string(), "{}", event.kind());
+            assert_eq!(want["type"], event.kind());
+        }
     }
 
     #[test]

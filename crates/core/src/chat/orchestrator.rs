@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use super::events::{self, Done, PromptMetadata};
+use super::events::{self, Done, PromptMetadata, TurnEvent};
 use super::pending::{self, Answer, PendingPrompts, PromptKind};
 use super::pool::WarmPool;
 use super::prompt;
@@ -137,13 +137,13 @@ impl ChatService {
     }
 
     /// Validates the request and decides new vs resume; an `Err` is the error event.
-    async fn plan(&self, req: ChatRequest) -> Result<Plan, Value> {
+    async fn plan(&self, req: ChatRequest) -> Result<Plan, TurnEvent> {
         if req.message.trim().is_empty() {
-            return Err(json!({"type": "error", "error": "message is required"}));
+            return Err(events::refusal("message is required"));
         }
         let n = req.message.chars().count();
         if n > self.settings.max_message_length {
-            return Err(json!({"type": "error", "error": format!("Message too long: {n} chars")}));
+            return Err(events::refusal(&format!("Message too long: {n} chars")));
         }
         let requested = req
             .session_id
@@ -627,9 +627,15 @@ impl ChatService {
                 drop(process);
                 if resume && msg.contains("No conversation found") {
                     // The transcript vanished between planning and spawning.
-                    turn.push(&json!({"type": "session_unavailable", "reason": "sdk_session_not_found",
-                        "sessionId": id, "hasMarkdownHistory": false, "messageCount": prev_count,
-                        "message": "The conversation's history is no longer available; start a new chat."}));
+                    turn.push(&TurnEvent::SessionUnavailable {
+                        reason: "sdk_session_not_found".into(),
+                        session_id: id.clone(),
+                        has_markdown_history: false,
+                        message_count: prev_count,
+                        message:
+                            "The conversation's history is no longer available; start a new chat."
+                                .into(),
+                    });
                 } else {
                     self.fail(turn, &msg, Some(&id));
                 }
@@ -669,10 +675,11 @@ impl ChatService {
                     let rx =
                         self.pending
                             .register(&pid, session_id, PromptKind::Question, json!({}));
-                    turn.push(
-                        &json!({"type": "user_question", "requestId": pid, "sessionId": session_id,
-                        "questions": input.get("questions").cloned().unwrap_or(json!([]))}),
-                    );
+                    turn.push(&TurnEvent::UserQuestion {
+                        request_id: pid.clone(),
+                        session_id: session_id.to_string(),
+                        questions: input.get("questions").cloned().unwrap_or(json!([])),
+                    });
                     match self.wait_for_owner(&pid, rx, turn).await {
                         Some(Answer::Answers(a)) => {
                             let mut updated = input.clone();
@@ -694,13 +701,12 @@ impl ChatService {
                 } else {
                     let pid = format!("{session_id}-p-{tool_use_id}");
                     let ts = crate::util::time::now_session();
-                    let event = pending::permission_event(&pid, tool, &input, &ts);
-                    let rx = self.pending.register(
-                        &pid,
-                        session_id,
-                        PromptKind::Permission,
-                        event.clone(),
-                    );
+                    let request = pending::permission_request(&pid, tool, &input, &ts);
+                    let event = TurnEvent::PermissionRequest(Box::new(request));
+                    let info = serde_json::to_value(&event).unwrap_or(Value::Null);
+                    let rx = self
+                        .pending
+                        .register(&pid, session_id, PromptKind::Permission, info);
                     turn.push(&event);
                     match self.wait_for_owner(&pid, rx, turn).await {
                         Some(Answer::Grant(_)) => protocol::allow(&input),
@@ -796,7 +802,7 @@ impl ChatService {
     }
 }
 
-fn internal(msg: &str, session_id: Option<&str>) -> Value {
+fn internal(msg: &str, session_id: Option<&str>) -> TurnEvent {
     tracing::error!(error = %msg, "chat turn could not start");
     events::error(
         "Internal error starting the turn; see the server log",

@@ -128,7 +128,12 @@ pub fn permission_type(tool: &str) -> &'static str {
 }
 
 /// The `permission_request` event for a `can_use_tool` request.
-pub fn permission_event(id: &str, tool: &str, input: &Value, timestamp: &str) -> Value {
+pub fn permission_request(
+    id: &str,
+    tool: &str,
+    input: &Value,
+    timestamp: &str,
+) -> super::events::PermissionRequest {
     let file_path = input
         .get("file_path")
         .or_else(|| input.get("path"))
@@ -143,8 +148,17 @@ pub fn permission_event(id: &str, tool: &str, input: &Value, timestamp: &str) ->
         Some(p) => json!([{"scope": "once", "pattern": p, "label": "Allow once"}]),
         None => json!([{"scope": "once", "pattern": tool, "label": "Allow once"}]),
     };
-    json!({"type": "permission_request", "id": id, "toolName": tool, "agentName": "vault-agent",
-        "timestamp": timestamp, "permissionType": permission_type(tool), "filePath": file_path,
-        "allowedPatterns": [], "suggestedGrants": suggested, "mcpServer": mcp_server, "mcpTool": mcp_tool,
-        "input": input})
+    super::events::PermissionRequest {
+        id: id.to_string(),
+        tool_name: tool.to_string(),
+        agent_name: "vault-agent".into(),
+        timestamp: timestamp.to_string(),
+        permission_type: permission_type(tool).to_string(),
+        file_path,
+        allowed_patterns: Vec::new(),
+        suggested_grants: suggested,
+        mcp_server,
+        mcp_tool,
+        input: input.clone(),
+    }
 }

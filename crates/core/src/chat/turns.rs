@@ -1,13 +1,23 @@
-//! Running and recently finished turns, each with its numbered event log. A client
-//! reads from any position (`Last-Event-ID`), so a disconnect loses nothing.
+//! Running and recently finished turns, each with its numbered log of typed
+//! [`TurnEvent`]s (kept with their JSON, serialized once). A client reads from any
+//! position (`Last-Event-ID`), so a disconnect loses nothing; bots and the scheduler
+//! read the typed events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{watch, Notify};
+
+use super::events::TurnEvent;
+
+/// One logged event: typed, and its JSON for the SSE edge.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    pub event: Arc<TurnEvent>,
+    pub json: Arc<str>,
+}
 
 /// Finished turns stay available for re-attach this long.
 const KEEP_FINISHED: Duration = Duration::from_secs(300);
@@ -15,7 +25,7 @@ const KEEP_FINISHED: Duration = Duration::from_secs(300);
 /// One turn's log and controls.
 pub struct Turn {
     pub session_id: String,
-    events: Mutex<Vec<Arc<str>>>,
+    events: Mutex<Vec<LoggedEvent>>,
     count: watch::Sender<usize>,
     finished: AtomicBool,
     finished_at: Mutex<Option<Instant>>,
@@ -42,11 +52,14 @@ impl Turn {
     }
 
     /// Appends an event; its id is its 1-based position.
-    pub fn push(&self, event: &Value) -> usize {
-        let text: Arc<str> = Arc::from(event.to_string());
+    pub fn push(&self, event: &TurnEvent) -> usize {
+        let logged = LoggedEvent {
+            json: Arc::from(event.to_json()),
+            event: Arc::new(event.clone()),
+        };
         let n = {
             let mut ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
-            ev.push(text);
+            ev.push(logged);
             ev.len()
         };
         self.count.send_replace(n);
@@ -78,6 +91,23 @@ impl Turn {
     /// Events after `after` (their ids and JSON), waiting for more while the turn runs;
     /// an empty result means the turn is over and everything was read.
     pub async fn next_after(&self, after: usize) -> Vec<(usize, Arc<str>)> {
+        self.logged_after(after)
+            .await
+            .into_iter()
+            .map(|(i, e)| (i, e.json))
+            .collect()
+    }
+
+    /// [`Turn::next_after`] with the typed events (bots, the scheduler, the UI).
+    pub async fn events_after(&self, after: usize) -> Vec<(usize, Arc<TurnEvent>)> {
+        self.logged_after(after)
+            .await
+            .into_iter()
+            .map(|(i, e)| (i, e.event))
+            .collect()
+    }
+
+    async fn logged_after(&self, after: usize) -> Vec<(usize, LoggedEvent)> {
         let mut rx = self.count.subscribe();
         loop {
             {
