@@ -13,6 +13,7 @@ pub mod pending;
 pub mod pool;
 pub mod prompt;
 pub mod quota;
+pub mod stream_state;
 pub mod transcript;
 pub mod turns;
 

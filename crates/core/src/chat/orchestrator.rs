@@ -15,13 +15,13 @@ use super::events::{self, Done, PromptMetadata, TurnEvent};
 use super::pending::{self, Answer, PendingPrompts, PromptKind};
 use super::pool::WarmPool;
 use super::prompt;
+use super::stream_state::StreamState;
 use super::transcript;
 use super::turns::{Turn, TurnHub};
 use crate::agent::protocol::{self, kind};
 use crate::agent::{AgentProcess, SpawnSpec, StartMode};
 use crate::config::secrets::{SecretName, SecretStore};
 use crate::config::Settings;
-use crate::db::usage::UsageEntry;
 use crate::db::{NewSession, SessionRow, Store};
 use crate::trust::TrustLevel;
 use crate::workspaces::WorkspaceStore;
@@ -190,33 +190,63 @@ impl ChatService {
         }
     }
 
-    // The whole turn in one function; splitting it into plan → resolve → acquire →
-    // drive → settle stages (each unit-tested) is the next step of the workspace issue.
-    #[allow(clippy::too_many_lines)]
+    /// The turn in stages: resolve (trust, workspace, working directory, prompt) →
+    /// acquire a process (warm, or spawned under the process cap) → send the message →
+    /// drive the stream → settle (usage, the session row, `done`, the warm pool).
     async fn run(&self, plan: Plan, turn: &Arc<Turn>) {
         let lock = self.hub.session_lock(&plan.session_id);
         let _serial = lock.lock().await;
         self.hub.register(turn);
         let started = Instant::now();
+        let id = plan.session_id.clone();
+        let r = match self.resolve(&plan, turn).await {
+            Ok(r) => r,
+            Err(msg) => return self.fail(turn, &msg, Some(&id)),
+        };
+        let (mut process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
+            Ok(p) => p,
+            Err(msg) => return self.fail(turn, &msg, Some(&id)),
+        };
+        let req = &plan.req;
+        let mut message = compose_message(
+            &req.message,
+            r.is_new.then_some(req.initial_context.as_deref()).flatten(),
+            resumed_with_append.then_some(r.append.as_deref()).flatten(),
+        );
+        if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
+            let g = self.settings.vault_gate();
+            let extra = tokio::task::spawn_blocking(move || prompt::save_attachments(&g, &atts))
+                .await
+                .unwrap_or_default();
+            message.push_str(&extra);
+        }
+        if let Err(e) = process.send_user(&message).await {
+            return self.fail(turn, &e.to_string(), Some(&id));
+        }
+        let driven = self.drive(&mut process, &plan, &r, turn).await;
+        self.settle(process, driven, &plan, &r, started, turn).await;
+    }
+
+    /// Decides everything the turn runs with, and sends the events that come before
+    /// the CLI: `session`, `prompt_metadata`, `user_message`, the second `session`.
+    async fn resolve(&self, plan: &Plan, turn: &Turn) -> Result<Resolved, String> {
         let Plan {
             req,
             session_id: id,
             row,
             resume,
         } = plan;
+        let (id, resume) = (id.clone(), *resume);
         let is_new = row.is_none();
         let prev_count = row.as_ref().and_then(|r| r.message_count).unwrap_or(0);
-        let resume_info = if resume {
-            events::resume_info("sdk_resume", false, prev_count, true)
-        } else {
-            events::resume_info("new", true, if is_new { 0 } else { prev_count }, is_new)
-        };
+        let resume_info = resume_info_for(resume, is_new, prev_count);
         let wd = req.working_directory.clone().filter(|w| !w.is_empty());
         let req_trust = req.trust_level.clone();
         let metadata = row
             .as_ref()
             .map(crate::sessions::metadata_object)
             .unwrap_or_default();
+        // Guarded tool calls are allowed automatically unless the owner turned it off.
         let trust_mode = metadata
             .get("permissions")
             .and_then(|p| p.get("trustMode"))
@@ -235,48 +265,28 @@ impl ChatService {
             .workspace_id
             .clone()
             .or_else(|| row.as_ref().and_then(|r| r.workspace_id.clone()));
-        let workspace = match workspace_id.as_deref().filter(|w| !w.is_empty()) {
-            Some(slug) => match self.workspaces.get(slug).await {
-                Ok(w) => Some(w),
-                Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
-            },
-            None => None,
-        };
-        let mut levels = Vec::new();
-        if let Some(t) = row.as_ref().and_then(|r| r.trust_level.clone()) {
-            levels.push(t.parse::<TrustLevel>().unwrap_or(TrustLevel::Full));
-        }
-        if let Some(w) = &workspace {
-            levels.push(w.trust_level);
-        }
-        if let Some(t) = &req_trust {
-            match t.parse::<TrustLevel>() {
-                Ok(l) => levels.push(l),
-                Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
-            }
-        }
-        let level = TrustLevel::most_restricted(levels);
+        let workspace = self.workspace(workspace_id.as_deref()).await?;
+        let level = effective_level(
+            row.as_ref().and_then(|r| r.trust_level.as_deref()),
+            workspace.as_ref().map(|w| w.trust_level),
+            req_trust.as_deref(),
+        )?;
 
         // Working directory: request > workspace > session override > stored > vault root.
         let overrides = metadata
             .get("config_overrides")
             .cloned()
             .unwrap_or(Value::Null);
-        let wd_choice = wd
-            .clone()
-            .or_else(|| workspace.as_ref().and_then(|w| w.working_directory.clone()))
-            .or_else(|| {
-                overrides
-                    .get("working_directory")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .or_else(|| row.as_ref().and_then(|r| r.working_directory.clone()));
-        let cwd = match self.resolve_cwd(wd_choice.as_deref()) {
-            Ok(c) => c,
-            Err(msg) => return self.fail(turn, &msg, Some(&id)),
-        };
-        let system_prompt = req
+        let wd_choice = choose_working_directory([
+            wd.as_deref(),
+            workspace
+                .as_ref()
+                .and_then(|w| w.working_directory.as_deref()),
+            overrides.get("working_directory").and_then(Value::as_str),
+            row.as_ref().and_then(|r| r.working_directory.as_deref()),
+        ]);
+        let cwd = self.resolve_cwd(wd_choice.as_deref())?;
+        let custom_prompt = req
             .system_prompt
             .clone()
             .or_else(|| {
@@ -286,24 +296,12 @@ impl ChatService {
                     .map(str::to_string)
             })
             .filter(|s| !s.trim().is_empty());
-        // The prompt: custom or agent system prompt, context sections, prior conversation.
         // A stored row the CLI has no transcript for (imported, bot-created) starts a new
         // CLI session seeded with the history we have for it.
-        let inputs = prompt::PromptInputs {
-            agent_path: req.agent_path.clone(),
-            custom_prompt: system_prompt,
-            contexts: req.contexts.clone().unwrap_or_default(),
-            prior_conversation: req.prior_conversation.clone(),
-            seed_history_of: (!is_new && !resume).then(|| id.clone()),
-        };
-        let (g, c) = (self.settings.vault_gate(), cwd.clone());
-        let prepared = tokio::task::spawn_blocking(move || prompt::prepare(&g, &c, inputs))
-            .await
-            .unwrap_or_else(|e| Err(prompt::PrepareError::Invalid(e.to_string())));
-        let prepared = match prepared {
-            Ok(p) => p,
-            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
-        };
+        let seed_history_of = (!is_new && !resume).then(|| id.clone());
+        let prepared = self
+            .prepare_prompt(req, &cwd, custom_prompt, seed_history_of)
+            .await?;
         let system_prompt = prepared.system_prompt.clone();
         // The owner's CLAUDE.md instructions first, then what this turn adds.
         let append = match (prepared.instructions.clone(), prepared.built.append.clone()) {
@@ -336,25 +334,96 @@ impl ChatService {
                 "Trust level '{}' needs its sandbox, which this server does not provide yet; use 'full' or try again after updating",
                 level.as_str()
             );
-            return self.fail(turn, &msg, Some(&id));
+            return Err(msg);
         }
 
-        let credential = match self.secrets.get(SecretName::ClaudeOauthToken).await {
-            Ok(Some((s, _))) => Some(("CLAUDE_CODE_OAUTH_TOKEN", s)),
-            _ => match self.secrets.get(SecretName::AnthropicApiKey).await {
-                Ok(Some((s, _))) => Some(("ANTHROPIC_API_KEY", s)),
-                _ => None,
-            },
-        };
-        let Some((cred_var, cred)) = credential else {
-            return self.fail(turn, NO_TOKEN, Some(&id));
-        };
+        let (cred_var, cred) = self.credential().await?;
         let model = req
             .model
             .clone()
             .or_else(|| workspace.as_ref().and_then(|w| w.model.clone()))
             .or_else(|| self.settings.default_model.clone());
 
+        Ok(Resolved {
+            is_new,
+            prev_count,
+            resume_info,
+            wd,
+            req_trust,
+            workspace_id,
+            trust_mode,
+            cwd,
+            system_prompt,
+            append,
+            cred_var,
+            cred,
+            model,
+        })
+    }
+
+    /// The prompt for `cwd`: custom or agent system prompt, context sections, prior
+    /// conversation, the vault's CLAUDE.md instructions (file work off the runtime).
+    async fn prepare_prompt(
+        &self,
+        req: &ChatRequest,
+        cwd: &Path,
+        custom_prompt: Option<String>,
+        seed_history_of: Option<String>,
+    ) -> Result<prompt::Prepared, String> {
+        let inputs = prompt::PromptInputs {
+            agent_path: req.agent_path.clone(),
+            custom_prompt,
+            contexts: req.contexts.clone().unwrap_or_default(),
+            prior_conversation: req.prior_conversation.clone(),
+            seed_history_of,
+        };
+        let (g, c) = (self.settings.vault_gate(), cwd.to_path_buf());
+        tokio::task::spawn_blocking(move || prompt::prepare(&g, &c, inputs))
+            .await
+            .unwrap_or_else(|e| Err(prompt::PrepareError::Invalid(e.to_string())))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The session's workspace, if it names one (a missing one is an error).
+    async fn workspace(
+        &self,
+        slug: Option<&str>,
+    ) -> Result<Option<crate::workspaces::Workspace>, String> {
+        match slug.filter(|w| !w.is_empty()) {
+            Some(slug) => self
+                .workspaces
+                .get(slug)
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+
+    /// The Claude credential and the variable the CLI reads it from: the OAuth token,
+    /// else an API key; none is an error that says how to set one.
+    async fn credential(&self) -> Result<(&'static str, crate::config::secrets::Secret), String> {
+        if let Ok(Some((s, _))) = self.secrets.get(SecretName::ClaudeOauthToken).await {
+            return Ok(("CLAUDE_CODE_OAUTH_TOKEN", s));
+        }
+        if let Ok(Some((s, _))) = self.secrets.get(SecretName::AnthropicApiKey).await {
+            return Ok(("ANTHROPIC_API_KEY", s));
+        }
+        Err(NO_TOKEN.to_string())
+    }
+
+    /// The session's process: its warm one if it still fits (same working directory,
+    /// prompt and credential), else a new one spawned under the process cap. The flag
+    /// says a resumed process needs this turn's appended text in the message.
+    async fn acquire(
+        &self,
+        plan: &Plan,
+        r: &Resolved,
+        turn: &Turn,
+    ) -> Result<(AgentProcess, bool), String> {
+        let (id, resume) = (&plan.session_id, plan.resume);
+        let (cwd, model, system_prompt, append) = (&r.cwd, &r.model, &r.system_prompt, &r.append);
+        let (cred_var, cred) = (r.cred_var, &r.cred);
         // A warm process is reused unless it runs elsewhere; a dead one is replaced by a
         // fresh process that resumes the transcript.
         // What the process was started with: a turn with another prompt or credential
@@ -370,17 +439,17 @@ impl ChatService {
         };
         let warm = self
             .pool
-            .take(&id)
-            .filter(|p| p.cwd == cwd && p.fingerprint == fingerprint);
+            .take(id)
+            .filter(|p| p.cwd == *cwd && p.fingerprint == fingerprint);
         // The CLI keeps a resumed session's system prompt: text appended for this turn
         // then travels with the message instead (see `prompt` below).
         let mut resumed_with_append = false;
-        let mut process = match warm {
+        let process = match warm {
             Some(mut p) => {
-                if model.is_some() && p.model != model {
-                    if let Err(e) = p.set_model(model.as_deref()).await {
-                        return self.fail(turn, &e.to_string(), Some(&id));
-                    }
+                if model.is_some() && p.model != *model {
+                    p.set_model(model.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 p
             }
@@ -422,7 +491,7 @@ impl ChatService {
                     .await
                 {
                     Ok(p) => p,
-                    Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+                    Err(e) => return Err(e.to_string()),
                 };
                 self.pool.count_spawn();
                 match AgentProcess::spawn(&spec).await {
@@ -430,40 +499,25 @@ impl ChatService {
                         p.hold(permit);
                         p
                     }
-                    Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
         };
 
-        let mut prompt = req.message.clone();
-        if resumed_with_append {
-            if let Some(a) = &append {
-                prompt = format!("<context>\n{a}\n</context>\n\n{prompt}");
-            }
-        }
-        if is_new {
-            if let Some(ctx) = req
-                .initial_context
-                .as_ref()
-                .filter(|c| !c.trim().is_empty())
-            {
-                prompt = format!(
-                    "## Context\n\n{ctx}\n\n---\n\n## Request\n\n{}",
-                    req.message
-                );
-            }
-        }
-        if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
-            let g = self.settings.vault_gate();
-            let extra = tokio::task::spawn_blocking(move || prompt::save_attachments(&g, &atts))
-                .await
-                .unwrap_or_default();
-            prompt.push_str(&extra);
-        }
-        if let Err(e) = process.send_user(&prompt).await {
-            return self.fail(turn, &e.to_string(), Some(&id));
-        }
+        Ok((process, resumed_with_append))
+    }
 
+    /// Reads the CLI's output until its `result`: answers control requests, writes the
+    /// session row at `init`, and turns the stream into events. An abort interrupts the
+    /// CLI and reads on to its `result`.
+    async fn drive(
+        &self,
+        process: &mut AgentProcess,
+        plan: &Plan,
+        r: &Resolved,
+        turn: &Turn,
+    ) -> Driven {
+        let (req, id) = (&plan.req, &plan.session_id);
         let mut st = StreamState::default();
         let mut interrupted = false;
         let outcome = loop {
@@ -487,28 +541,28 @@ impl ChatService {
             match kind(&line) {
                 ("control_request", _) => {
                     let answer = self
-                        .answer_control(&line, &id, trust_mode, &cwd, turn)
+                        .answer_control(&line, id, r.trust_mode, &r.cwd, turn)
                         .await;
                     if let Err(e) = process.write(&answer).await {
                         break Err(e.to_string());
                     }
                 }
                 ("system", "init") => {
-                    if is_new && !st.row_written {
+                    if r.is_new && !st.row_written {
                         let new = NewSession {
                             id: id.clone(),
                             title: events::title_from_message(&req.message),
                             module: req.module.clone().unwrap_or_else(|| "chat".into()),
                             source: "parachute".into(),
-                            working_directory: wd.clone(),
+                            working_directory: r.wd.clone(),
                             model: line
                                 .get("model")
                                 .and_then(Value::as_str)
                                 .map(str::to_string)
-                                .or(model.clone()),
+                                .or(r.model.clone()),
                             message_count: 0,
-                            trust_level: req_trust.clone(),
-                            workspace_id: workspace_id.clone(),
+                            trust_level: r.req_trust.clone(),
+                            workspace_id: r.workspace_id.clone(),
                             metadata: None,
                             created_at: None,
                         };
@@ -530,28 +584,38 @@ impl ChatService {
             }
         };
 
+        Driven {
+            outcome,
+            st,
+            interrupted,
+        }
+    }
+
+    /// After the stream: usage and cost, the session row, the final `text` and `done`
+    /// (or the error), and the process back to the warm pool.
+    async fn settle(
+        &self,
+        mut process: AgentProcess,
+        driven: Driven,
+        plan: &Plan,
+        r: &Resolved,
+        started: Instant,
+        turn: &Turn,
+    ) {
+        let Driven {
+            outcome,
+            st,
+            interrupted,
+        } = driven;
+        let (id, resume, prev_count) = (plan.session_id.clone(), plan.resume, r.prev_count);
+        let (wd, model, resume_info) = (&r.wd, r.model.clone(), &r.resume_info);
         self.pending.forget_session(&id);
         let interrupted = interrupted || turn.abort_requested();
         if let Ok(result) = &outcome {
-            // `total_cost_usd` is the process's running total: this turn's cost is the
-            // increase since the last result of the same process.
-            let total = result
-                .get("total_cost_usd")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            let cost = if total >= process.reported_cost_usd {
-                total - process.reported_cost_usd
-            } else {
-                total
-            };
-            process.reported_cost_usd = total;
-            let mut entries = st.usage.clone();
-            // The CLI reports cost for the whole turn; attribute it to the models used,
-            // in proportion to their output tokens.
-            let outs: i64 = entries.iter().map(|e| e.output_tokens.max(1)).sum();
-            for e in entries.iter_mut() {
-                e.cost_usd = cost * e.output_tokens.max(1) as f64 / outs.max(1) as f64;
-            }
+            let total = result.get("total_cost_usd").and_then(Value::as_f64);
+            let cost = turn_cost(total.unwrap_or(0.0), process.reported_cost_usd);
+            process.reported_cost_usd = total.unwrap_or(0.0);
+            let entries = st.usage_with_cost(cost);
             if !entries.is_empty() {
                 if let Err(e) = self.store.record_usage(&id, &entries).await {
                     tracing::error!(error = %e, "could not record usage");
@@ -616,7 +680,7 @@ impl ChatService {
                     duration_ms: started.elapsed().as_millis(),
                     tool_calls: &st.tool_calls,
                     permission_denials: &denials,
-                    resume: &resume_info,
+                    resume: resume_info,
                 }));
                 // A session deleted during its turn does not keep a warm CLI.
                 if !self.store.session_was_deleted(&id).await.unwrap_or(false) {
@@ -802,6 +866,96 @@ impl ChatService {
     }
 }
 
+/// What [`ChatService::resolve`] decided for a turn.
+struct Resolved {
+    is_new: bool,
+    prev_count: i64,
+    resume_info: events::ResumeInfo,
+    /// The working directory as the request named it (for events and the row).
+    wd: Option<String>,
+    req_trust: Option<String>,
+    workspace_id: Option<String>,
+    /// The session's `metadata.permissions.trustMode` (guarded calls auto-allowed).
+    trust_mode: bool,
+    cwd: PathBuf,
+    system_prompt: Option<String>,
+    append: Option<String>,
+    cred_var: &'static str,
+    cred: crate::config::secrets::Secret,
+    model: Option<String>,
+}
+
+/// What [`ChatService::drive`] ends with.
+struct Driven {
+    /// The CLI's `result` line, or why the stream ended without one.
+    outcome: Result<Value, String>,
+    st: StreamState,
+    interrupted: bool,
+}
+
+/// How the session starts: the CLI resumes its transcript, or a new CLI session
+/// begins (for a stored row without a transcript, seeded with its history).
+fn resume_info_for(resume: bool, is_new: bool, prev_count: i64) -> events::ResumeInfo {
+    if resume {
+        events::resume_info("sdk_resume", false, prev_count, true)
+    } else {
+        events::resume_info("new", true, if is_new { 0 } else { prev_count }, is_new)
+    }
+}
+
+/// The working directory by precedence: request > workspace > session override >
+/// stored; `None` = the vault root.
+fn choose_working_directory(candidates: [Option<&str>; 4]) -> Option<String> {
+    candidates.into_iter().flatten().next().map(str::to_string)
+}
+
+/// The effective trust level: the most restricted of the session's stored level, the
+/// workspace floor and the request's. A request naming an unknown level is refused.
+fn effective_level(
+    stored: Option<&str>,
+    workspace: Option<TrustLevel>,
+    requested: Option<&str>,
+) -> Result<TrustLevel, String> {
+    let mut levels = Vec::new();
+    if let Some(t) = stored {
+        levels.push(t.parse::<TrustLevel>().unwrap_or(TrustLevel::Full));
+    }
+    levels.extend(workspace);
+    if let Some(t) = requested {
+        levels.push(t.parse::<TrustLevel>().map_err(|e| e.to_string())?);
+    }
+    Ok(TrustLevel::most_restricted(levels))
+}
+
+/// The user message the CLI gets: `initialContext` around a new session's first
+/// message, and the appended prompt text for a resumed process (the CLI keeps a
+/// resumed session's system prompt, so this turn's additions travel with the message).
+fn compose_message(
+    message: &str,
+    initial_context: Option<&str>,
+    resumed_append: Option<&str>,
+) -> String {
+    let mut out = message.to_string();
+    if let Some(a) = resumed_append {
+        out = format!("<context>\n{a}\n</context>\n\n{out}");
+    }
+    if let Some(ctx) = initial_context.filter(|c| !c.trim().is_empty()) {
+        out = format!("## Context\n\n{ctx}\n\n---\n\n## Request\n\n{message}");
+    }
+    out
+}
+
+/// This turn's cost: the CLI reports `total_cost_usd` as the process's running
+/// total, so a turn costs the increase since the process's last result (a total
+/// below the last one means a new process: all of it is this turn's).
+fn turn_cost(total: f64, reported_before: f64) -> f64 {
+    if total >= reported_before {
+        total - reported_before
+    } else {
+        total
+    }
+}
+
 fn internal(msg: &str, session_id: Option<&str>) -> TurnEvent {
     tracing::error!(error = %msg, "chat turn could not start");
     events::error(
@@ -814,163 +968,75 @@ fn last_line(s: &str) -> &str {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
 }
 
-/// What the stream has shown so far in this turn.
-#[derive(Default)]
-struct StreamState {
-    row_written: bool,
-    model: Option<String>,
-    model_sent: bool,
-    /// Text of the current text block (the contract's accumulator).
-    block: String,
-    /// Message ids whose text was streamed through partial events.
-    streamed: std::collections::HashSet<String>,
-    current_message: Option<String>,
-    tool_calls: Vec<Value>,
-    /// Tokens of this turn's API calls, per model, summed from the stream.
-    usage: Vec<UsageEntry>,
-    last_usage_model: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl StreamState {
-    fn usage_for(&mut self, model: &str) -> &mut UsageEntry {
-        if let Some(i) = self.usage.iter().position(|u| u.model == model) {
-            return &mut self.usage[i];
+    #[test]
+    fn effective_level_is_the_most_restricted_and_requests_only_restrict() {
+        use TrustLevel::*;
+        let cases = [
+            (None, None, None, Ok(Full)),
+            (Some("full"), None, Some("vault"), Ok(Vault)),
+            (Some("vault"), None, Some("full"), Ok(Vault)),
+            (None, Some(Sandboxed), Some("full"), Ok(Sandboxed)),
+            (Some("sandboxed"), Some(Vault), None, Ok(Sandboxed)),
+        ];
+        for (stored, ws, req, want) in cases {
+            assert_eq!(
+                effective_level(stored, ws, req),
+                want,
+                "{stored:?} {ws:?} {req:?}"
+            );
         }
-        self.usage.push(UsageEntry {
-            model: model.to_string(),
-            ..Default::default()
-        });
-        self.usage.last_mut().expect("just pushed")
+        assert!(effective_level(None, None, Some("root")).is_err());
     }
 
-    fn send_model(&mut self, model: Option<&str>, turn: &Turn) {
-        if let Some(m) = model.filter(|m| !m.is_empty() && *m != "<synthetic>") {
-            self.model = Some(m.to_string());
-            if !self.model_sent {
-                self.model_sent = true;
-                turn.push(&events::model(m));
-            }
-        }
+    #[test]
+    fn working_directory_precedence() {
+        assert_eq!(
+            choose_working_directory([None, Some("W"), Some("O"), Some("S")]),
+            Some("W".into())
+        );
+        assert_eq!(
+            choose_working_directory([Some("R"), Some("W"), None, None]),
+            Some("R".into())
+        );
+        assert_eq!(
+            choose_working_directory([None, None, None, Some("S")]),
+            Some("S".into())
+        );
+        assert_eq!(choose_working_directory([None; 4]), None);
     }
 
-    fn on_stream_event(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let ev = line.get("event").unwrap_or(&Value::Null);
-        match ev.get("type").and_then(Value::as_str).unwrap_or("") {
-            "message_start" => {
-                let msg = ev.get("message").unwrap_or(&Value::Null);
-                self.current_message = msg.get("id").and_then(Value::as_str).map(str::to_string);
-                self.send_model(msg.get("model").and_then(Value::as_str), turn);
-                let model = msg
-                    .get("model")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_string();
-                let u = msg.get("usage").unwrap_or(&Value::Null);
-                let n = |k: &str| u.get(k).and_then(Value::as_i64).unwrap_or(0);
-                let e = self.usage_for(&model);
-                e.input_tokens += n("input_tokens");
-                e.cache_creation_input_tokens += n("cache_creation_input_tokens");
-                e.cache_read_input_tokens += n("cache_read_input_tokens");
-                self.last_usage_model = Some(model);
-            }
-            "message_delta" => {
-                let out = ev
-                    .pointer("/usage/output_tokens")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                let model = self
-                    .last_usage_model
-                    .clone()
-                    .unwrap_or_else(|| "unknown".into());
-                self.usage_for(&model).output_tokens += out;
-            }
-            "content_block_start"
-                if ev.pointer("/content_block/type").and_then(Value::as_str) == Some("text") =>
-            {
-                self.block.clear();
-            }
-            "content_block_delta" => {
-                if let Some(t) = ev.pointer("/delta/text").and_then(Value::as_str) {
-                    if ev.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
-                        && !t.is_empty()
-                    {
-                        self.block.push_str(t);
-                        if let Some(m) = &self.current_message {
-                            self.streamed.insert(m.clone());
-                        }
-                        turn.push(&events::text(&self.block, t));
-                    }
-                }
-            }
-            _ => {}
-        }
+    #[test]
+    fn composed_messages() {
+        assert_eq!(compose_message("hi", None, None), "hi");
+        assert_eq!(
+            compose_message("hi", Some("trip"), None),
+            "## Context\n\ntrip\n\n---\n\n## Request\n\nhi"
+        );
+        assert_eq!(compose_message("hi", Some("  "), None), "hi");
+        assert_eq!(
+            compose_message("hi", None, Some("notes")),
+            "<context>\nnotes\n</context>\n\nhi"
+        );
     }
 
-    fn on_assistant(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let msg = line.get("message").unwrap_or(&Value::Null);
-        self.send_model(msg.get("model").and_then(Value::as_str), turn);
-        let streamed = msg
-            .get("id")
-            .and_then(Value::as_str)
-            .is_some_and(|id| self.streamed.contains(id));
-        for block in msg
-            .get("content")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            match block.get("type").and_then(Value::as_str).unwrap_or("") {
-                "text" if !streamed => {
-                    let t = block.get("text").and_then(Value::as_str).unwrap_or("");
-                    self.block = t.to_string();
-                    turn.push(&events::text(t, t));
-                }
-                "thinking" => {
-                    let t = block.get("thinking").and_then(Value::as_str).unwrap_or("");
-                    if !t.is_empty() {
-                        turn.push(&events::thinking(t));
-                    }
-                }
-                "tool_use" => {
-                    let (id, name, input) = (
-                        block.get("id").unwrap_or(&Value::Null),
-                        block.get("name").unwrap_or(&Value::Null),
-                        block.get("input").unwrap_or(&Value::Null),
-                    );
-                    self.tool_calls
-                        .push(json!({"id": id, "name": name, "input": input}));
-                    turn.push(&events::tool_use(id, name, input));
-                    self.block.clear();
-                }
-                _ => {}
-            }
-        }
+    #[test]
+    fn turn_cost_is_the_increase_of_the_running_total() {
+        assert!((turn_cost(0.5, 0.2) - 0.3).abs() < 1e-12);
+        assert!((turn_cost(0.1, 0.4) - 0.1).abs() < 1e-12, "a new process");
+        assert_eq!(turn_cost(0.0, 0.0), 0.0);
     }
 
-    fn on_user(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let content = line.pointer("/message/content").and_then(Value::as_array);
-        for block in content.into_iter().flatten() {
-            if block.get("type").and_then(Value::as_str) == Some("tool_result") {
-                let text = events::tool_result_text(block.get("content").unwrap_or(&Value::Null));
-                let is_error = block
-                    .get("is_error")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                turn.push(&events::tool_result(
-                    block.get("tool_use_id").unwrap_or(&Value::Null),
-                    &text,
-                    is_error,
-                ));
-            }
-        }
+    #[test]
+    fn resume_info_per_start() {
+        assert_eq!(resume_info_for(true, false, 4).method, "sdk_resume");
+        let fresh = resume_info_for(false, true, 0);
+        assert!(fresh.is_new_session && fresh.sdk_session_available);
+        let seeded = resume_info_for(false, false, 6);
+        assert_eq!(seeded.previous_message_count, 6);
+        assert!(!seeded.sdk_session_available);
     }
 }
