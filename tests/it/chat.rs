@@ -1290,3 +1290,32 @@ async fn a_changed_prompt_respawns_the_warm_cli_and_large_context_fits() {
         "prompt text not in any argv"
     );
 }
+
+/// The turn interface as bots and the scheduler use it: in-process, typed events.
+#[tokio::test]
+async fn turns_started_in_process_apply_the_core_rules_and_yield_typed_events() {
+    use parachute_core::chat::events::TurnEvent;
+    use parachute_core::chat::orchestrator::ChatRequest;
+    let d = Dirs::new();
+    let settings = parachute_core::Settings::for_paths(d.vault.clone(), d.home.clone()).unwrap();
+    let state = parachute_core::AppState::open(settings).await.unwrap();
+    let req = ChatRequest {
+        message: "look at this".into(),
+        attachments: Some(vec![json!({"fileName": "setup.exe", "base64Data": "AA=="})]),
+        ..Default::default()
+    };
+    let turn = state.chat.start(req).await;
+    let events = turn.events_after(0).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    match events[0].1.as_ref() {
+        TurnEvent::Error { error, .. } => {
+            assert!(
+                error.contains("File type not allowed: setup.exe"),
+                "{error}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!d.vault.join("Chat/assets").exists(), "nothing was saved");
+    state.store.close().await;
+}

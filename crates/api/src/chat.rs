@@ -85,23 +85,22 @@ fn async_stream(
         (status = 415, description = "Content-Type is not application/json"),
         (status = 422, description = "Malformed body")))]
 async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {
-    for (i, a) in req.attachments.iter().flatten().enumerate() {
-        let name = a.get("fileName").and_then(Value::as_str).unwrap_or("");
-        if parachute_core::chat::prompt::blocked_attachment(name) {
-            return ApiError::invalid(
-                "value_error",
-                vec![
-                    json!("body"),
-                    json!("attachments"),
-                    json!(i),
-                    json!("fileName"),
-                ],
-                format!("File type not allowed: {name}"),
-                json!(name),
-                None,
-            )
-            .into_response();
-        }
+    // The core refuses it too (for bots and the scheduler); HTTP answers the
+    // contract's 422 before any stream starts.
+    if let Some((i, name)) = req.blocked_attachment() {
+        return ApiError::invalid(
+            "value_error",
+            vec![
+                json!("body"),
+                json!("attachments"),
+                json!(i),
+                json!("fileName"),
+            ],
+            format!("File type not allowed: {name}"),
+            json!(name),
+            None,
+        )
+        .into_response();
     }
     let turn = s.chat.start(req).await;
     sse(turn, 0, s.settings.sse_heartbeat)

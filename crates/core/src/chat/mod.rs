@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod claude_code;
+pub mod error;
 pub mod events;
 pub mod imports;
 pub mod orchestrator;

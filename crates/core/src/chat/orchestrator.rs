@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+use super::error::TurnError;
 use super::events::{self, Done, PromptMetadata, TurnEvent};
 use super::pending::{self, Answer, PendingPrompts, PromptKind};
 use super::pool::WarmPool;
@@ -64,6 +65,21 @@ pub struct ChatRequest {
     pub agent_path: Option<String>,
 }
 
+impl ChatRequest {
+    /// The first attachment of a refused type (executables), with its index: the
+    /// policy every turn applies, whoever starts it.
+    pub fn blocked_attachment(&self) -> Option<(usize, String)> {
+        self.attachments
+            .iter()
+            .flatten()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let name = a.get("fileName").and_then(Value::as_str).unwrap_or("");
+                prompt::blocked_attachment(name).then(|| (i, name.to_string()))
+            })
+    }
+}
+
 /// Everything a turn needs, shared by all turns.
 pub struct ChatService {
     pub settings: Arc<Settings>,
@@ -85,7 +101,7 @@ struct Plan {
     resume: bool,
 }
 
-const NO_TOKEN: &str =
+pub(crate) const NO_TOKEN: &str =
     "No Claude token configured: run `parachute setup-token`, add one on the settings page of \
 the Parachute UI, or set CLAUDE_CODE_OAUTH_TOKEN (or ANTHROPIC_API_KEY) for the server";
 
@@ -145,6 +161,9 @@ impl ChatService {
         if n > self.settings.max_message_length {
             return Err(events::refusal(&format!("Message too long: {n} chars")));
         }
+        if let Some((_, name)) = req.blocked_attachment() {
+            return Err(events::refusal(&format!("File type not allowed: {name}")));
+        }
         let requested = req
             .session_id
             .clone()
@@ -169,7 +188,7 @@ impl ChatService {
                 let has_transcript =
                     tokio::task::spawn_blocking(move || transcript::find(&cfg, &sid).is_some())
                         .await
-                        .unwrap_or(false);
+                        .map_err(|e| internal(&format!("transcript lookup failed: {e}"), None))?;
                 let resume = has_transcript && req.recovery_mode.is_none();
                 Ok(Plan {
                     req,
@@ -179,7 +198,11 @@ impl ChatService {
                 })
             }
             None => {
-                let deleted = self.store.session_was_deleted(&id).await.unwrap_or(false);
+                let deleted = self
+                    .store
+                    .session_was_deleted(&id)
+                    .await
+                    .map_err(|e| internal(&e.to_string(), None))?;
                 let msg = if deleted {
                     format!("Session {id} was deleted; start a new chat")
                 } else {
@@ -201,11 +224,11 @@ impl ChatService {
         let id = plan.session_id.clone();
         let r = match self.resolve(&plan, turn).await {
             Ok(r) => r,
-            Err(msg) => return self.fail(turn, &msg, Some(&id)),
+            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
         };
         let (mut process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
             Ok(p) => p,
-            Err(msg) => return self.fail(turn, &msg, Some(&id)),
+            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
         };
         let req = &plan.req;
         let mut message = compose_message(
@@ -229,7 +252,7 @@ impl ChatService {
 
     /// Decides everything the turn runs with, and sends the events that come before
     /// the CLI: `session`, `prompt_metadata`, `user_message`, the second `session`.
-    async fn resolve(&self, plan: &Plan, turn: &Turn) -> Result<Resolved, String> {
+    async fn resolve(&self, plan: &Plan, turn: &Turn) -> Result<Resolved, TurnError> {
         let Plan {
             req,
             session_id: id,
@@ -334,7 +357,7 @@ impl ChatService {
                 "Trust level '{}' needs its sandbox, which this server does not provide yet; use 'full' or try again after updating",
                 level.as_str()
             );
-            return Err(msg);
+            return Err(TurnError::Refused(msg));
         }
 
         let (cred_var, cred) = self.credential().await?;
@@ -369,7 +392,7 @@ impl ChatService {
         cwd: &Path,
         custom_prompt: Option<String>,
         seed_history_of: Option<String>,
-    ) -> Result<prompt::Prepared, String> {
+    ) -> Result<prompt::Prepared, TurnError> {
         let inputs = prompt::PromptInputs {
             agent_path: req.agent_path.clone(),
             custom_prompt,
@@ -381,35 +404,37 @@ impl ChatService {
         tokio::task::spawn_blocking(move || prompt::prepare(&g, &c, inputs))
             .await
             .unwrap_or_else(|e| Err(prompt::PrepareError::Invalid(e.to_string())))
-            .map_err(|e| e.to_string())
+            .map_err(|e| TurnError::Refused(e.to_string()))
     }
 
     /// The session's workspace, if it names one (a missing one is an error).
     async fn workspace(
         &self,
         slug: Option<&str>,
-    ) -> Result<Option<crate::workspaces::Workspace>, String> {
+    ) -> Result<Option<crate::workspaces::Workspace>, TurnError> {
         match slug.filter(|w| !w.is_empty()) {
             Some(slug) => self
                 .workspaces
                 .get(slug)
                 .await
                 .map(Some)
-                .map_err(|e| e.to_string()),
+                .map_err(TurnError::from),
             None => Ok(None),
         }
     }
 
     /// The Claude credential and the variable the CLI reads it from: the OAuth token,
     /// else an API key; none is an error that says how to set one.
-    async fn credential(&self) -> Result<(&'static str, crate::config::secrets::Secret), String> {
+    async fn credential(
+        &self,
+    ) -> Result<(&'static str, crate::config::secrets::Secret), TurnError> {
         if let Ok(Some((s, _))) = self.secrets.get(SecretName::ClaudeOauthToken).await {
             return Ok(("CLAUDE_CODE_OAUTH_TOKEN", s));
         }
         if let Ok(Some((s, _))) = self.secrets.get(SecretName::AnthropicApiKey).await {
             return Ok(("ANTHROPIC_API_KEY", s));
         }
-        Err(NO_TOKEN.to_string())
+        Err(TurnError::NoToken)
     }
 
     /// The session's process: its warm one if it still fits (same working directory,
@@ -420,7 +445,7 @@ impl ChatService {
         plan: &Plan,
         r: &Resolved,
         turn: &Turn,
-    ) -> Result<(AgentProcess, bool), String> {
+    ) -> Result<(AgentProcess, bool), TurnError> {
         let (id, resume) = (&plan.session_id, plan.resume);
         let (cwd, model, system_prompt, append) = (&r.cwd, &r.model, &r.system_prompt, &r.append);
         let (cred_var, cred) = (r.cred_var, &r.cred);
@@ -447,9 +472,7 @@ impl ChatService {
         let process = match warm {
             Some(mut p) => {
                 if model.is_some() && p.model != *model {
-                    p.set_model(model.as_deref())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    p.set_model(model.as_deref()).await?;
                 }
                 p
             }
@@ -491,7 +514,7 @@ impl ChatService {
                     .await
                 {
                     Ok(p) => p,
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 };
                 self.pool.count_spawn();
                 match AgentProcess::spawn(&spec).await {
@@ -499,7 +522,7 @@ impl ChatService {
                         p.hold(permit);
                         p
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
         };
@@ -536,7 +559,9 @@ impl ChatService {
                 } else {
                     format!(": {}", last_line(&tail))
                 };
-                break Err(format!("The Claude CLI stopped unexpectedly{detail}"));
+                break Err(TurnError::Stream(format!(
+                    "The Claude CLI stopped unexpectedly{detail}"
+                )));
             };
             match kind(&line) {
                 ("control_request", _) => {
@@ -544,7 +569,7 @@ impl ChatService {
                         .answer_control(&line, id, r.trust_mode, &r.cwd, turn)
                         .await;
                     if let Err(e) = process.write(&answer).await {
-                        break Err(e.to_string());
+                        break Err(e.into());
                     }
                 }
                 ("system", "init") => {
@@ -567,7 +592,7 @@ impl ChatService {
                             created_at: None,
                         };
                         if let Err(e) = self.store.insert_session(&new).await {
-                            break Err(format!("could not save the session: {e}"));
+                            break Err(e.into());
                         }
                         st.row_written = true;
                     }
@@ -683,12 +708,18 @@ impl ChatService {
                     resume: resume_info,
                 }));
                 // A session deleted during its turn does not keep a warm CLI.
-                if !self.store.session_was_deleted(&id).await.unwrap_or(false) {
-                    self.pool.put(&id, process);
+                match self.store.session_was_deleted(&id).await {
+                    Ok(false) => self.pool.put(&id, process),
+                    Ok(true) => {}
+                    // Unknown: keep no warm process rather than guess.
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not check whether the session was deleted")
+                    }
                 }
             }
-            Err(msg) => {
+            Err(err) => {
                 drop(process);
+                let msg = err.to_string();
                 if resume && msg.contains("No conversation found") {
                     // The transcript vanished between planning and spawning.
                     turn.push(&TurnEvent::SessionUnavailable {
@@ -844,23 +875,22 @@ impl ChatService {
         answer
     }
 
-    fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, String> {
+    fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
         let vault = &self.settings.paths.vault;
-        let p = match wd.filter(|w| !w.trim().is_empty()) {
-            None => vault
-                .canonicalize()
-                .map_err(|e| format!("The vault is not accessible: {e}"))?,
-            Some(w) => self
-                .settings
-                .vault_gate()
-                .resolve(w)
-                .map_err(|e| format!("Invalid working directory '{w}': {e}"))?,
-        };
+        let p =
+            match wd.filter(|w| !w.trim().is_empty()) {
+                None => vault
+                    .canonicalize()
+                    .map_err(|e| TurnError::Stream(format!("The vault is not accessible: {e}")))?,
+                Some(w) => self.settings.vault_gate().resolve(w).map_err(|e| {
+                    TurnError::Refused(format!("Invalid working directory '{w}': {e}"))
+                })?,
+            };
         if !p.is_dir() {
-            return Err(format!(
+            return Err(TurnError::Refused(format!(
                 "Working directory does not exist: {}",
                 wd.unwrap_or("")
-            ));
+            )));
         }
         Ok(p)
     }
@@ -888,7 +918,7 @@ struct Resolved {
 /// What [`ChatService::drive`] ends with.
 struct Driven {
     /// The CLI's `result` line, or why the stream ended without one.
-    outcome: Result<Value, String>,
+    outcome: Result<Value, TurnError>,
     st: StreamState,
     interrupted: bool,
 }
@@ -915,14 +945,17 @@ fn effective_level(
     stored: Option<&str>,
     workspace: Option<TrustLevel>,
     requested: Option<&str>,
-) -> Result<TrustLevel, String> {
+) -> Result<TrustLevel, TurnError> {
     let mut levels = Vec::new();
     if let Some(t) = stored {
         levels.push(t.parse::<TrustLevel>().unwrap_or(TrustLevel::Full));
     }
     levels.extend(workspace);
     if let Some(t) = requested {
-        levels.push(t.parse::<TrustLevel>().map_err(|e| e.to_string())?);
+        levels.push(
+            t.parse::<TrustLevel>()
+                .map_err(|e| TurnError::Refused(e.to_string()))?,
+        );
     }
     Ok(TrustLevel::most_restricted(levels))
 }
@@ -976,20 +1009,20 @@ mod tests {
     fn effective_level_is_the_most_restricted_and_requests_only_restrict() {
         use TrustLevel::*;
         let cases = [
-            (None, None, None, Ok(Full)),
-            (Some("full"), None, Some("vault"), Ok(Vault)),
-            (Some("vault"), None, Some("full"), Ok(Vault)),
-            (None, Some(Sandboxed), Some("full"), Ok(Sandboxed)),
-            (Some("sandboxed"), Some(Vault), None, Ok(Sandboxed)),
+            (None, None, None, Full),
+            (Some("full"), None, Some("vault"), Vault),
+            (Some("vault"), None, Some("full"), Vault),
+            (None, Some(Sandboxed), Some("full"), Sandboxed),
+            (Some("sandboxed"), Some(Vault), None, Sandboxed),
         ];
         for (stored, ws, req, want) in cases {
-            assert_eq!(
-                effective_level(stored, ws, req),
-                want,
-                "{stored:?} {ws:?} {req:?}"
-            );
+            let got = effective_level(stored, ws, req).ok();
+            assert_eq!(got, Some(want), "{stored:?} {ws:?} {req:?}");
         }
-        assert!(effective_level(None, None, Some("root")).is_err());
+        assert!(matches!(
+            effective_level(None, None, Some("root")),
+            Err(TurnError::Refused(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! Why a turn failed, by kind. Every failure reaches the client as one `error` event
+//! whose text is this error's message; the kinds let bots and the scheduler tell a
+//! refusal (fix the request) from a busy server (retry) or a broken CLI (report).
+
+use super::budget::BudgetError;
+use crate::agent::AgentError;
+use crate::db::DbError;
+use crate::workspaces::WorkspaceError;
+
+/// A turn that could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// Something the request names is not acceptable (trust level, working directory,
+    /// agent file, context, attachment): fix the request.
+    #[error("{0}")]
+    Refused(String),
+    /// No Claude credential is configured.
+    #[error("{}", super::orchestrator::NO_TOKEN)]
+    NoToken,
+    /// The CLI-process cap and its queue are full: retry shortly.
+    #[error(transparent)]
+    Busy(#[from] BudgetError),
+    /// The workspace the session belongs to could not be read.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// Starting or talking to the CLI failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The store failed while recording the session.
+    #[error("could not save the session: {0}")]
+    Store(#[from] DbError),
+    /// The CLI's stream ended without a result.
+    #[error("{0}")]
+    Stream(String),
+}
