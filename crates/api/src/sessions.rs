@@ -344,9 +344,10 @@ async fn update_session_config(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SessionConfigBody>,
 ) -> Result<Json<SessionEnvelope>, ApiError> {
-    let _g = s.session_update_lock.lock().await;
     Ok(envelope(
-        core::update_config(&s.store, &id, &body.into()).await?,
+        s.sessions
+            .update_config(&s.store, &id, &body.into())
+            .await?,
     ))
 }
 
@@ -360,6 +361,7 @@ async fn activate_session(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SessionConfigBody>,
 ) -> Result<Json<SessionEnvelope>, ApiError> {
-    let _g = s.session_update_lock.lock().await;
-    Ok(envelope(core::activate(&s.store, &id, &body.into()).await?))
+    Ok(envelope(
+        s.sessions.activate(&s.store, &id, &body.into()).await?,
+    ))
 }

@@ -21,8 +21,8 @@ pub struct AppState {
     pub started: Instant,
     /// Chat turns, their event logs and the warm CLI pool.
     pub chat: Arc<crate::chat::ChatService>,
-    /// Serializes read-modify-write updates of a session's metadata.
-    pub session_update_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes read-modify-write updates of a session's row and metadata.
+    pub sessions: Arc<crate::sessions::SessionUpdates>,
 }
 
 /// Why the server could not start.
@@ -78,7 +78,7 @@ impl AppState {
             secrets,
             chat,
             started: Instant::now(),
-            session_update_lock: Arc::new(tokio::sync::Mutex::new(())),
+            sessions: Arc::default(),
         })
     }
 }

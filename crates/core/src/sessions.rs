@@ -123,8 +123,41 @@ fn plan(
     Ok((changes, md))
 }
 
-/// Applies `PATCH /api/chat/{id}/config`.
-pub async fn update_config(
+/// Read-modify-write updates of a session's row and metadata, one at a time, so two
+/// concurrent edits (the app, a bot, the UI) cannot lose one another. Every caller
+/// goes through the one instance in `AppState`.
+#[derive(Debug, Default)]
+pub struct SessionUpdates {
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl SessionUpdates {
+    /// [`update_config`] under the update lock.
+    pub async fn update_config(
+        &self,
+        store: &Store,
+        id: &str,
+        upd: &ConfigUpdate,
+    ) -> Result<SessionRow, SessionError> {
+        let _g = self.lock.lock().await;
+        update_config(store, id, upd).await
+    }
+
+    /// [`activate`] under the update lock.
+    pub async fn activate(
+        &self,
+        store: &Store,
+        id: &str,
+        upd: &ConfigUpdate,
+    ) -> Result<SessionRow, SessionError> {
+        let _g = self.lock.lock().await;
+        activate(store, id, upd).await
+    }
+}
+
+/// Applies `PATCH /api/chat/{id}/config` (callers hold the update lock:
+/// [`SessionUpdates::update_config`]).
+async fn update_config(
     store: &Store,
     id: &str,
     upd: &ConfigUpdate,
@@ -144,11 +177,7 @@ pub async fn update_config(
 }
 
 /// Applies `POST /api/chat/{id}/activate`: only for sessions a bot left pending.
-pub async fn activate(
-    store: &Store,
-    id: &str,
-    upd: &ConfigUpdate,
-) -> Result<SessionRow, SessionError> {
+async fn activate(store: &Store, id: &str, upd: &ConfigUpdate) -> Result<SessionRow, SessionError> {
     let row = store.get_session(id).await?.ok_or(SessionError::NotFound)?;
     if !metadata_object(&row).contains_key("pending_initialization") {
         return Err(SessionError::NotPending);
