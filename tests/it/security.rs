@@ -715,9 +715,39 @@ async fn trickled_headers_time_out_and_one_peer_cannot_hold_every_connection() {
     )
     .await;
     let port = s.port;
+    // The cap is per address: this part connects from 127.0.0.2, so no connection of
+    // the other parts (or of the test client) shares its count.
+    let from_other_peer = || async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let s = sock
+            .connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+        let s = s.into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        s
+    };
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(from_other_peer().await);
+    }
+    let mut fifth = from_other_peer().await;
     tokio::task::spawn_blocking(move || {
+        // Four idle connections fill this peer's share; the fifth is closed at once.
+        assert!(
+            closed_within(&mut fifth, Duration::from_millis(900)),
+            "fifth kept open"
+        );
+        // The idle ones are closed by the header-read timeout.
+        for mut c in idle {
+            assert!(
+                closed_within(&mut c, Duration::from_secs(5)),
+                "idle kept open"
+            );
+        }
+        // A client that never finishes its headers is closed too.
         let addr = format!("127.0.0.1:{port}");
-        // A client that never finishes its headers is closed.
         let mut slow = TcpStream::connect(&addr).unwrap();
         slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             .unwrap();
@@ -725,19 +755,12 @@ async fn trickled_headers_time_out_and_one_peer_cannot_hold_every_connection() {
             closed_within(&mut slow, Duration::from_secs(5)),
             "trickle kept open"
         );
-
-        // Four idle connections fill this peer's share; the fifth is closed at once.
-        let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&addr).unwrap()).collect();
-        std::thread::sleep(Duration::from_millis(200));
-        let mut fifth = TcpStream::connect(&addr).unwrap();
-        assert!(
-            closed_within(&mut fifth, Duration::from_millis(900)),
-            "fifth kept open"
-        );
-        // Idle ones time out too, after which the peer is served again.
-        drop(idle);
-        std::thread::sleep(Duration::from_millis(300));
-        let mut ok = TcpStream::connect(&addr).unwrap();
+    })
+    .await
+    .unwrap();
+    // Once its connections are gone, the peer is served again.
+    let mut ok = from_other_peer().await;
+    tokio::task::spawn_blocking(move || {
         ok.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut text = String::new();
