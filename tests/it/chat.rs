@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, parse_sse, read_rest, read_until, seed_sessions, types, Dirs, Opts, Server, CLI_SLOTS,
+    chat_env, parse_sse, read_rest, read_until, seed_sessions, types, wait_until, Dirs, Opts,
+    Server, CLI_SLOTS,
 };
 
 async fn chat_server(d: &Dirs, fake: &FakeAnthropic) -> Server {
@@ -721,7 +722,16 @@ async fn a_killed_cli_is_replaced_and_the_session_resumes() {
     let kids = cli_children(s.pid());
     assert_eq!(kids.len(), 1, "one warm CLI: {kids:?}");
     parachute_core::util::sys::send_signal(kids[0], parachute_core::util::sys::Signal::Kill);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Dead (a zombie until the server reaps it) before the next turn.
+    let dead = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", kids[0]))
+            .map(|st| st.contains(") Z"))
+            .unwrap_or(true)
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), dead).await,
+        "the killed CLI is dead"
+    );
     let ev = s
         .chat(json!({"message": "What was my colour?", "sessionId": id}))
         .await;
@@ -806,12 +816,14 @@ async fn the_warm_pool_is_bounded_and_idle_processes_are_evicted() {
     let kids = cli_children(s.pid());
     assert_eq!(kids.len(), 1);
     s.stop().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
+    let gone = || {
         !std::path::Path::new(&format!("/proc/{}", kids[0])).exists()
             || std::fs::read_to_string(format!("/proc/{}/stat", kids[0]))
                 .unwrap_or_default()
-                .contains(") Z"),
+                .contains(") Z")
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), gone).await,
         "CLI killed on shutdown"
     );
 }

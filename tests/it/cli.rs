@@ -196,10 +196,13 @@ fn daemon_start_status_logs_stop_with_a_pid_file() {
     let (_, again, _) = run(&d, &["server", "start", "--port", &port], &env);
     assert!(again.contains("already running"), "{again}");
     // The daemon logs to files under PARACHUTE_HOME/logs.
-    std::thread::sleep(Duration::from_millis(300));
-    let (code, logs, _) = run(&d, &["logs", "--no-follow", "-n", "20"], &env);
-    assert_eq!(code, 0);
-    assert!(logs.contains("listening"), "{logs}");
+    let mut logs = String::new();
+    let logged = crate::support::wait_until_blocking(Duration::from_secs(5), || {
+        let (code, out, _) = run(&d, &["logs", "--no-follow", "-n", "20"], &env);
+        logs = out;
+        code == 0 && logs.contains("listening")
+    });
+    assert!(logged, "{logs}");
 
     let (code, out, _) = run(&d, &["server", "stop"], &env);
     assert_eq!(code, 0);

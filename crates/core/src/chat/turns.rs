@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
+// tokio's clock, so tests can pause and advance time.
+use tokio::time::Instant;
 
 use super::events::TurnEvent;
 
@@ -202,5 +204,26 @@ impl TurnHub {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.retain(|_, l| Arc::strong_count(l) > 1);
         locks.entry(session_id.to_string()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_turns_stay_for_re_attach_then_go() {
+        let hub = TurnHub::default();
+        let turn = hub.begin("s1");
+        hub.register(&turn);
+        turn.push(&super::super::events::user_message("hi"));
+        turn.finish();
+        tokio::time::advance(KEEP_FINISHED - Duration::from_secs(1)).await;
+        hub.prune();
+        let kept = hub.get("s1").expect("still there to re-attach");
+        assert_eq!(kept.next_after(0).await.len(), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        hub.prune();
+        assert!(hub.get("s1").is_none(), "pruned after the window");
     }
 }
