@@ -491,3 +491,42 @@ async fn every_version_report_is_the_package_version() {
     assert_eq!(s.get("/api/health").await.1["version"], want);
     assert_eq!(s.get("/api/openapi.json").await.1["info"]["version"], want);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_turn_event() {
+    let d = Dirs::new();
+    let s = Server::start(&d).await;
+    let (st, doc) = s.get("/api/openapi.json").await;
+    assert_eq!(st, 200);
+    let schema = &doc["components"]["schemas"]["TurnEvent"];
+    let variants = schema["oneOf"].as_array().expect("TurnEvent is a oneOf");
+    let text = schema.to_string();
+    for kind in [
+        "session",
+        "prompt_metadata",
+        "user_message",
+        "queued",
+        "init",
+        "model",
+        "text",
+        "tool_use",
+        "tool_result",
+        "user_question",
+        "permission_request",
+        "done",
+        "error",
+    ] {
+        assert!(
+            text.contains(&format!("\"{kind}\"")),
+            "{kind} missing: {text}"
+        );
+    }
+    assert!(variants.len() >= 13);
+    let chat = &doc["paths"]["/api/chat"]["post"]["responses"]["200"]["content"];
+    assert!(
+        chat["text/event-stream"]["schema"]
+            .to_string()
+            .contains("TurnEvent"),
+        "{chat}"
+    );
+}

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// `resumeInfo` / `sessionResume`: how the session was started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ResumeInfo {
     pub method: String,
     pub is_new_session: bool,
@@ -34,15 +34,18 @@ pub fn resume_info(
 }
 
 /// A tool call as `tool_use` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolCall {
+    #[schema(value_type = Object)]
     pub id: Value,
+    #[schema(value_type = Object)]
     pub name: Value,
+    #[schema(value_type = Object)]
     pub input: Value,
 }
 
 /// A guarded tool call waiting for the owner (`permission_request`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionRequest {
     pub id: String,
@@ -50,16 +53,22 @@ pub struct PermissionRequest {
     pub agent_name: String,
     pub timestamp: String,
     pub permission_type: String,
+    #[schema(value_type = Object)]
     pub file_path: Value,
+    #[schema(value_type = Vec<Object>)]
     pub allowed_patterns: Vec<Value>,
+    #[schema(value_type = Object)]
     pub suggested_grants: Value,
+    #[schema(value_type = Object)]
     pub mcp_server: Value,
+    #[schema(value_type = Object)]
     pub mcp_tool: Value,
+    #[schema(value_type = Object)]
     pub input: Value,
 }
 
 /// One event of a turn. Serialized with `type` first, then the fields in this order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TurnEvent {
     /// Sent twice for a new session: first with a null id, then with the id.
@@ -98,7 +107,9 @@ pub enum TurnEvent {
     },
     #[serde(rename_all = "camelCase")]
     Init {
+        #[schema(value_type = Object)]
         tools: Value,
+        #[schema(value_type = Object)]
         permission_mode: Value,
     },
     Model {
@@ -117,6 +128,7 @@ pub enum TurnEvent {
     },
     #[serde(rename_all = "camelCase")]
     ToolResult {
+        #[schema(value_type = Object)]
         tool_use_id: Value,
         content: String,
         is_error: bool,
@@ -125,6 +137,7 @@ pub enum TurnEvent {
     UserQuestion {
         request_id: String,
         session_id: String,
+        #[schema(value_type = Object)]
         questions: Value,
     },
     PermissionRequest(Box<PermissionRequest>),
@@ -146,7 +159,9 @@ pub enum TurnEvent {
         duration_ms: u64,
         spawned: Vec<String>,
         /// `null` when there were none (as the contract sends it).
+        #[schema(value_type = Option<Vec<Object>>)]
         tool_calls: Option<Vec<Value>>,
+        #[schema(value_type = Option<Vec<Object>>)]
         permission_denials: Option<Vec<Value>>,
         session_resume: ResumeInfo,
     },
@@ -156,6 +171,7 @@ pub enum TurnEvent {
     Error {
         error: String,
         #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
         session_id: Option<Option<String>>,
     },
 }
