@@ -58,7 +58,7 @@ pub const SETTING_SOURCES: &str = "user";
 pub struct AgentProcess {
     child: Child,
     stdin: ChildStdin,
-    lines: mpsc::Receiver<Value>,
+    lines: mpsc::Receiver<protocol::CliMessage>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_request: u64,
     pub session_id: String,
@@ -229,8 +229,8 @@ impl AgentProcess {
         Ok(())
     }
 
-    /// The next output line; `None` once the process has closed stdout.
-    pub async fn next_line(&mut self) -> Option<Value> {
+    /// The next output line, typed; `None` once the process has closed stdout.
+    pub async fn next_line(&mut self) -> Option<protocol::CliMessage> {
         self.lines.recv().await
     }
 
@@ -285,7 +285,7 @@ impl Drop for AgentProcess {
 
 /// Forwards each JSON line the CLI prints on stdout; other lines are skipped (some
 /// builds print diagnostics there). The channel closes when stdout does.
-fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<Value> {
+fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<protocol::CliMessage> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut reader = BufReader::new(stdout);
@@ -303,7 +303,7 @@ fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<Valu
             }
             match serde_json::from_str::<Value>(text) {
                 Ok(v) => {
-                    if tx.send(v).await.is_err() {
+                    if tx.send(protocol::CliMessage::parse(v)).await.is_err() {
                         break;
                     }
                 }

@@ -1,6 +1,6 @@
-//! The stream-json lines exchanged with the CLI (contract/claude-cli.md §4–§6). Output is
-//! parsed leniently as JSON values keyed off `type`/`subtype`: the CLI adds fields and
-//! message kinds often, and unknown ones must pass through, not fail.
+//! The stream-json lines exchanged with the CLI: what we write (user messages, control
+//! requests and answers) and what it prints, typed once as [`CliMessage`]. Parsing is
+//! lenient: the CLI adds fields and message kinds often, and unknown ones pass through.
 
 use serde_json::{json, Value};
 
@@ -39,10 +39,158 @@ pub fn deny_interrupt(message: &str, interrupt: bool) -> Value {
     json!({"behavior": "deny", "message": message, "interrupt": interrupt})
 }
 
-/// `type` and `subtype` of an output line.
-pub fn kind(line: &Value) -> (&str, &str) {
-    (
-        line.get("type").and_then(Value::as_str).unwrap_or(""),
-        line.get("subtype").and_then(Value::as_str).unwrap_or(""),
-    )
+/// One line the CLI prints, parsed once where it is read. The kinds a turn acts on are
+/// variants with the fields it uses; message bodies stay JSON (they are the model
+/// API's content blocks). Any other line — the CLI adds kinds often — is kept whole in
+/// [`CliMessage::Other`], never an error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CliMessage {
+    /// `system`/`init`: the session's tools, permission mode and model.
+    Init {
+        model: Option<String>,
+        tools: Value,
+        permission_mode: Value,
+    },
+    /// Another `system` line (status, API retries…), whole.
+    System { subtype: String, line: Value },
+    /// A partial-message event (`--include-partial-messages`).
+    StreamEvent { event: Value, from_subagent: bool },
+    /// A complete assistant message (`message` is the API message).
+    Assistant { message: Value, from_subagent: bool },
+    /// A user-role message: tool results.
+    User { message: Value, from_subagent: bool },
+    /// The end of a turn.
+    Result(TurnResult),
+    /// The CLI asks the host (`can_use_tool`, `hook_callback`, `mcp_message`).
+    ControlRequest { request_id: String, request: Value },
+    /// The CLI's answer to a control request of ours.
+    ControlResponse(Value),
+    /// Any other line, kept whole.
+    Other(Value),
+}
+
+/// The `result` line that ends a turn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TurnResult {
+    pub is_error: bool,
+    /// The final text (or the error's text).
+    pub result: String,
+    /// The process's running total, as the CLI reports it.
+    pub total_cost_usd: Option<f64>,
+    pub permission_denials: Vec<Value>,
+}
+
+impl CliMessage {
+    /// Types one output line; lines of unknown kinds become [`CliMessage::Other`].
+    pub fn parse(line: Value) -> CliMessage {
+        let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let from_subagent = line.get("parent_tool_use_id").is_some_and(|p| !p.is_null());
+        let take = |line: &Value, k: &str| line.get(k).cloned().unwrap_or(Value::Null);
+        match line.get("type").and_then(Value::as_str).unwrap_or("") {
+            "system" => match str_of(&line, "subtype").as_deref() {
+                Some("init") => CliMessage::Init {
+                    model: str_of(&line, "model"),
+                    tools: take(&line, "tools"),
+                    permission_mode: take(&line, "permissionMode"),
+                },
+                other => CliMessage::System {
+                    subtype: other.unwrap_or("").to_string(),
+                    line,
+                },
+            },
+            "stream_event" => CliMessage::StreamEvent {
+                event: take(&line, "event"),
+                from_subagent,
+            },
+            "assistant" => CliMessage::Assistant {
+                message: take(&line, "message"),
+                from_subagent,
+            },
+            "user" => CliMessage::User {
+                message: take(&line, "message"),
+                from_subagent,
+            },
+            "result" => CliMessage::Result(TurnResult {
+                is_error: line
+                    .get("is_error")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                result: str_of(&line, "result").unwrap_or_default(),
+                total_cost_usd: line.get("total_cost_usd").and_then(Value::as_f64),
+                permission_denials: line
+                    .get("permission_denials")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            }),
+            "control_request" => CliMessage::ControlRequest {
+                request_id: str_of(&line, "request_id").unwrap_or_default(),
+                request: take(&line, "request"),
+            },
+            "control_response" => CliMessage::ControlResponse(take(&line, "response")),
+            _ => CliMessage::Other(line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_typed_and_unknown_kinds_kept() {
+        let init = CliMessage::parse(json!({"type": "system", "subtype": "init", "model": "m",
+            "tools": ["Read"], "permissionMode": "default", "session_id": "s"}));
+        assert_eq!(
+            init,
+            CliMessage::Init {
+                model: Some("m".into()),
+                tools: json!(["Read"]),
+                permission_mode: json!("default")
+            }
+        );
+        let sub = CliMessage::parse(
+            json!({"type": "assistant", "parent_tool_use_id": "t1", "message": {"id": "x"}}),
+        );
+        assert!(matches!(
+            sub,
+            CliMessage::Assistant {
+                from_subagent: true,
+                ..
+            }
+        ));
+        let top = CliMessage::parse(
+            json!({"type": "user", "parent_tool_use_id": null, "message": {"content": []}}),
+        );
+        assert!(matches!(
+            top,
+            CliMessage::User {
+                from_subagent: false,
+                ..
+            }
+        ));
+        let result = CliMessage::parse(
+            json!({"type": "result", "subtype": "success", "is_error": false,
+            "result": "done", "total_cost_usd": 0.25, "permission_denials": [{"tool_name": "Write"}]}),
+        );
+        assert_eq!(
+            result,
+            CliMessage::Result(TurnResult {
+                is_error: false,
+                result: "done".into(),
+                total_cost_usd: Some(0.25),
+                permission_denials: vec![json!({"tool_name": "Write"})],
+            })
+        );
+        let req = CliMessage::parse(json!({"type": "control_request", "request_id": "r1",
+            "request": {"subtype": "can_use_tool"}}));
+        assert!(
+            matches!(req, CliMessage::ControlRequest { ref request_id, .. } if request_id == "r1")
+        );
+        let novel = json!({"type": "rate_limit_event", "x": 1});
+        assert_eq!(CliMessage::parse(novel.clone()), CliMessage::Other(novel));
+        let retry =
+            CliMessage::parse(json!({"type": "system", "subtype": "api_retry", "attempt": 1}));
+        assert!(matches!(retry, CliMessage::System { ref subtype, .. } if subtype == "api_retry"));
+    }
 }

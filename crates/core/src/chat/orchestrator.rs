@@ -19,7 +19,7 @@ use super::prompt;
 use super::stream_state::StreamState;
 use super::transcript;
 use super::turns::{Turn, TurnHub};
-use crate::agent::protocol::{self, kind};
+use crate::agent::protocol::{self, CliMessage, TurnResult};
 use crate::agent::{AgentProcess, SpawnSpec, StartMode};
 use crate::config::secrets::{SecretName, SecretStore};
 use crate::config::Settings;
@@ -563,16 +563,23 @@ impl ChatService {
                     "The Claude CLI stopped unexpectedly{detail}"
                 )));
             };
-            match kind(&line) {
-                ("control_request", _) => {
+            match line {
+                CliMessage::ControlRequest {
+                    request_id,
+                    request,
+                } => {
                     let answer = self
-                        .answer_control(&line, id, r.trust_mode, &r.cwd, turn)
+                        .answer_control(&request_id, &request, id, r.trust_mode, &r.cwd, turn)
                         .await;
                     if let Err(e) = process.write(&answer).await {
                         break Err(e.into());
                     }
                 }
-                ("system", "init") => {
+                CliMessage::Init {
+                    model,
+                    tools,
+                    permission_mode,
+                } => {
                     if r.is_new && !st.row_written {
                         let new = NewSession {
                             id: id.clone(),
@@ -580,11 +587,7 @@ impl ChatService {
                             module: req.module.clone().unwrap_or_else(|| "chat".into()),
                             source: "parachute".into(),
                             working_directory: r.wd.clone(),
-                            model: line
-                                .get("model")
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                                .or(r.model.clone()),
+                            model: model.or(r.model.clone()),
                             message_count: 0,
                             trust_level: r.req_trust.clone(),
                             workspace_id: r.workspace_id.clone(),
@@ -596,15 +599,22 @@ impl ChatService {
                         }
                         st.row_written = true;
                     }
-                    turn.push(&events::init(
-                        line.get("tools").unwrap_or(&Value::Null),
-                        line.get("permissionMode").unwrap_or(&Value::Null),
-                    ));
+                    turn.push(&events::init(&tools, &permission_mode));
                 }
-                ("stream_event", _) => st.on_stream_event(&line, turn),
-                ("assistant", _) => st.on_assistant(&line, turn),
-                ("user", _) => st.on_user(&line, turn),
-                ("result", _) => break Ok(line),
+                // Subagents' output stays inside their tool call.
+                CliMessage::StreamEvent {
+                    event,
+                    from_subagent: false,
+                } => st.on_stream_event(&event, turn),
+                CliMessage::Assistant {
+                    message,
+                    from_subagent: false,
+                } => st.on_assistant(&message, turn),
+                CliMessage::User {
+                    message,
+                    from_subagent: false,
+                } => st.on_user(&message, turn),
+                CliMessage::Result(result) => break Ok(result),
                 _ => {}
             }
         };
@@ -637,7 +647,7 @@ impl ChatService {
         self.pending.forget_session(&id);
         let interrupted = interrupted || turn.abort_requested();
         if let Ok(result) = &outcome {
-            let total = result.get("total_cost_usd").and_then(Value::as_f64);
+            let total = result.total_cost_usd;
             let cost = turn_cost(total.unwrap_or(0.0), process.reported_cost_usd);
             process.reported_cost_usd = total.unwrap_or(0.0);
             let entries = st.usage_with_cost(cost);
@@ -649,15 +659,12 @@ impl ChatService {
         }
         match outcome {
             Ok(result) => {
-                let is_error = result
-                    .get("is_error")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let text = result
-                    .get("result")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let TurnResult {
+                    is_error,
+                    result: text,
+                    permission_denials: denials,
+                    ..
+                } = result;
                 if is_error && !interrupted {
                     self.pool.put(&id, process);
                     let msg = if text.is_empty() {
@@ -691,11 +698,6 @@ impl ChatService {
                         prev_count + 2
                     }
                 };
-                let denials: Vec<Value> = result
-                    .get("permission_denials")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
                 turn.push(&events::done(&Done {
                     response: &response,
                     session_id: &id,
@@ -747,14 +749,13 @@ impl ChatService {
     /// permissions wait for the owner, up to the permission timeout.
     async fn answer_control(
         &self,
-        line: &Value,
+        rid: &str,
+        req: &Value,
         session_id: &str,
         trust_mode: bool,
         cwd: &Path,
         turn: &Turn,
     ) -> Value {
-        let rid = line.get("request_id").and_then(Value::as_str).unwrap_or("");
-        let req = line.get("request").cloned().unwrap_or(Value::Null);
         match req.get("subtype").and_then(Value::as_str).unwrap_or("") {
             "can_use_tool" => {
                 let input = req.get("input").cloned().unwrap_or(json!({}));
@@ -918,7 +919,7 @@ struct Resolved {
 /// What [`ChatService::drive`] ends with.
 struct Driven {
     /// The CLI's `result` line, or why the stream ended without one.
-    outcome: Result<Value, TurnError>,
+    outcome: Result<TurnResult, TurnError>,
     st: StreamState,
     interrupted: bool,
 }

@@ -1,7 +1,7 @@
 //! What the CLI's stream has shown so far in a turn, and how each kind of output line
 //! becomes the contract's events: partial `stream_event`s stream text as it comes, a
 //! full `assistant` message fills in what was not streamed (and tool calls), `user`
-//! lines carry tool results. Subagent output (`parent_tool_use_id`) is not shown.
+//! lines carry tool results. The caller leaves out subagents' lines.
 //! Token counts are summed per model for the usage record.
 
 use serde_json::{json, Value};
@@ -49,11 +49,8 @@ impl StreamState {
         }
     }
 
-    pub fn on_stream_event(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let ev = line.get("event").unwrap_or(&Value::Null);
+    /// A partial-message event (the `event` of a `stream_event` line).
+    pub fn on_stream_event(&mut self, ev: &Value, turn: &Turn) {
         match ev.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
                 let msg = ev.get("message").unwrap_or(&Value::Null);
@@ -105,11 +102,8 @@ impl StreamState {
         }
     }
 
-    pub fn on_assistant(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let msg = line.get("message").unwrap_or(&Value::Null);
+    /// A complete assistant message (the API message of an `assistant` line).
+    pub fn on_assistant(&mut self, msg: &Value, turn: &Turn) {
         self.send_model(msg.get("model").and_then(Value::as_str), turn);
         let streamed = msg
             .get("id")
@@ -149,11 +143,9 @@ impl StreamState {
         }
     }
 
-    pub fn on_user(&mut self, line: &Value, turn: &Turn) {
-        if line.get("parent_tool_use_id").is_some_and(|p| !p.is_null()) {
-            return;
-        }
-        let content = line.pointer("/message/content").and_then(Value::as_array);
+    /// A user-role message (tool results).
+    pub fn on_user(&mut self, msg: &Value, turn: &Turn) {
+        let content = msg.get("content").and_then(Value::as_array);
         for block in content.into_iter().flatten() {
             if block.get("type").and_then(Value::as_str) == Some("tool_result") {
                 let text = events::tool_result_text(block.get("content").unwrap_or(&Value::Null));
@@ -197,39 +189,32 @@ mod tests {
             .collect()
     }
 
-    fn stream(event: Value) -> Value {
-        json!({"type": "stream_event", "event": event, "parent_tool_use_id": null})
-    }
-
     #[tokio::test]
     async fn streamed_text_is_sent_as_it_comes_and_not_again_with_the_message() {
         let turn = Turn::detached();
         let mut st = StreamState::default();
         st.on_stream_event(
-            &stream(
-                json!({"type": "message_start", "message": {"id": "m1", "model": "claude-x",
+            &json!({"type": "message_start", "message": {"id": "m1", "model": "claude-x",
                 "usage": {"input_tokens": 10, "cache_read_input_tokens": 4}}}),
-            ),
             &turn,
         );
         st.on_stream_event(
-            &stream(json!({"type": "content_block_start", "content_block": {"type": "text"}})),
+            &json!({"type": "content_block_start", "content_block": {"type": "text"}}),
             &turn,
         );
         for t in ["Hel", "lo"] {
             st.on_stream_event(
-                &stream(json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": t}})),
+                &json!({"type": "content_block_delta", "delta": {"type": "text_delta", "text": t}}),
                 &turn,
             );
         }
         st.on_stream_event(
-            &stream(json!({"type": "message_delta", "usage": {"output_tokens": 7}})),
+            &json!({"type": "message_delta", "usage": {"output_tokens": 7}}),
             &turn,
         );
         // The full message repeats the streamed text: it is not sent twice.
         st.on_assistant(
-            &json!({"type": "assistant", "parent_tool_use_id": null, "message": {"id": "m1", "model": "claude-x",
-                "content": [{"type": "text", "text": "Hello"}]}}),
+            &json!({"id": "m1", "model": "claude-x", "content": [{"type": "text", "text": "Hello"}]}),
             &turn,
         );
         let ev = kinds(&turn).await;
@@ -255,24 +240,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tool_calls_and_results_become_events_and_subagents_stay_quiet() {
+    async fn tool_calls_and_results_become_events() {
         let turn = Turn::detached();
         let mut st = StreamState::default();
         st.on_assistant(
-            &json!({"type": "assistant", "parent_tool_use_id": null, "message": {"id": "m2", "model": "claude-x",
+            &json!({"id": "m2", "model": "claude-x",
                 "content": [{"type": "thinking", "thinking": "hmm"},
-                            {"type": "tool_use", "id": "t1", "name": "Write", "input": {"file_path": "a.md"}}]}}),
+                            {"type": "tool_use", "id": "t1", "name": "Write", "input": {"file_path": "a.md"}}]}),
             &turn,
         );
         st.on_user(
-            &json!({"type": "user", "parent_tool_use_id": null, "message": {"content": [
-                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}], "is_error": false}]}}),
-            &turn,
-        );
-        // A subagent's lines carry a parent tool id: not shown.
-        st.on_assistant(
-            &json!({"type": "assistant", "parent_tool_use_id": "t1", "message": {"id": "m3",
-                "content": [{"type": "text", "text": "inner"}]}}),
+            &json!({"content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}], "is_error": false}]}),
             &turn,
         );
         let ev = kinds(&turn).await;
