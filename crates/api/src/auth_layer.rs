@@ -39,6 +39,8 @@ fn is_allowed_preflight(req: &Request, allowed: &[String]) -> bool {
             .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
 }
 
+/// The auth middleware: lets allowed CORS preflights through, decides locality, applies
+/// the auth mode, checks the presented key, and leaves a [`Caller`] for the handlers.
 pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if is_allowed_preflight(&req, &state.settings.cors_origins) {
         return next.run(req).await;

@@ -17,15 +17,23 @@ pub const HOW_TO_GET_A_KEY: &str = "Valid API key required. Create one on the se
 Parachute UI's API keys page, or run `curl -X POST http://localhost:3333/api/auth/keys -H 'Content-Type: application/json' \
 -d '{\"label\":\"my phone\"}'`, then send it as `X-API-Key` or `Authorization: Bearer`.";
 
+/// Every failure a handler can answer with, mapped to the contract's status codes and
+/// `{"detail": …}` bodies in one place.
 #[derive(Debug)]
 pub enum ApiError {
+    /// 404 with this message.
     NotFound(String),
+    /// 400 with this message.
     BadRequest(String),
+    /// 403 with this message (outside the vault, protected, remote-only refusals).
     Forbidden(String),
     /// 422 with the contract's list of `{type, loc, msg, input, ctx?}`.
     Validation(Vec<Value>),
+    /// 413: the body is over the limit (in bytes).
     PayloadTooLarge(usize),
+    /// 415: a JSON body without `Content-Type: application/json`.
     UnsupportedMediaType,
+    /// 401 with how to get a key.
     Unauthorized,
     /// 500: the message is logged, the client sees a generic text.
     Internal(String),

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The HTTP API of Parachute (contract §1) over `parachute-core`: one file per route
 //! group, merged here with the auth middleware, CORS, the body limit and the panic
 //! guard; errors mapped to the contract's statuses in one place ([`error`]). The

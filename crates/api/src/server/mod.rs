@@ -16,10 +16,15 @@ use parachute_core::config::Settings;
 /// What the CLI reads to find a running server.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct RuntimeInfo {
+    /// The server's process id.
     pub pid: u32,
+    /// The address it was asked to bind.
     pub host: String,
+    /// The port it listens on.
     pub port: u16,
+    /// The vault it serves.
     pub vault: String,
+    /// When it started (RFC 3339).
     pub started_at: String,
 }
 
