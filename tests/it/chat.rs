@@ -732,6 +732,10 @@ async fn a_killed_cli_is_replaced_and_the_session_resumes() {
         wait_until(Duration::from_secs(5), dead).await,
         "the killed CLI is dead"
     );
+    // Known gap: a CLI resumed within a few ms of the old one's SIGKILL has been seen
+    // to exit before `init` (once in CI); until that is understood, the test leaves
+    // the real CLI the settling time it always had.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let ev = s
         .chat(json!({"message": "What was my colour?", "sessionId": id}))
         .await;
