@@ -243,11 +243,44 @@ impl ChatService {
                 .unwrap_or_default();
             message.push_str(&extra);
         }
-        if let Err(e) = process.send_user(&message).await {
-            return self.fail(turn, &e.to_string(), Some(&id));
+        let mut driven = self
+            .send_and_drive(&mut process, &message, &plan, &r, turn)
+            .await;
+        if driven.died_before_init() {
+            // The CLI was gone before it started this turn: a warm process that died
+            // (its exit not yet noticed), or a fresh one that exited at once. One more
+            // try with a freshly spawned process (resuming the transcript); a second
+            // failure is reported as usual.
+            tracing::warn!(session = %id, "the Claude CLI was gone before the turn started; trying once more");
+            drop(process);
+            process = match self.acquire(&plan, &r, turn).await {
+                Ok((p, _)) => p,
+                Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+            };
+            driven = self
+                .send_and_drive(&mut process, &message, &plan, &r, turn)
+                .await;
         }
-        let driven = self.drive(&mut process, &plan, &r, turn).await;
         self.settle(process, driven, &plan, &r, started, turn).await;
+    }
+
+    /// Sends the message, then drives the stream; a failed send ends it at once.
+    async fn send_and_drive(
+        &self,
+        process: &mut AgentProcess,
+        message: &str,
+        plan: &Plan,
+        r: &Resolved,
+        turn: &Turn,
+    ) -> Driven {
+        match process.send_user(message).await {
+            Ok(()) => self.drive(process, plan, r, turn).await,
+            Err(e) => Driven {
+                outcome: Err(e.into()),
+                st: StreamState::default(),
+                interrupted: false,
+            },
+        }
     }
 
     /// Decides everything the turn runs with, and sends the events that come before
@@ -599,6 +632,7 @@ impl ChatService {
                         }
                         st.row_written = true;
                     }
+                    st.saw_init = true;
                     turn.push(&events::init(&tools, &permission_mode));
                 }
                 // Subagents' output stays inside their tool call.
@@ -922,6 +956,19 @@ struct Driven {
     outcome: Result<TurnResult, TurnError>,
     st: StreamState,
     interrupted: bool,
+}
+
+impl Driven {
+    /// The CLI's output ended before it even reported `init`.
+    /// (Its output ended, or the message could not be written, and nobody asked to
+    /// stop.)
+    fn died_before_init(&self) -> bool {
+        matches!(
+            self.outcome,
+            Err(TurnError::Stream(_) | TurnError::Agent(_))
+        ) && !self.st.saw_init
+            && !self.interrupted
+    }
 }
 
 /// How the session starts: the CLI resumes its transcript, or a new CLI session

@@ -13,6 +13,8 @@ use crate::db::usage::UsageEntry;
 /// What the stream has shown so far in this turn.
 #[derive(Default)]
 pub struct StreamState {
+    /// The CLI reported `init` (it started).
+    pub saw_init: bool,
     pub row_written: bool,
     pub model: Option<String>,
     model_sent: bool,
