@@ -1,4 +1,4 @@
-//! The `parachute` command line (SPEC §10): clap definitions and dispatch. Each
+//! The `parachute` command line: clap definitions and dispatch. Each
 //! command lives in its own file; all of them are thin over the library.
 
 mod config_cmd;

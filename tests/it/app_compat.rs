@@ -1,5 +1,4 @@
-//! Compatibility check: every call the mobile app makes (tests/it/app_calls.json,
-//! derived from contract §1's App columns) gets the contract's status and top-level
+//! Compatibility check: every call the mobile app makes (tests/it/app_calls.json) gets the contract's status and top-level
 //! keys. Calls of features not built yet are listed as `awaiting` and must still be
 //! missing, so the list is updated the moment one lands.
 

@@ -1,4 +1,4 @@
-//! Auth (SPEC §4): decided from the socket peer, never from headers; remote peers are
+//! Auth: decided from the socket peer, never from headers; remote peers are
 //! real hosts in a network namespace talking to the server's non-loopback address.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! Bad input (SPEC §11): every malformed request gets a clear 4xx, never a 500.
+//! Bad input: every malformed request gets a clear 4xx, never a 500.
 
 use serde_json::json;
 

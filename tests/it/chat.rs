@@ -1,4 +1,4 @@
-//! Chat turns through the real Claude CLI against the fake model API (SPEC §5, §13).
+//! Chat turns through the real Claude CLI against the fake model API.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Contract shapes (contract/api.md §1.1, §1.3, §1.4, §1.13): keys, casing, status
+//! Contract shapes: keys, casing, status
 //! codes and ordering, as the mobile app reads them.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! The store survives `kill -9` during writes (SPEC §3): every write acknowledged with a
+//! The store survives `kill -9` during writes: every write acknowledged with a
 //! 2xx is there after restart, and SQLite's integrity check passes. Repeated.
 
 use std::collections::HashMap;

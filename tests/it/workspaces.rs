@@ -1,4 +1,4 @@
-//! Workspaces (contract §1.13): CRUD, slugs, storage, and detaching sessions.
+//! Workspaces: CRUD, slugs, storage, and detaching sessions.
 
 use serde_json::{json, Value};
 

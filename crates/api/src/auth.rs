@@ -1,4 +1,4 @@
-//! `/api/auth/keys` and `/api/auth/settings` (contract §1.4). Creating keys and
+//! `/api/auth/keys` and `/api/auth/settings`. Creating keys and
 //! changing the mode are refused to remote callers even with a valid key.
 
 use axum::extract::{Path, State};

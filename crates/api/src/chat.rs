@@ -1,4 +1,4 @@
-//! `POST /api/chat` and the stream controls (contract §1.2, §2): the turn's events as
+//! `POST /api/chat` and the stream controls: the turn's events as
 //! SSE (`id:` = sequence number, `data:` = JSON), re-attach with `Last-Event-ID`,
 //! heartbeats, stream status, active streams, abort.
 
@@ -81,7 +81,7 @@ fn async_stream(
 
 /// Run one agent turn and stream its events.
 #[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
-    responses((status = 200, description = "SSE stream of turn events (contract §2): `session`, `prompt_metadata`, `user_message`, `session`, then — ours, beyond the contract — `queued` (`{position, inUse, maxProcesses, message}`) while the turn waits for a CLI process at `max_cli_processes`, then `init`, `model`, `text`…, `tool_use`, `tool_result`, `user_question`, `permission_request`, and `done` or `error` (a full queue ends with an `error` saying the server is busy). Each `data:` line is one `TurnEvent`.", body = parachute_core::chat::events::TurnEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "SSE stream of turn events: `session`, `prompt_metadata`, `user_message`, `session`, then — ours, beyond the contract — `queued` (`{position, inUse, maxProcesses, message}`) while the turn waits for a CLI process at `max_cli_processes`, then `init`, `model`, `text`…, `tool_use`, `tool_result`, `user_question`, `permission_request`, and `done` or `error` (a full queue ends with an `error` saying the server is busy). Each `data:` line is one `TurnEvent`.", body = parachute_core::chat::events::TurnEvent, content_type = "text/event-stream"),
         (status = 415, description = "Content-Type is not application/json"),
         (status = 422, description = "Malformed body")))]
 async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {

@@ -1,4 +1,4 @@
-//! `/api/claude-code…` (contract §1.9): browse the owner's Claude Code sessions and
+//! `/api/claude-code…`: browse the owner's Claude Code sessions and
 //! adopt one as a Parachute session that resumes.
 
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! `/api/contexts…` (contract §1.7): context folders, their chain, and the folders
+//! `/api/contexts…`: context folders, their chain, and the folders
 //! chosen per session.
 
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! The daily-agent routes the app calls (contract §1.15). They need the scheduler,
+//! The daily-agent routes the app calls. They need the scheduler,
 //! which has not landed yet: until then they answer an honest 503 saying so, rather
 //! than a 404 the app would read as "no such server feature".
 

@@ -1,5 +1,5 @@
 //! The one place where failures become HTTP responses. Every body is JSON with a
-//! `detail` (contract §0); validation failures use the contract's 422 list shape;
+//! `detail`; validation failures use the contract's 422 list shape;
 //! internal errors are logged and never shown to clients.
 
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! `/api/ls`, `/api/read`, `/api/write` (contract §1.6): vault browsing, confined by
+//! `/api/ls`, `/api/read`, `/api/write`: vault browsing, confined by
 //! `vault::resolve_user_path`; file work runs off the async runtime.
 
 use axum::extract::State;

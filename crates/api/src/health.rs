@@ -1,4 +1,4 @@
-//! `GET /` and `GET /api/health` (contract §1.1). The basic health answers as soon as
+//! `GET /` and `GET /api/health`. The basic health answers as soon as
 //! the server listens; `?detailed=true` probes the vault and the Docker engine for real.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,4 +1,4 @@
-//! `/api/import…` (contract §1.12): Claude.ai and ChatGPT exports into sessions — as a
+//! `/api/import…`: Claude.ai and ChatGPT exports into sessions — as a
 //! JSON body, an uploaded file (JSON or zip, streamed to disk and read entry by entry),
 //! or a file of the vault — and `sync`, which recovers sessions the CLI has transcripts
 //! for but the store has lost. A malformed entry is reported with its index and the

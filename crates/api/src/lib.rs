@@ -1,5 +1,5 @@
 #![warn(missing_docs)]
-//! The HTTP API of Parachute (contract §1) over `parachute-core`: one file per route
+//! The HTTP API of Parachute over `parachute-core`: one file per route
 //! group, merged here with the auth middleware, CORS, the body limit and the panic
 //! guard; errors mapped to the contract's statuses in one place ([`error`]). The
 //! OpenAPI document is collected from the handlers' `#[utoipa::path]` annotations, so

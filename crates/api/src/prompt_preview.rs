@@ -1,4 +1,4 @@
-//! `GET /api/prompt/preview` (contract §1.8): what the agent would receive, built by
+//! `GET /api/prompt/preview`: what the agent would receive, built by
 //! the same `chat::prompt::prepare` the chat turn uses.
 
 use axum::extract::State;

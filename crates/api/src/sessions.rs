@@ -1,4 +1,4 @@
-//! Session routes under `/api/chat` (contract §1.3) that need no agent: list, stats,
+//! Session routes under `/api/chat` that need no agent: list, stats,
 //! get, delete, archive, unarchive, config, activate. Literal segments (`stats`) are
 //! routed before `{session_id}` by axum's matcher, as the contract requires.
 
@@ -73,7 +73,7 @@ async fn get_transcript(
     )))
 }
 
-/// SessionJSON (contract §1.3): camelCase, every key present.
+/// SessionJSON: camelCase, every key present.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionJson {

@@ -1,4 +1,4 @@
-//! `/api/sync/*` (contract §1.13): what the app's sync service calls.
+//! `/api/sync/*`: what the app's sync service calls.
 
 use axum::extract::{RawQuery, State};
 use axum::Json;

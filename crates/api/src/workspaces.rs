@@ -1,4 +1,4 @@
-//! `/api/workspaces…` (contract §1.13).
+//! `/api/workspaces…`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,4 +1,4 @@
-//! Session configuration changes (contract §1.3 `PATCH …/config` and `activate`):
+//! Session configuration changes:
 //! validation and the merge into `metadata`, kept apart from HTTP and SQL.
 
 use serde_json::{Map, Value};

@@ -1,5 +1,5 @@
 //! The Claude Code CLI, driven the way the official Agent SDKs drive it
-//! (contract/claude-cli.md): one `claude` process per session speaking stream-json on
+//!: one `claude` process per session speaking stream-json on
 //! stdin/stdout with the control protocol. [`process`] owns the child; [`protocol`]
 //! builds the lines we send and reads the ones we get.
 

@@ -29,7 +29,7 @@ pub struct SpawnSpec {
     pub cwd: PathBuf,
     pub start: StartMode,
     pub model: Option<String>,
-    /// `default` with the stdio prompt tool, per SPEC §5 for `full`.
+    /// `default` with the stdio prompt tool, for `full`.
     pub permission_mode: String,
     /// Replaces the Claude Code system prompt.
     pub system_prompt: Option<String>,

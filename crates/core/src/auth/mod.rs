@@ -1,4 +1,4 @@
-//! API-key authentication (SPEC §4, contract §11): the auth mode, the keys stored
+//! API-key authentication: the auth mode, the keys stored
 //! hashed in `{vault}/.parachute/server.yaml`, and the pure policy deciding whether a
 //! request is local and whether it needs a key. The HTTP middleware in
 //! `api::auth_layer` only wires these together.

@@ -1,4 +1,4 @@
-//! Claude Code import (contract §1.9): the owner's own Claude Code sessions, read from
+//! Claude Code import: the owner's own Claude Code sessions, read from
 //! its config dir (`claude_code_dir`, default `~/.claude`), listed, shown, and adopted
 //! as Parachute sessions that resume — by copying the transcript into the server's own
 //! `CLAUDE_CONFIG_DIR` (the owner's files are never written).

@@ -1,4 +1,4 @@
-//! The events of a turn (contract §2.2), typed: [`TurnEvent`] is what the turn log
+//! The events of a turn, typed: [`TurnEvent`] is what the turn log
 //! keeps, so bots, the scheduler and the UI consume a turn without re-parsing JSON; it
 //! is serialized only at the edge (SSE), to exactly the contract's JSON — every key
 //! present, null-valued keys included, camelCase outside and snake_case inside
@@ -375,7 +375,7 @@ pub fn tool_result_text(content: &Value) -> String {
     }
 }
 
-/// Title rule (contract §6.2): first line, cut to 60 characters at the last space when
+/// Title rule: first line, cut to 60 characters at the last space when
 /// that is past character 30, plus `...`.
 pub fn title_from_message(message: &str) -> Option<String> {
     let first = message.lines().map(str::trim).find(|l| !l.is_empty())?;

@@ -1,4 +1,4 @@
-//! Imports of Claude.ai and ChatGPT exports (contract §1.12): each conversation becomes
+//! Imports of Claude.ai and ChatGPT exports: each conversation becomes
 //! a session (source `claude` / `chatgpt`) whose history is kept as Markdown under
 //! `Chat/sessions/imported/` and seeds its first turn. The session id is derived from
 //! the export's own id, so importing the same export twice adds nothing.

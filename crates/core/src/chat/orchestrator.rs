@@ -27,7 +27,7 @@ use crate::db::{NewSession, SessionRow, Store};
 use crate::trust::TrustLevel;
 use crate::workspaces::WorkspaceStore;
 
-/// The body of `POST /api/chat` (contract §1.2); camelCase, snake_case accepted.
+/// The body of `POST /api/chat`; camelCase, snake_case accepted.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatRequest {

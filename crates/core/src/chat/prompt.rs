@@ -1,4 +1,4 @@
-//! What a turn adds to the prompt (contract §6.3–6.4): context folders (their
+//! What a turn adds to the prompt: context folders (their
 //! `AGENTS.md` or `CLAUDE.md`) and Markdown files, a custom agent file (`agentPath`),
 //! prior conversation, `initialContext`, attachments saved into the vault, and the
 //! `CLAUDE.md` instructions on the way from the vault to the working directory (the CLI
@@ -15,7 +15,7 @@ use crate::vault::VaultGate;
 const FOLDER_BUDGET_TOKENS: usize = 40_000;
 const FILE_BUDGET_TOKENS: usize = 10_000;
 
-/// Extensions refused as attachments (contract §1.2).
+/// Extensions refused as attachments.
 pub const BLOCKED_EXTENSIONS: &[&str] = &[
     "exe", "dll", "so", "dylib", "bat", "cmd", "ps1", "vbs", "app", "dmg", "pkg", "msi", "jar",
     "war", "ear", "scr", "com", "pif",
@@ -334,7 +334,7 @@ pub fn blocked_attachment(file_name: &str) -> bool {
 }
 
 /// Saves attachments carrying `base64Data` under `Chat/assets/{date}/` and returns the
-/// Markdown to append to the message (contract §6.4).
+/// Markdown to append to the message.
 pub fn save_attachments(gate: &VaultGate, attachments: &[Value]) -> String {
     let mut lines = Vec::new();
     let now = chrono::Local::now();

@@ -47,7 +47,7 @@ fn user_text(content: &Value) -> Option<String> {
     }
 }
 
-/// The conversation as `{role, content, timestamp}` (contract §1.3): user prompts and the
+/// The conversation as `{role, content, timestamp}`: user prompts and the
 /// assistant's text, one message per assistant API message (its blocks are separate
 /// transcript lines sharing one id). Tool results, replays and meta lines are left out.
 pub fn messages(events: &[Value]) -> Vec<Value> {
@@ -106,7 +106,7 @@ pub fn messages(events: &[Value]) -> Vec<Value> {
     out
 }
 
-/// One compaction segment's summary (contract §1.3 transcript segmentation).
+/// One compaction segment's summary.
 fn segment_info(index: usize, events: &[Value], compacted: bool, loaded: bool) -> Value {
     let user_msgs: Vec<String> = events
         .iter()

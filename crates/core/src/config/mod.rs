@@ -1,4 +1,4 @@
-//! Settings: where the vault and the server home are, and every tunable of SPEC §2,
+//! Settings: where the vault and the server home are, and every tunable,
 //! loaded once into a typed [`Settings`] with the precedence
 //! command-line flag > environment > `.env` in the working directory >
 //! `{vault}/.parachute/config.yaml` > defaults.
@@ -18,11 +18,11 @@ use serde_json::Value;
 use crate::auth::AuthMode;
 pub use paths::{resolve_home, resolve_vault, Paths};
 
-/// Default TCP port (contract §4.1).
+/// Default TCP port.
 pub const DEFAULT_PORT: u16 = 3333;
 /// Default bind address: the LAN, so the mobile app can reach the server.
 pub const DEFAULT_HOST: &str = "0.0.0.0";
-/// Longest chat message accepted, in characters (contract §1.2).
+/// Longest chat message accepted, in characters.
 pub const DEFAULT_MAX_MESSAGE_LENGTH: usize = 102_400;
 /// Largest request body accepted, in bytes; larger bodies get 413.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -335,7 +335,7 @@ pub fn read_yaml_map(path: &Path) -> Result<BTreeMap<String, Value>, ConfigError
 }
 
 impl Settings {
-    /// The gate for every vault path a client or an agent names (SPEC §2, §11).
+    /// The gate for every vault path a client or an agent names.
     pub fn vault_gate(&self) -> crate::vault::VaultGate {
         crate::vault::VaultGate::new(self.paths.vault.clone(), self.db_path.clone())
     }

@@ -1,4 +1,4 @@
-//! The two places on disk (SPEC §2): the vault (user content and its `.parachute/`
+//! The two places on disk: the vault (user content and its `.parachute/`
 //! settings) and the server home `PARACHUTE_HOME` (secrets fallback, CLI config dir,
 //! logs, PID file) — and the one order in which the vault is found.
 
@@ -62,7 +62,7 @@ impl Paths {
         self.home.join("claude")
     }
 
-    /// Creates the vault's `.parachute/` and the server home (SPEC §2: created on start).
+    /// Creates the vault's `.parachute/` and the server home.
     pub fn ensure_dirs(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(self.vault_dot())?;
         std::fs::create_dir_all(&self.home)?;
@@ -95,7 +95,7 @@ pub fn resolve_home() -> PathBuf {
     }
 }
 
-/// The vault, by the one order of SPEC §2: `--vault` > `VAULT_PATH` > `.env` >
+/// The vault, by the one order: `--vault` > `VAULT_PATH` > `.env` >
 /// `vault_path` in `$PARACHUTE_HOME/config.yaml` > `~/Parachute`.
 pub fn resolve_vault(
     flag: Option<&Path>,

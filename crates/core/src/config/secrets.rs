@@ -1,4 +1,4 @@
-//! The secrets service (SPEC §2): the Claude OAuth token, the Anthropic API key and bot
+//! The secrets service: the Claude OAuth token, the Anthropic API key and bot
 //! tokens. Order of lookup: environment variable > OS keychain > a 0600 file under
 //! `PARACHUTE_HOME`. Keychain calls run off the async runtime with a time limit (a D-Bus
 //! call can hang on a headless machine) and only when a secret is first needed.

@@ -1,5 +1,5 @@
 //! Adoption of a Python-era `sessions.db`: its `sessions` table may predate the
-//! columns later added by probing migrations (contract §3.1), and SQLite has no
+//! columns later added by probing migrations, and SQLite has no
 //! `ADD COLUMN IF NOT EXISTS`, so missing columns are added here before the sqlx
 //! migrations (which are all `IF NOT EXISTS`) run.
 

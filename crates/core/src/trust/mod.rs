@@ -1,4 +1,4 @@
-//! Trust levels (SPEC §6): `full` < `vault` < `sandboxed`, ordered from least to most
+//! Trust levels: `full` < `vault` < `sandboxed`, ordered from least to most
 //! restricted. The effective level is the most restricted of those that apply; a
 //! request can only restrict, never escalate.
 

@@ -1,5 +1,5 @@
 //! Atomic file writes (temp file + fsync + rename), so a crash never leaves a
-//! half-written settings file behind (SPEC §11).
+//! half-written settings file behind.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The contract's timestamp formats (contract/examples.md §2): sessions are naive UTC
+//! The contract's timestamp formats: sessions are naive UTC
 //! with a `Z`, API keys naive without zone.
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};

@@ -1,4 +1,4 @@
-//! Context folders (contract §1.7): folders of the vault holding an `AGENTS.md` or
+//! Context folders: folders of the vault holding an `AGENTS.md` or
 //! `CLAUDE.md`, and the chain of those files for a selection of folders.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Browsing, reading and writing vault files for `/api/ls`, `/api/read`, `/api/write`
-//! (contract §1.6), every path through [`VaultGate::resolve`].
+//!, every path through [`VaultGate::resolve`].
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

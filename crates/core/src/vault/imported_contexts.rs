@@ -1,5 +1,4 @@
-//! Context files an import leaves for the owner to review (`GET /api/import/contexts`,
-//! contract §1.12): Markdown files in `{vault}/Chat/contexts/`. The Parachute-native
+//! Context files an import leaves for the owner to review (`GET /api/import/contexts`): Markdown files in `{vault}/Chat/contexts/`. The Parachute-native
 //! layout has `## Facts`, `## Current Focus` and `## History` sections of bullet items,
 //! which are counted; other Markdown files are listed as not native.
 

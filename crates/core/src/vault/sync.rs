@@ -1,4 +1,4 @@
-//! File sync for the mobile app (contract §1.13 `/api/sync/*`): manifests of a vault
+//! File sync for the mobile app: manifests of a vault
 //! folder, changes since a time, and push / pull / delete of files, every path
 //! confined by [`VaultGate::resolve`] and writes atomic.
 

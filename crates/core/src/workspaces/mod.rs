@@ -1,4 +1,4 @@
-//! Workspaces (contract §1.13): named defaults for sessions — a trust floor, working
+//! Workspaces: named defaults for sessions — a trust floor, working
 //! directory, model, capability filters and sandbox limits — stored one per folder at
 //! `{vault}/.parachute/workspaces/{slug}/config.yaml` (slug excluded, nulls dropped).
 //! The trust issue enforces what is stored here.
