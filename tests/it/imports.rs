@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::fake_anthropic::FakeAnthropic;
-use crate::support::{chat_env, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_env, export_zip, upload_export, Dirs, Opts, Server, CLI_SLOTS};
 
 fn export() -> serde_json::Value {
     json!([
@@ -124,42 +124,12 @@ fn many(n: usize) -> serde_json::Value {
     serde_json::Value::from(v)
 }
 
-fn zip_of(json_text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        z.start_file("export/users.json", opts).unwrap();
-        z.write_all(b"[]").unwrap();
-        z.start_file("export/conversations.json", opts).unwrap();
-        z.write_all(json_text.as_bytes()).unwrap();
-        z.finish().unwrap();
-    }
-    buf.into_inner()
-}
-
-async fn upload(s: &Server, bytes: Vec<u8>, name: &str) -> (u16, serde_json::Value) {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
-    let form = reqwest::multipart::Form::new().part("file", part);
-    let r = s
-        .client
-        .post(s.url("/api/import/file?archived=false"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or(serde_json::Value::Null))
-}
-
 #[tokio::test]
 async fn uploaded_exports_zip_or_json_are_read_entry_by_entry() {
     let d = Dirs::new();
     let s = Server::start(&d).await;
     let text = many(300).to_string();
-    let (st, r) = upload(&s, zip_of(&text), "claude-export.zip").await;
+    let (st, r) = upload_export(&s, export_zip(&text), "claude-export.zip").await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(
         (
@@ -176,7 +146,7 @@ async fn uploaded_exports_zip_or_json_are_read_entry_by_entry() {
         300,
         "archived=false honoured"
     );
-    let (_, again) = upload(&s, text.clone().into_bytes(), "conversations.json").await;
+    let (_, again) = upload_export(&s, text.clone().into_bytes(), "conversations.json").await;
     assert_eq!(
         (
             again["imported_count"].as_u64(),
@@ -189,7 +159,7 @@ async fn uploaded_exports_zip_or_json_are_read_entry_by_entry() {
     let d2 = Dirs::new();
     let s2 = Server::start(&d2).await;
     let cut = &text[..text.find("Conversation 20\"").unwrap()];
-    let (st, r) = upload(&s2, cut.as_bytes().to_vec(), "conversations.json").await;
+    let (st, r) = upload_export(&s2, cut.as_bytes().to_vec(), "conversations.json").await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["imported_count"], 20, "{r}");
     assert!(
@@ -200,9 +170,9 @@ async fn uploaded_exports_zip_or_json_are_read_entry_by_entry() {
             .any(|e| e["error"].as_str().unwrap().contains("invalid export JSON")),
         "{r}"
     );
-    let (st, _) = upload(&s2, vec![1, 2, 3, 4], "junk.bin").await;
+    let (st, _) = upload_export(&s2, vec![1, 2, 3, 4], "junk.bin").await;
     assert_eq!(st, 400);
-    let (st, _) = upload(&s2, zip_of("[]")[..10].to_vec(), "broken.zip").await;
+    let (st, _) = upload_export(&s2, export_zip("[]")[..10].to_vec(), "broken.zip").await;
     assert_eq!(st, 400);
 
     // An export stored in the vault; paths outside are refused.

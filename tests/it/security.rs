@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, read_rest, read_until, seed_sessions, types, Dirs, NetNs, Opts, Server, CLI_SLOTS,
+    chat_env, export_zip, read_rest, read_until, seed_sessions, types, upload_export, Dirs, NetNs,
+    Opts, Server, CLI_SLOTS,
 };
 
 fn envs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -551,38 +552,9 @@ async fn pages_on_other_local_origins_cannot_act_as_this_machine() {
 
 // --- 3. Zip bombs ---------------------------------------------------------------------
 
-fn zip_of(conversations: &Value) -> Vec<u8> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        z.start_file("conversations.json", opts).unwrap();
-        z.write_all(conversations.to_string().as_bytes()).unwrap();
-        z.finish().unwrap();
-    }
-    buf.into_inner()
-}
-
 fn conversation(id: &str, text_len: usize) -> Value {
     json!({"uuid": id, "name": "big", "created_at": "2025-01-01T00:00:00Z",
         "chat_messages": [{"sender": "human", "text": "a".repeat(text_len), "created_at": "2025-01-01T00:00:00Z"}]})
-}
-
-async fn upload(s: &Server, bytes: Vec<u8>) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name("export.zip"),
-    );
-    let r = s
-        .client
-        .post(s.url("/api/import/file?archived=false"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    (st, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -598,12 +570,15 @@ async fn zip_bombs_are_refused_before_they_expand() {
     )
     .await;
     // One conversation of 20 MB in a zip of a few dozen KB.
-    let bomb = zip_of(&json!([conversation(
-        "11111111-1111-4111-8111-111111111111",
-        20_000_000
-    )]));
+    let bomb = export_zip(
+        &json!([conversation(
+            "11111111-1111-4111-8111-111111111111",
+            20_000_000
+        )])
+        .to_string(),
+    );
     assert!(bomb.len() < 200_000, "{}", bomb.len());
-    let (st, v) = upload(&s, bomb).await;
+    let (st, v) = upload_export(&s, bomb, "export.zip").await;
     assert_eq!(st, 400, "{v}");
     assert!(
         v["detail"]
@@ -621,10 +596,10 @@ async fn zip_bombs_are_refused_before_they_expand() {
     let ids: Vec<String> = (0..6)
         .map(|i| format!("22222222-2222-4222-8222-00000000000{i}"))
         .collect();
-    let many = zip_of(&Value::Array(
-        ids.iter().map(|id| conversation(id, 900_000)).collect(),
-    ));
-    let (st, v) = upload(&s, many).await;
+    let many = export_zip(
+        &Value::Array(ids.iter().map(|id| conversation(id, 900_000)).collect()).to_string(),
+    );
+    let (st, v) = upload_export(&s, many, "export.zip").await;
     assert_eq!(st, 200, "{v}");
     let imported = v["imported_count"].as_u64().unwrap_or(0);
     assert!((1..6).contains(&imported), "{v}");

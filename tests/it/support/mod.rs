@@ -377,6 +377,39 @@ pub fn wait_until_blocking(within: Duration, mut cond: impl FnMut() -> bool) -> 
     }
 }
 
+/// A Claude.ai-style export zip: `export/users.json` and `export/conversations.json`
+/// holding `conversations_json`.
+pub fn export_zip(conversations_json: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("export/users.json", opts).unwrap();
+        z.write_all(b"[]").unwrap();
+        z.start_file("export/conversations.json", opts).unwrap();
+        z.write_all(conversations_json.as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// Uploads an export to `POST /api/import/file` as `name`; status and JSON body.
+pub async fn upload_export(s: &Server, bytes: Vec<u8>, name: &str) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = s
+        .client
+        .post(s.url("/api/import/file?archived=false"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Reads a JSON file.
 pub fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
