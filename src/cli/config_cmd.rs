@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use parachute_core::config::{validate_setting, write_yaml_key, Overrides, Settings, KNOWN_KEYS};
+use parachute_core::config::{
+    validate_setting, write_yaml_key, ConfigError, Overrides, Settings, KNOWN_KEYS,
+};
 
 pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCode> {
     match action {
@@ -10,10 +12,19 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
             let s = load_or_explain(ov)?;
             println!("vault:          {}", s.paths.vault.display());
             println!("PARACHUTE_HOME: {}", s.paths.home.display());
-            for (key, _) in KNOWN_KEYS {
-                if let Some((v, src)) = s.shown.get(*key) {
-                    println!("{key:<20} {v:<40} ({})", src.as_str());
-                }
+            // The value last, so a long one cannot push the other columns out of line.
+            let rows: Vec<(&str, &str, &str)> = KNOWN_KEYS
+                .iter()
+                .filter_map(|(key, _)| {
+                    let (v, src) = s.shown.get(*key)?;
+                    Some((*key, src.as_str(), v.as_str()))
+                })
+                .collect();
+            let kw = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+            let sw = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+            println!("{:<kw$}  {:<sw$}  VALUE", "KEY", "FROM");
+            for (key, src, v) in rows {
+                println!("{key:<kw$}  {src:<sw$}  {v}");
             }
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -33,7 +44,7 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
                         .map(|(k, _)| *k)
                         .collect::<Vec<_>>()
                         .join(", ");
-                    eprintln!("error: unknown setting `{key}`; known settings: {known}");
+                    eprintln!("error: {}", ConfigError::UnknownKey(key, known));
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -70,7 +81,7 @@ pub fn run(ov: &Overrides, action: super::ConfigAction) -> anyhow::Result<ExitCo
 /// Loads the settings; an invalid value is reported with the command that fixes it.
 fn load_or_explain(ov: &Overrides) -> anyhow::Result<Settings> {
     Settings::load(ov).map_err(|e| match &e {
-        parachute_core::config::ConfigError::Invalid { key, .. } => anyhow::anyhow!(
+        ConfigError::Invalid { key, .. } => anyhow::anyhow!(
             "{e}\nfix it with `parachute config set {key} VALUE` (or edit the file)"
         ),
         _ => e.into(),

@@ -13,9 +13,22 @@ use parachute_core::config::{Overrides, Settings};
 
 const UNIT: &str = "parachute.service";
 
-pub async fn run(ov: &Overrides, action: DaemonAction) -> anyhow::Result<ExitCode> {
+/// Runs a daemon action; `None` (bare `parachute server`) starts it and says so.
+pub async fn run(ov: &Overrides, action: Option<DaemonAction>) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(ov)?;
-    settings.paths.ensure_dirs()?;
+    let vault_existed = settings.paths.vault.exists();
+    if action.is_none() {
+        println!(
+            "Starting the background daemon (`parachute server -f` runs in the foreground instead)."
+        );
+    }
+    let action = action.unwrap_or(DaemonAction::Start);
+    if action != DaemonAction::Status {
+        settings.paths.ensure_dirs()?;
+        if !vault_existed {
+            println!("Created the vault {}", settings.paths.vault.display());
+        }
+    }
     let manager = if systemd_user_available() {
         Manager::Systemd
     } else {
@@ -187,10 +200,6 @@ fn reap(pid: u32) {
 }
 
 async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode> {
-    let how = match manager {
-        Manager::Systemd => "systemd user unit",
-        Manager::PidFile => "pid file",
-    };
     match running_server(settings) {
         Some(info) => {
             let h = if healthy(info.port).await {
@@ -198,17 +207,33 @@ async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCod
             } else {
                 "not answering"
             };
+            // Who started it: the unit, the pid file's daemon, or someone's `server -f`.
+            let how = if manager == Manager::Systemd && unit_active() {
+                "the background daemon (systemd user unit)"
+            } else if read_pid(&settings.paths.pid_file()) == Some(info.pid) {
+                "the background daemon (pid file)"
+            } else {
+                "a foreground server (`parachute server -f`)"
+            };
             println!(
-                "running (pid {}, port {}, {h}; managed by {how})",
-                info.pid, info.port
+                "running: {how}, pid {}, port {}, {h}; vault {}",
+                info.pid, info.port, info.vault
             );
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            println!("not running (managed by {how})");
+            println!("not running");
             Ok(ExitCode::from(3))
         }
     }
+}
+
+fn unit_active() -> bool {
+    std::process::Command::new("systemctl")
+        .args(["--user", "is-active", "--quiet", UNIT])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn unit_path() -> PathBuf {

@@ -1,16 +1,19 @@
-//! `parachute doctor`: PASS / WARN / FAIL for everything the server needs; exits 1
-//! when anything fails. Later subsystems add their checks here.
+//! `parachute doctor`: PASS / NOTE / WARN / FAIL for everything the server needs; exits
+//! 1 when anything fails. Without `--vault` it checks the vault the running server
+//! serves. Later subsystems add their checks here.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use parachute_core::config::secrets::{SecretName, SecretStore};
+use parachute_core::config::secrets::SecretStore;
 use parachute_core::config::{Overrides, Settings};
 
 #[derive(PartialEq)]
 enum Verdict {
     Pass,
+    /// Worth knowing, nothing to fix (e.g. a vault that the first start creates).
+    Note,
     Warn,
     Fail,
 }
@@ -18,6 +21,7 @@ enum Verdict {
 fn report(v: Verdict, what: &str, detail: impl AsRef<str>) -> Verdict {
     let tag = match v {
         Verdict::Pass => "PASS",
+        Verdict::Note => "NOTE",
         Verdict::Warn => "WARN",
         Verdict::Fail => "FAIL",
     };
@@ -27,8 +31,9 @@ fn report(v: Verdict, what: &str, detail: impl AsRef<str>) -> Verdict {
 
 pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     let mut verdicts = Vec::new();
-    let settings = match Settings::load(ov) {
-        Ok(s) => {
+    let settings = match super::described_settings(ov) {
+        Ok((s, why)) => {
+            println!("Checking vault {} ({why})", s.paths.vault.display());
             verdicts.push(report(Verdict::Pass, "config", "settings load"));
             for w in &s.warnings {
                 verdicts.push(report(Verdict::Warn, "config", w));
@@ -45,16 +50,21 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     verdicts.push(check_db(&settings).await);
     verdicts.push(check_cli(&settings.claude_cli_path).await);
     let secrets = SecretStore::new(settings.paths.secrets_file());
-    verdicts.push(match secrets.get(SecretName::ClaudeOauthToken).await {
-        Ok(Some((_, at))) => report(
+    verdicts.push(match secrets.claude_credential().await {
+        Ok(Some(c)) => report(
             Verdict::Pass,
             "token",
-            format!("Claude token set ({})", at.as_str()),
+            format!(
+                "Claude {} set ({}, sent to the CLI as {})",
+                c.kind.label(),
+                c.location.as_str(),
+                c.kind.secret_name().env_var()
+            ),
         ),
         Ok(None) => report(
             Verdict::Warn,
             "token",
-            "no Claude token: run `parachute setup-token` or set CLAUDE_CODE_OAUTH_TOKEN",
+            "no Claude credential: run `parachute setup-token`, or set CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY",
         ),
         Err(e) => report(Verdict::Fail, "token", e.to_string()),
     });
@@ -69,14 +79,21 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
 }
 
 fn check_vault(vault: &Path) -> Verdict {
+    if !vault.exists() {
+        return report(
+            Verdict::Note,
+            "vault",
+            format!(
+                "{} does not exist yet; the server creates it on first start",
+                vault.display()
+            ),
+        );
+    }
     if !vault.is_dir() {
         return report(
             Verdict::Fail,
             "vault",
-            format!(
-                "{} does not exist (it is created on first start)",
-                vault.display()
-            ),
+            format!("{} is not a folder", vault.display()),
         );
     }
     let probe = vault.join(format!(".parachute-doctor-{}", std::process::id()));
@@ -213,14 +230,14 @@ async fn check_docker() -> Verdict {
     .await
     {
         Ok(r) if r.status == 200 => report(
-            Verdict::Pass,
+            Verdict::Note,
             "docker",
-            "engine answers (sandboxed sessions possible)",
+            "the engine answers; this version does not run sandboxed sessions yet (turns at 'vault' or 'sandboxed' are refused; 'full' works)",
         ),
         _ => report(
-            Verdict::Warn,
+            Verdict::Note,
             "docker",
-            "no Docker engine answers: sandboxed sessions will fail until one runs",
+            "no Docker engine answers; this version does not run sandboxed sessions yet, so nothing needs it",
         ),
     }
 }
@@ -238,6 +255,13 @@ fn check_disk(vault: &Path) -> Verdict {
 }
 
 async fn check_keychain() -> Verdict {
+    if !parachute_core::config::secrets::keychain_enabled() {
+        return report(
+            Verdict::Note,
+            "keychain",
+            "off (PARACHUTE_KEYRING=off); secrets use the 0600 file in PARACHUTE_HOME",
+        );
+    }
     let probe = tokio::task::spawn_blocking(parachute_core::config::secrets::probe_keychain);
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
         Ok(Ok(Ok(()))) => report(Verdict::Pass, "keychain", "the OS keychain answers"),

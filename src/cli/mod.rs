@@ -31,7 +31,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the server: `-f` in the foreground, or manage the background daemon.
+    /// Run the server: `-f` in the foreground, or manage the background daemon. Bare
+    /// `parachute server` starts the daemon (as `server start`) and creates the vault
+    /// (default ~/Parachute) if it does not exist yet.
     Server(ServerArgs),
     /// Show the vault, token, daemon and server health.
     Status,
@@ -51,8 +53,14 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
     },
-    /// Store the Claude token (read from standard input or a prompt, never from arguments).
-    SetupToken,
+    /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
+    /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
+    /// prompt, never from arguments. The kind is recognised and stored under its own name.
+    SetupToken {
+        /// Store a value that looks like neither kind (as an OAuth token).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,7 +81,7 @@ pub struct ServerArgs {
     pub action: Option<DaemonAction>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy)]
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DaemonAction {
     /// Start the daemon (systemd user unit where systemd runs, else a PID file).
     Start,
@@ -117,6 +125,50 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The settings `status` and `doctor` describe, and a phrase saying why that vault:
+/// `--vault` or `VAULT_PATH` when given; else the vault of the server running from this
+/// `PARACHUTE_HOME` (its `server.json`), when that differs from the configured one; else
+/// the configured vault.
+fn described_settings(ov: &Overrides) -> anyhow::Result<(Settings, String)> {
+    use parachute_core::config::Source;
+    let s = Settings::load(ov)?;
+    let source = s.paths.vault_source;
+    if matches!(source, Source::Flag | Source::Env) {
+        return Ok((s, vault_origin(source).to_string()));
+    }
+    if let Some(info) = daemon::running_server(&s) {
+        let running = PathBuf::from(&info.vault);
+        if running != s.paths.vault {
+            let ov = Overrides {
+                vault: Some(running),
+                ..ov.clone()
+            };
+            let why = format!(
+                "served by the running server (pid {}); the configured vault is {}",
+                info.pid,
+                s.paths.vault.display()
+            );
+            return Ok((Settings::load(&ov)?, why));
+        }
+        return Ok((
+            s,
+            format!("served by the running server (pid {})", info.pid),
+        ));
+    }
+    Ok((s, format!("{}; no server is running", vault_origin(source))))
+}
+
+fn vault_origin(source: parachute_core::config::Source) -> &'static str {
+    use parachute_core::config::Source;
+    match source {
+        Source::Flag => "given by --vault",
+        Source::Env => "given by VAULT_PATH",
+        Source::DotEnv => "given by VAULT_PATH in ./.env",
+        Source::HomeConfig | Source::VaultConfig => "vault_path in $PARACHUTE_HOME/config.yaml",
+        Source::Default | Source::ConfigSet => "the default vault",
+    }
+}
+
 fn overrides(cli: &Cli) -> Overrides {
     let (port, host) = match &cli.command {
         Command::Server(a) => (a.port, a.host.clone()),
@@ -145,11 +197,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             parachute_api::server::serve(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Server(args) => daemon::run(&ov, args.action.unwrap_or(DaemonAction::Start)).await,
+        Command::Server(args) => daemon::run(&ov, args.action).await,
         Command::Status => status::run(&ov).await,
         Command::Doctor => doctor::run(&ov).await,
         Command::Config { action } => config_cmd::run(&ov, action),
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
-        Command::SetupToken => token::run(&ov).await,
+        Command::SetupToken { force } => token::run(force).await,
     }
 }

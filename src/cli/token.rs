@@ -1,17 +1,20 @@
-//! `parachute setup-token`: reads the Claude token from standard input (when piped) or a
-//! hidden prompt — never from the command line, where other users could see it.
+//! `parachute setup-token`: reads the Claude credential from standard input (when piped)
+//! or a hidden prompt — never from the command line, where other users could see it —
+//! recognises its kind (OAuth token or API key) and stores it under that kind's name.
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
-use parachute_core::config::secrets::{SecretName, SecretStore};
-use parachute_core::config::{paths, Overrides};
+use parachute_core::config::paths;
+use parachute_core::config::secrets::{Location, SecretStore, TokenKind};
 
-pub async fn run(_ov: &Overrides) -> anyhow::Result<ExitCode> {
+pub async fn run(force: bool) -> anyhow::Result<ExitCode> {
     let home = paths::resolve_home();
     std::fs::create_dir_all(&home)?;
     let token = if std::io::stdin().is_terminal() {
-        eprintln!("Paste your Claude token (from `claude setup-token`); it will not be shown:");
+        eprintln!(
+            "Paste your Claude token (from `claude setup-token`) or Anthropic API key; it will not be shown:"
+        );
         rpassword::prompt_password("token: ")?
     } else {
         let mut s = String::new();
@@ -23,14 +26,56 @@ pub async fn run(_ov: &Overrides) -> anyhow::Result<ExitCode> {
         eprintln!("error: no token given; run `claude setup-token` to get one, then paste it here");
         return Ok(ExitCode::FAILURE);
     }
-    if !token.starts_with("sk-ant-") {
-        eprintln!("warning: Claude tokens usually start with `sk-ant-`; storing it anyway");
-    }
+    let kind = match TokenKind::detect(token) {
+        Some(k) => k,
+        None if force => {
+            eprintln!("warning: this looks like neither an OAuth token (sk-ant-oat…) nor an API key (sk-ant-api…); storing it as an OAuth token because of --force");
+            TokenKind::OAuth
+        }
+        None => {
+            eprintln!(
+                "error: this looks like neither a Claude OAuth token (sk-ant-oat…, from `claude setup-token`) \
+                 nor an Anthropic API key (sk-ant-api…); nothing was changed. Pass --force to store it anyway."
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let store = SecretStore::new(home.join("secrets.json"));
-    let at = store.set(SecretName::ClaudeOauthToken, token).await?;
-    println!("Claude token stored in the {}.", at.as_str());
-    if std::env::var(SecretName::ClaudeOauthToken.env_var()).is_ok() {
-        eprintln!("note: CLAUDE_CODE_OAUTH_TOKEN is set in the environment and takes precedence");
+    let at = store.set(kind.secret_name(), token).await?;
+    println!(
+        "Claude {} stored in the {} (the CLI gets it as {}).",
+        kind.label(),
+        at.as_str(),
+        kind.secret_name().env_var()
+    );
+    // One credential at a time: the other kind, if stored, would be ambiguous.
+    let other = store.get(kind.other().secret_name()).await?;
+    if other.is_some_and(|(_, at)| at != Location::Env) {
+        store.delete(kind.other().secret_name()).await?;
+        println!("The stored {} was removed.", kind.other().label());
+    }
+    for k in [TokenKind::OAuth, TokenKind::ApiKey] {
+        if std::env::var(k.secret_name().env_var()).is_ok() {
+            eprintln!(
+                "note: {} is set in the environment and takes precedence over the stored value",
+                k.secret_name().env_var()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line for `status`: which credential the server would use, of what kind, and from
+/// where — never its value.
+pub async fn describe(secrets: &SecretStore) -> String {
+    match secrets.claude_credential().await {
+        Ok(Some(c)) => format!(
+            "set: {} ({}, sent as {})",
+            c.kind.label(),
+            c.location.as_str(),
+            c.kind.secret_name().env_var()
+        ),
+        Ok(None) => "not set — run `parachute setup-token`".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    }
 }

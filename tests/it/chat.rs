@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, parse_sse, read_rest, read_until, seed_sessions, types, wait_until, Dirs, Opts,
-    Server, CLI_SLOTS,
+    chat_env, cli_children, parse_sse, read_rest, read_until, seed_sessions, types, wait_until,
+    Dirs, Opts, Server, CLI_SLOTS,
 };
 
 async fn chat_server(d: &Dirs, fake: &FakeAnthropic) -> Server {
@@ -372,7 +372,9 @@ async fn refusals_are_error_events() {
     let ev = s.chat(json!({"message": "x".repeat(102_401)})).await;
     assert_eq!(
         ev,
-        vec![json!({"type": "error", "error": "Message too long: 102401 chars"})]
+        vec![
+            json!({"type": "error", "error": "Message too long: 102401 chars (the limit is 102400 characters, max_message_length)"})
+        ]
     );
     let ev = s
         .chat(json!({"message": "hi", "sessionId": "00000000-0000-0000-0000-000000000000"}))
@@ -686,22 +688,6 @@ async fn permission_prompts_are_answered_by_the_owner() {
     let ev = read_rest(&mut r, &mut seen).await;
     assert_eq!(ev.last().unwrap()["response"], "Wrote it.", "{ev:#?}");
     assert_eq!(std::fs::read_to_string(&allowed).unwrap(), "yes\n");
-}
-
-fn cli_children(server_pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{server_pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    out
 }
 
 #[tokio::test]
@@ -1308,8 +1294,8 @@ async fn a_changed_prompt_respawns_the_warm_cli_and_large_context_fits() {
 /// The turn interface as bots and the scheduler use it: in-process, typed events.
 #[tokio::test]
 async fn turns_started_in_process_apply_the_core_rules_and_yield_typed_events() {
-    use parachute_core::chat::events::TurnEvent;
-    use parachute_core::chat::orchestrator::ChatRequest;
+    use parachute_core::chat::ChatRequest;
+    use parachute_core::chat::TurnEvent;
     let d = Dirs::new();
     let settings = parachute_core::Settings::for_paths(d.vault.clone(), d.home.clone()).unwrap();
     let state = parachute_core::AppState::open(settings).await.unwrap();

@@ -243,3 +243,187 @@ fn doctor_reports_each_check() {
     }
     assert!(out.contains("[PASS] vault"), "{out}");
 }
+
+#[test]
+fn config_errors_suggest_the_key_and_blame_the_command() {
+    let d = Dirs::new();
+    let (code, _, err) = run(&d, &["config", "set", "prot", "4555"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("did you mean `port`?"), "{err}");
+    let (code, _, err) = run(&d, &["config", "get", "warm_pool_sise"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("did you mean `warm_pool_size`?"), "{err}");
+    let (code, _, err) = run(&d, &["config", "set", "port", "abc"], &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("`parachute config set`") && !err.contains("command-line flag"),
+        "{err}"
+    );
+    let (code, _, err) = run(&d, &["config", "set", "model_timeout_secs", "0"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("model_timeout_secs"), "{err}");
+    // A misspelt key in config.yaml is a warning with the suggestion, not a failure.
+    std::fs::create_dir_all(d.vault.join(".parachute")).unwrap();
+    std::fs::write(
+        d.vault.join(".parachute/config.yaml"),
+        "warm_idel_secs: 5\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&d, &["config", "show"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("did you mean `warm_idle_secs`?"), "{err}");
+
+    // Long values cannot break the columns: the value comes last.
+    let long = format!("http://127.0.0.1:9/{}", "x".repeat(80));
+    let (code, _, err) = run(&d, &["config", "set", "anthropic_base_url", &long], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (_, show, _) = run(&d, &["config", "show"], &[]);
+    let rows: Vec<&str> = show.lines().skip_while(|l| !l.starts_with("KEY")).collect();
+    let from_col = rows[0].find("FROM").unwrap();
+    let value_col = rows[0].find("VALUE").unwrap();
+    for r in &rows[1..] {
+        assert!(
+            r[from_col..].starts_with(|c: char| c != ' ') && r[from_col - 1..].starts_with(' '),
+            "FROM column out of line: {r}\n{show}"
+        );
+        assert!(r.len() >= value_col, "{r}");
+    }
+    assert!(rows.iter().any(|r| r.ends_with(&long)), "{show}");
+}
+
+/// A `parachute` command that names no vault: it finds one the way a user's shell would.
+fn bare_cmd(d: &Dirs, fake_home: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(crate::support::BIN);
+    c.env("PARACHUTE_HOME", &d.home)
+        .env("HOME", fake_home)
+        .env("PARACHUTE_KEYRING", "off")
+        .env_remove("VAULT_PATH")
+        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+        .env_remove("ANTHROPIC_API_KEY")
+        .current_dir(d.tmp.path());
+    c
+}
+
+fn output(mut c: std::process::Command, args: &[&str]) -> (i32, String) {
+    let out = c.args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn status_and_doctor_describe_the_vault_the_running_server_serves() {
+    let d = Dirs::new();
+    let fake_home = d.tmp.path().join("user-home");
+    std::fs::create_dir_all(&fake_home).unwrap();
+    // A fresh machine: the default vault does not exist yet — a note, not a failure —
+    // and with the keychain off, doctor says so instead of reporting a D-Bus error.
+    let (code, out) = output(bare_cmd(&d, &fake_home), &["doctor"]);
+    assert!(
+        out.contains("[NOTE] vault:") && out.contains("creates it on first start"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[NOTE] keychain: off (PARACHUTE_KEYRING=off)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("D-Bus") && !out.contains("[FAIL] vault"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the default vault; no server is running"),
+        "{out}"
+    );
+    let _ = code;
+
+    let mut s = crate::support::Server::start(&d).await;
+    let vault = d.vault.display().to_string();
+    let (code, out) = output(bare_cmd(&d, &fake_home), &["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "vault:  {vault} (ok) — served by the running server (pid {})",
+            s.pid()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("serving {vault}")), "{out}");
+    let (_, out) = output(bare_cmd(&d, &fake_home), &["doctor"]);
+    assert!(
+        out.contains(&format!(
+            "Checking vault {vault} (served by the running server"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("[PASS] vault:"), "{out}");
+    let (code, out) = output(bare_cmd(&d, &fake_home), &["server", "status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("a foreground server (`parachute server -f`)"),
+        "{out}"
+    );
+    // --vault still names the vault; the server line says it serves another one.
+    let other = d.tmp.path().join("other-vault");
+    std::fs::create_dir_all(&other).unwrap();
+    let (_, out) = output(
+        bare_cmd(&d, &fake_home),
+        &["--vault", other.to_str().unwrap(), "status"],
+    );
+    assert!(out.contains("given by --vault"), "{out}");
+    assert!(
+        out.contains(&format!("serving another vault: {vault}")),
+        "{out}"
+    );
+    s.stop().await;
+
+    // The startup line names the URLs; a log that is not a terminal has no colour codes.
+    let log = s.log_text();
+    assert!(
+        log.contains(&format!("docs=http://localhost:{}/api/docs", s.port)),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a non-terminal log");
+}
+
+#[test]
+fn bare_server_says_it_starts_the_daemon_and_creates_the_vault() {
+    let d = Dirs::new();
+    let fake_home = d.tmp.path().join("user-home");
+    let fresh = d.tmp.path().join("fresh-vault");
+    let port = free_port().to_string();
+    let vault = fresh.to_str().unwrap();
+    let with_env = || {
+        let mut c = bare_cmd(&d, &fake_home);
+        c.env("PARACHUTE_DAEMON", "pidfile");
+        c
+    };
+    let (code, said) = output(
+        with_env(),
+        &[
+            "--vault",
+            vault,
+            "server",
+            "--port",
+            &port,
+            "--host",
+            "127.0.0.1",
+        ],
+    );
+    let stopped = output(with_env(), &["--vault", vault, "server", "stop"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("Starting the background daemon"), "{said}");
+    assert!(
+        said.contains(&format!("Created the vault {vault}")),
+        "{said}"
+    );
+    assert!(fresh.is_dir());
+    assert_eq!(stopped.0, 0, "{stopped:?}");
+    let help = output(with_env(), &["server", "--help"]).1;
+    assert!(help.contains("starts the daemon"), "{help}");
+}

@@ -470,6 +470,12 @@ async fn openapi_lists_every_route_and_docs_render() {
     assert_eq!(html.status(), 200);
     let text = html.text().await.unwrap();
     assert!(text.contains("/api/chat/{session_id}/config") && text.contains("PATCH"));
+    // The handlers' Markdown is rendered: code spans become <code>, no raw backticks.
+    assert!(!text.contains('`'), "raw Markdown on the docs page");
+    assert!(
+        text.contains("<code>session</code>"),
+        "code spans not rendered"
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod durability;
 mod files;
 mod imports;
 mod legacy_db;
+mod model_failures;
 mod router;
 mod secrets;
 mod security;

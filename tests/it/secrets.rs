@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use parachute_core::config::secrets::{Location, SecretName, SecretStore};
 
-use crate::support::{Dirs, Server};
+use serde_json::json;
+
+use crate::support::fake_anthropic::FakeAnthropic;
+use crate::support::{chat_env, types, Dirs, Opts, Server, CLI_SLOTS};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -52,7 +55,10 @@ async fn setup_token_stores_in_a_private_file_and_never_echoes_it() {
 
     let status = d.cmd().arg("status").output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains("token:  set (secrets file)"), "{text}");
+    assert!(
+        text.contains("token:  set: OAuth token (secrets file, sent as CLAUDE_CODE_OAUTH_TOKEN)"),
+        "{text}"
+    );
     assert!(!text.contains(TOKEN));
 
     // The running server never reveals it either.
@@ -80,6 +86,113 @@ async fn setup_token_stores_in_a_private_file_and_never_echoes_it() {
     let config =
         std::fs::read_to_string(d.vault.join(".parachute/config.yaml")).unwrap_or_default();
     assert!(!config.contains(TOKEN));
+}
+
+/// Runs `parachute setup-token [args]` with `value` on standard input.
+fn setup_token(d: &Dirs, value: &str, args: &[&str]) -> (bool, String) {
+    let mut child = d
+        .cmd()
+        .arg("setup-token")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{value}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !said.contains(value) || value.len() < 12,
+        "echoed the value: {said}"
+    );
+    (out.status.success(), said)
+}
+
+const API_KEY: &str = "sk-ant-api03-TESTKEYabcdefghijklmnopqrstuvwxyz0123456789";
+
+#[tokio::test]
+async fn an_api_key_is_stored_as_one_and_reaches_the_model_as_an_api_key() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let d = Dirs::new();
+    let file = d.home.join("secrets.json");
+    let (ok, said) = setup_token(&d, TOKEN, &[]);
+    assert!(ok && said.contains("OAuth token"), "{said}");
+    // An API key is recognised, stored under its own name, and replaces the OAuth token.
+    let (ok, said) = setup_token(&d, API_KEY, &[]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("Claude API key stored") && said.contains("ANTHROPIC_API_KEY"),
+        "{said}"
+    );
+    assert!(
+        said.contains("The stored OAuth token was removed"),
+        "{said}"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["anthropic_api_key"], API_KEY);
+    assert!(stored.get("claude_code_oauth_token").is_none(), "{stored}");
+
+    // Something that looks like neither kind never replaces it without --force.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let (ok, said) = setup_token(&d, "not-a-claude-token-at-all", &[]);
+    assert!(
+        !ok && said.contains("--force") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+
+    let status = d.cmd().arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("token:  set: API key (secrets file, sent as ANTHROPIC_API_KEY)"),
+        "{text}"
+    );
+
+    // The turn hands it to the CLI as an API key: the model API sees `x-api-key`, no Bearer.
+    let fake = FakeAnthropic::start().await;
+    let env = chat_env(&fake)
+        .into_iter()
+        .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
+        .collect();
+    let s = Server::start_with(
+        &d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, health) = s.get("/api/health?detailed=true").await;
+    assert_eq!(
+        health["claudeCredential"],
+        json!({"configured": true, "kind": "api_key", "source": "secrets file"})
+    );
+    let ev = s
+        .chat(json!({"message": "hello", "sessionId": "new"}))
+        .await;
+    assert_eq!(types(&ev).last().unwrap(), "done", "{ev:#?}");
+    let reqs = fake.turn_requests();
+    assert!(reqs[0]["headers"]["x-api-key"]
+        .as_str()
+        .unwrap()
+        .starts_with("<masked"));
+    assert!(
+        reqs[0]["headers"].get("authorization").is_none(),
+        "{}",
+        reqs[0]["headers"]
+    );
+
+    // --force stores an unrecognised value (as an OAuth token) and says so.
+    let (ok, said) = setup_token(&d, "not-a-claude-token-at-all", &["--force"]);
+    assert!(ok && said.contains("looks like neither"), "{said}");
 }
 
 #[tokio::test]

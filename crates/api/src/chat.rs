@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use parachute_core::app::AppState;
-use parachute_core::chat::pending::{Answer, PromptKind};
+use parachute_core::chat::{Answer, PromptKind};
 use parachute_core::chat::{ChatRequest, Turn};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -81,7 +81,7 @@ fn async_stream(
 
 /// Run one agent turn and stream its events.
 #[utoipa::path(post, path = "/api/chat", tag = "chat", request_body = ChatRequest,
-    responses((status = 200, description = "SSE stream of turn events: `session`, `prompt_metadata`, `user_message`, `session`, then — ours, beyond the contract — `queued` (`{position, inUse, maxProcesses, message}`) while the turn waits for a CLI process at `max_cli_processes`, then `init`, `model`, `text`…, `tool_use`, `tool_result`, `user_question`, `permission_request`, and `done` or `error` (a full queue ends with an `error` saying the server is busy). Each `data:` line is one `TurnEvent`.", body = parachute_core::chat::events::TurnEvent, content_type = "text/event-stream"),
+    responses((status = 200, description = "SSE stream of turn events: `session`, `prompt_metadata`, `user_message`, `session`, then — ours, beyond the contract — `queued` (`{position, inUse, maxProcesses, message}`) while the turn waits for a CLI process at `max_cli_processes`, then `init`, `model`, `text`…, `tool_use`, `tool_result`, `user_question`, `permission_request`, and `done` or `error` (a full queue ends with an `error` saying the server is busy). Each `data:` line is one `TurnEvent`.", body = parachute_core::chat::TurnEvent, content_type = "text/event-stream"),
         (status = 415, description = "Content-Type is not application/json"),
         (status = 422, description = "Malformed body")))]
 async fn post_chat(State(s): State<AppState>, ApiJson(req): ApiJson<ChatRequest>) -> Response {

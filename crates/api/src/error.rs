@@ -13,8 +13,9 @@ use parachute_core::sessions::SessionError;
 use parachute_core::workspaces::WorkspaceError;
 
 /// How to get a key, shown in every 401.
-pub const HOW_TO_GET_A_KEY: &str = "Valid API key required. Create one on the server's machine: open the \
-Parachute UI's API keys page, or run `curl -X POST http://localhost:3333/api/auth/keys -H 'Content-Type: application/json' \
+pub const HOW_TO_GET_A_KEY: &str =
+    "Valid API key required. Create one on the server's machine with \
+`curl -X POST http://localhost:3333/api/auth/keys -H 'Content-Type: application/json' \
 -d '{\"label\":\"my phone\"}'`, then send it as `X-API-Key` or `Authorization: Bearer`.";
 
 /// Every failure a handler can answer with, mapped to the contract's status codes and

@@ -88,6 +88,17 @@ async fn health(
     body["docker"] = docker_status().await;
     body["bots"] = json!({"telegram": {"running": false}, "discord": {"running": false}});
     body["uptime"] = json!(state.started.elapsed().as_secs_f64());
+    // Ours: which kind of Claude credential turns use (never the value), for this
+    // machine and key holders only.
+    if trusted {
+        body["claudeCredential"] = match state.secrets.claude_credential().await {
+            Ok(Some(c)) => json!({"configured": true, "kind": c.kind.as_str(),
+                "source": c.location.as_str()}),
+            Ok(None) => json!({"configured": false, "kind": null, "source": null}),
+            Err(e) => json!({"configured": false, "kind": null, "source": null,
+                "error": e.to_string()}),
+        };
+    }
     // Ours, beyond the contract: CLI processes started, kept warm, and turns running.
     body["chat"] = json!({
         "spawned": state.chat.pool.spawned.load(std::sync::atomic::Ordering::Relaxed),

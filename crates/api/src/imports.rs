@@ -271,7 +271,7 @@ async fn import_sync(
         match s.store.insert_session(&new).await {
             Ok(_) => {
                 if q.archived {
-                    let ch = parachute_core::db::sessions::SessionChanges {
+                    let ch = parachute_core::db::SessionChanges {
                         archived: Some(true),
                         ..Default::default()
                     };

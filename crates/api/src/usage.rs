@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::sessions::check_range;
 use parachute_core::app::AppState;
-use parachute_core::db::usage::UsageTotals;
+use parachute_core::db::UsageTotals;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -13,11 +13,17 @@ use crate::workspaces::WorkspaceStore;
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// Settings resolved at start (flags, environment, config files).
     pub settings: Arc<Settings>,
+    /// The session database.
     pub store: Store,
+    /// API keys and the auth mode, loaded from `server.yaml`.
     pub auth: Arc<AuthStore>,
+    /// The vault's workspace configs.
     pub workspaces: Arc<WorkspaceStore>,
+    /// Stored credentials (the secrets file).
     pub secrets: Arc<SecretStore>,
+    /// When the state was built; the health route reports uptime from it.
     pub started: Instant,
     /// Chat turns, their event logs and the warm CLI pool.
     pub chat: Arc<crate::chat::ChatService>,
@@ -28,16 +34,31 @@ pub struct AppState {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The settings are invalid or unsafe (e.g. auth disabled off loopback).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    /// The auth configuration could not be loaded.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// A folder the server needs could not be created.
     #[error("cannot create {path}: {reason}")]
-    Dirs { path: String, reason: String },
+    Dirs {
+        /// The folder named in the message (the vault's `.parachute/`).
+        path: String,
+        /// The I/O error, as text.
+        reason: String,
+    },
+    /// The address could not be bound, or serving on it failed.
     #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: String, reason: String },
+    Bind {
+        /// The address asked for, as `host:port`.
+        addr: String,
+        /// The I/O error, as text.
+        reason: String,
+    },
 }
 
 impl AppState {

@@ -5,10 +5,12 @@
 //! `parachute` binary and the tray app embed it.
 //!
 //! Data flows one way: HTTP/bot/scheduler input → auth → API handler →
-//! [`chat::orchestrator::ChatService`] → [`agent`] (the CLI) → event log → client, with
+//! [`chat::ChatService`] → [`agent`] (the CLI) → event log → client, with
 //! the store ([`db`]) beside the orchestrator.
 
-pub mod agent;
+#![warn(missing_docs)]
+
+mod agent;
 pub mod app;
 pub mod auth;
 pub mod chat;

@@ -1,6 +1,7 @@
 //! Logging: to stderr in the foreground, to daily-rotated files under
 //! `PARACHUTE_HOME/logs/` for the daemon. Structured fields; secrets never logged.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
@@ -8,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// Keeps the file writer flushing; drop it at exit.
 pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
 
+/// File name prefix of the daily log files (`parachute.log.YYYY-MM-DD`, seven kept).
 pub const LOG_FILE_PREFIX: &str = "parachute.log";
 
 /// Initialises logging at `level` (a tracing filter such as `info`), once.
@@ -35,6 +37,7 @@ pub fn init(level: &str, to_dir: Option<&Path>) -> LogGuard {
                 Err(e) => {
                     let _ = tracing_subscriber::fmt()
                         .with_env_filter(filter)
+                        .with_ansi(stderr_colours())
                         .with_writer(std::io::stderr)
                         .try_init();
                     tracing::warn!(error = %e, "cannot write log files; logging to stderr");
@@ -45,9 +48,16 @@ pub fn init(level: &str, to_dir: Option<&Path>) -> LogGuard {
         None => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                .with_ansi(stderr_colours())
                 .with_writer(std::io::stderr)
                 .try_init();
             LogGuard(None)
         }
     }
+}
+
+/// Colour codes only for a person at a terminal: not in a file, a pipe or journald, and
+/// never when `NO_COLOR` is set.
+fn stderr_colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

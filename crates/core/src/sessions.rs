@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::db::sessions::SessionChanges;
+use crate::db::SessionChanges;
 use crate::db::{DbError, SessionRow, Store};
 use crate::trust::TrustLevel;
 use crate::workspaces::validate_slug;
@@ -11,11 +11,17 @@ use crate::workspaces::validate_slug;
 /// A requested change; every field optional (camelCase on the wire).
 #[derive(Debug, Clone, Default)]
 pub struct ConfigUpdate {
+    /// New trust level: `full`, `vault` or `sandboxed` (case-insensitive).
     pub trust_level: Option<String>,
+    /// New module name: 1 to 64 ASCII letters, digits, `-` or `_` (trimmed).
     pub module: Option<String>,
+    /// Replaces `metadata.config_overrides`; must be a JSON object.
     pub config_overrides: Option<Value>,
+    /// Workspace slug to attach the session to; an empty string detaches it.
     pub workspace_id: Option<String>,
+    /// Bot reply mode, `all_messages` or `mention_only`; stored in `metadata.bot_settings`.
     pub response_mode: Option<String>,
+    /// Bot mention pattern; stored in `metadata.bot_settings`.
     pub mention_pattern: Option<String>,
 }
 
@@ -30,18 +36,25 @@ impl ConfigUpdate {
     }
 }
 
+/// Why a session configuration change was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// No session has that id.
     #[error("Session not found")]
     NotFound,
+    /// `trust_level` is not a known level.
     #[error("Invalid trust level")]
     InvalidTrustLevel,
+    /// The update names no field to change.
     #[error("No fields to update")]
     NoFields,
+    /// Activation was asked for a session without `metadata.pending_initialization`.
     #[error("Session is not pending initialization")]
     NotPending,
+    /// Another field is invalid; the text says which and why.
     #[error("{0}")]
     Invalid(String),
+    /// The store failed.
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -45,6 +45,7 @@ impl Dirs {
             .env_remove("VAULT_PATH")
             .env_remove("AUTH_MODE")
             .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+            .env_remove("ANTHROPIC_API_KEY")
             .current_dir(self.tmp.path())
             .arg("--vault")
             .arg(&self.vault);
@@ -510,4 +511,28 @@ pub async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Valu
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     parse_sse(seen).into_iter().map(|(_, e)| e).collect()
+}
+
+/// The server's child processes (its CLIs), zombies included.
+pub fn cli_children(server_pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{server_pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+/// Whether a process has exited (gone, or a zombie waiting to be reaped).
+pub fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|st| st.contains(") Z"))
+        .unwrap_or(true)
 }

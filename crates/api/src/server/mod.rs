@@ -43,8 +43,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         addr: addr.clone(),
         reason: e.to_string(),
     })?;
+    let url = local_url(&state.settings.host, local.port());
     tracing::info!(addr = %local, vault = %state.settings.paths.vault.display(), auth_mode = state.auth.mode().as_str(),
-        "parachute server listening");
+        api = %format!("{url}/api"), docs = %format!("{url}/api/docs"), "parachute server listening");
     write_runtime_file(&state, local);
     let result = serve_with(state.clone(), listener, shutdown_signal()).await;
     let _ = std::fs::remove_file(state.settings.paths.runtime_file());
@@ -80,6 +81,18 @@ pub async fn serve_with(
     state.store.close().await;
     tracing::info!("parachute server stopped");
     result
+}
+
+/// The URL a person on this machine opens: a wildcard or loopback bind is reached as
+/// `localhost`.
+fn local_url(host: &str, port: u16) -> String {
+    match host {
+        "0.0.0.0" | "::" | "[::]" | "127.0.0.1" | "::1" | "localhost" => {
+            format!("http://localhost:{port}")
+        }
+        h if h.contains(':') => format!("http://[{h}]:{port}"),
+        h => format!("http://{h}:{port}"),
+    }
 }
 
 fn write_runtime_file(state: &AppState, local: SocketAddr) {

@@ -7,6 +7,7 @@ pub mod process;
 pub mod protocol;
 
 pub use process::{AgentProcess, SpawnSpec, StartMode};
+pub use protocol::ApiRetry;
 
 /// A failure of the CLI process itself (not of the model).
 #[derive(Debug, thiserror::Error)]

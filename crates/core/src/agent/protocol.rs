@@ -51,8 +51,13 @@ pub enum CliMessage {
         tools: Value,
         permission_mode: Value,
     },
-    /// Another `system` line (status, API retries…), whole.
+    /// `system`/`api_retry`: a model API call failed and the CLI will try again.
+    ApiRetry(ApiRetry),
+    /// Another `system` line (status…), whole.
     System { subtype: String, line: Value },
+    /// The synthetic assistant message the CLI prints for a failed model call
+    /// (`is_api_error_message`); the same failure ends the turn as an error `result`.
+    ApiErrorMessage(Value),
     /// A partial-message event (`--include-partial-messages`).
     StreamEvent { event: Value, from_subagent: bool },
     /// A complete assistant message (`message` is the API message).
@@ -69,6 +74,21 @@ pub enum CliMessage {
     Other(Value),
 }
 
+/// One `api_retry` line: which attempt comes next and why the last one failed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiRetry {
+    /// The attempt about to be made (1 is the first retry).
+    pub attempt: u64,
+    /// How many retries the CLI makes at most.
+    pub max_retries: u64,
+    /// The wait before this attempt, in milliseconds.
+    pub retry_delay_ms: u64,
+    /// The HTTP status of the failed call; `None` when no answer came (network).
+    pub error_status: Option<u64>,
+    /// The CLI's name for the failure (`authentication_failed`, `server_error`…).
+    pub error: Option<String>,
+}
+
 /// The `result` line that ends a turn.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TurnResult {
@@ -78,6 +98,8 @@ pub struct TurnResult {
     /// The process's running total, as the CLI reports it.
     pub total_cost_usd: Option<f64>,
     pub permission_denials: Vec<Value>,
+    /// The model API's HTTP status when the turn ended on a failed call.
+    pub api_error_status: Option<u64>,
 }
 
 impl CliMessage {
@@ -93,6 +115,16 @@ impl CliMessage {
                     tools: take(&line, "tools"),
                     permission_mode: take(&line, "permissionMode"),
                 },
+                Some("api_retry") => {
+                    let n = |k: &str| line.get(k).and_then(Value::as_u64);
+                    CliMessage::ApiRetry(ApiRetry {
+                        attempt: n("attempt").unwrap_or(0),
+                        max_retries: n("max_retries").unwrap_or(0),
+                        retry_delay_ms: n("retry_delay_ms").unwrap_or(0),
+                        error_status: n("error_status"),
+                        error: str_of(&line, "error"),
+                    })
+                }
                 other => CliMessage::System {
                     subtype: other.unwrap_or("").to_string(),
                     line,
@@ -102,6 +134,9 @@ impl CliMessage {
                 event: take(&line, "event"),
                 from_subagent,
             },
+            "assistant" if line.get("is_api_error_message") == Some(&Value::Bool(true)) => {
+                CliMessage::ApiErrorMessage(take(&line, "message"))
+            }
             "assistant" => CliMessage::Assistant {
                 message: take(&line, "message"),
                 from_subagent,
@@ -122,6 +157,7 @@ impl CliMessage {
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default(),
+                api_error_status: line.get("api_error_status").and_then(Value::as_u64),
             }),
             "control_request" => CliMessage::ControlRequest {
                 request_id: str_of(&line, "request_id").unwrap_or_default(),
@@ -180,6 +216,7 @@ mod tests {
                 result: "done".into(),
                 total_cost_usd: Some(0.25),
                 permission_denials: vec![json!({"tool_name": "Write"})],
+                api_error_status: None,
             })
         );
         let req = CliMessage::parse(json!({"type": "control_request", "request_id": "r1",
@@ -189,8 +226,22 @@ mod tests {
         );
         let novel = json!({"type": "rate_limit_event", "x": 1});
         assert_eq!(CliMessage::parse(novel.clone()), CliMessage::Other(novel));
-        let retry =
-            CliMessage::parse(json!({"type": "system", "subtype": "api_retry", "attempt": 1}));
-        assert!(matches!(retry, CliMessage::System { ref subtype, .. } if subtype == "api_retry"));
+        let retry = CliMessage::parse(json!({"type": "system", "subtype": "api_retry",
+            "attempt": 1, "max_retries": 10, "retry_delay_ms": 537, "error_status": 401,
+            "error": "authentication_failed"}));
+        assert_eq!(
+            retry,
+            CliMessage::ApiRetry(ApiRetry {
+                attempt: 1,
+                max_retries: 10,
+                retry_delay_ms: 537,
+                error_status: Some(401),
+                error: Some("authentication_failed".into()),
+            })
+        );
+        let synthetic =
+            CliMessage::parse(json!({"type": "assistant", "is_api_error_message": true,
+            "error": "authentication_failed", "message": {"model": "<synthetic>"}}));
+        assert!(matches!(synthetic, CliMessage::ApiErrorMessage(_)));
     }
 }

@@ -21,19 +21,26 @@ const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// One stored key (never the key itself).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyInfo {
+    /// Public identifier: `k_` + 12 random alphanumerics, unrelated to the key itself.
     pub id: String,
+    /// Free-text label given when the key was created.
     pub label: String,
+    /// `sha256:<hex>` of the key; empty (and not serialized) in listings and API answers.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     #[schema(ignore)]
     pub key_hash: String,
+    /// Creation time, UTC, `YYYY-MM-DDTHH:MM:SS.ffffff` with no offset.
     pub created_at: String,
+    /// Last successful use (same format as `created_at`); `None` if never used.
     #[serde(default)]
     pub last_used_at: Option<String>,
 }
 
 /// A key just created: the only time its plaintext exists.
 pub struct CreatedKey {
+    /// The stored metadata, with `key_hash` blanked.
     pub info: ApiKeyInfo,
+    /// The plaintext key (`para_` + 32 URL-safe characters); it is not stored anywhere.
     pub key: String,
 }
 
@@ -133,6 +140,7 @@ impl AuthStore {
         self.env_override
     }
 
+    /// How many keys are stored.
     pub fn key_count(&self) -> usize {
         self.read().security.api_keys.len()
     }

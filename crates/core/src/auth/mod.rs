@@ -28,6 +28,7 @@ pub enum AuthMode {
 }
 
 impl AuthMode {
+    /// The lowercase name used in `server.yaml`, `AUTH_MODE` and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::Remote => "remote",
@@ -49,18 +50,35 @@ impl FromStr for AuthMode {
     }
 }
 
+/// Failures of key and auth-mode management.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No stored key has this id.
     #[error("Key not found: {0}")]
     KeyNotFound(String),
+    /// The given text is not `always`, `remote` or `disabled`.
     #[error("Invalid auth mode: {0}. Must be 'always', 'remote', or 'disabled'")]
     InvalidMode(String),
+    /// `disabled` was requested while the server listens on this non-loopback host.
     #[error("auth mode 'disabled' needs the server to listen on loopback only (it listens on {0}); restart it with --host 127.0.0.1 first")]
     DisabledOffLoopback(String),
+    /// The mode cannot be changed because `AUTH_MODE` (this value) overrides it.
     #[error("AUTH_MODE is set in the environment ({0}); unset it to change the mode here")]
     OverriddenByEnv(&'static str),
+    /// `server.yaml` could not be read or parsed.
     #[error("cannot read {path}: {reason}")]
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The file that failed.
+        path: String,
+        /// The underlying I/O or parse error.
+        reason: String,
+    },
+    /// `server.yaml` could not be written.
     #[error("cannot save {path}: {reason}")]
-    Unwritable { path: String, reason: String },
+    Unwritable {
+        /// The file that failed.
+        path: String,
+        /// The underlying serialization or I/O error.
+        reason: String,
+    },
 }

@@ -112,7 +112,9 @@ pub fn is_local_request(
 /// The headers locality looks at (besides the peer address).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RequestHints<'a> {
+    /// The `Host` header, if sent.
     pub host: Option<&'a str>,
+    /// The `Origin` header, if sent.
     pub origin: Option<&'a str>,
     /// `Sec-Fetch-Site`: a browser saying the request comes from another site.
     pub sec_fetch_site: Option<&'a str>,

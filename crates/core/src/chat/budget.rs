@@ -50,6 +50,7 @@ impl Drop for Waiting<'_> {
 }
 
 impl ProcessBudget {
+    /// A budget of `max` process permits whose queue holds at most `max_waiting` turns.
     pub fn new(max: usize, max_waiting: usize) -> ProcessBudget {
         ProcessBudget {
             permits: Arc::new(Semaphore::new(max)),

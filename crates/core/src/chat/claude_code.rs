@@ -12,7 +12,9 @@ use super::transcript;
 
 /// A project folder of Claude Code.
 pub struct Project {
+    /// The folder name under `projects/` (the working directory with `/` encoded as `-`).
     pub encoded_name: String,
+    /// Path of the project folder; its `*.jsonl` files are its sessions.
     pub dir: PathBuf,
     /// The working directory its sessions ran in (from the transcripts, else decoded).
     pub path: String,

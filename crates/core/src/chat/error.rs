@@ -29,6 +29,9 @@ pub enum TurnError {
     /// The store failed while recording the session.
     #[error("could not save the session: {0}")]
     Store(#[from] DbError),
+    /// The model API gave no progress within `model_timeout_secs`; the CLI was stopped.
+    #[error("{0}")]
+    ModelTimeout(String),
     /// The CLI's stream ended without a result.
     #[error("{0}")]
     Stream(String),

@@ -36,10 +36,13 @@ pub fn resume_info(
 /// A tool call as `tool_use` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolCall {
+    /// The call's id (the `tool_use` block's `id`); matches `toolUseId` of its `tool_result`.
     #[schema(value_type = Object)]
     pub id: Value,
+    /// The name of the tool called.
     #[schema(value_type = Object)]
     pub name: Value,
+    /// The arguments the model passed to the tool.
     #[schema(value_type = Object)]
     pub input: Value,
 }
@@ -48,21 +51,32 @@ pub struct ToolCall {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionRequest {
+    /// The id to answer with (`{sessionId}-p-{toolUseId}`).
     pub id: String,
+    /// The tool the agent wants to call (`mcp__{server}__{tool}` for MCP tools).
     pub tool_name: String,
+    /// The agent asking; always `vault-agent`.
     pub agent_name: String,
+    /// When the request was made, UTC (`2026-11-22T08:28:25.683545Z`).
     pub timestamp: String,
+    /// `read`, `write` or `bash`: how the app groups the prompt.
     pub permission_type: String,
+    /// The file the call targets (its input's `file_path`, `path` or `notebook_path`), or null.
     #[schema(value_type = Object)]
     pub file_path: Value,
+    /// Patterns already allowed for this tool; always empty.
     #[schema(value_type = Vec<Object>)]
     pub allowed_patterns: Vec<Value>,
+    /// Grants the app may offer: one `once` grant for the file path, else for the tool name.
     #[schema(value_type = Object)]
     pub suggested_grants: Value,
+    /// The MCP server of an `mcp__` tool, else null.
     #[schema(value_type = Object)]
     pub mcp_server: Value,
+    /// The tool's name within its MCP server, else null.
     #[schema(value_type = Object)]
     pub mcp_tool: Value,
+    /// The tool call's full input.
     #[schema(value_type = Object)]
     pub input: Value,
 }
@@ -74,102 +88,183 @@ pub enum TurnEvent {
     /// Sent twice for a new session: first with a null id, then with the id.
     #[serde(rename_all = "camelCase")]
     Session {
+        /// The session's id; null in the first event of a new session.
         session_id: Option<String>,
+        /// The working directory as the request named it; null when it named none.
         working_directory: Option<String>,
+        /// How the session was started (new, or the CLI resuming its transcript).
         resume_info: ResumeInfo,
+        /// The trust level the request asked for; null when it asked for none.
         trust_level: Option<String>,
     },
+    /// What the system prompt was built from, sent before the message goes to the CLI.
     #[serde(rename_all = "camelCase")]
     PromptMetadata {
+        /// Where the system prompt came from: `agent`, `custom` or `claude_code_preset`.
         prompt_source: String,
+        /// The agent file's vault-relative path; null unless the source is `agent`.
         prompt_source_path: Option<String>,
+        /// Vault-relative paths of the context files loaded into the prompt.
         context_files: Vec<String>,
+        /// Estimated tokens of the loaded context files (4 characters a token).
         context_tokens: usize,
+        /// Whether some context was cut or left out to fit its token budget.
         context_truncated: bool,
+        /// The agent's name; `vault-agent` unless an agent file was used.
         agent_name: String,
+        /// Other agents the client could pick; always empty.
         available_agents: Vec<String>,
+        /// Tokens of the base system prompt; always 0 (not measured).
         base_prompt_tokens: usize,
+        /// Estimated tokens of the text this turn appends to the system prompt.
         total_prompt_tokens: usize,
+        /// Whether guarded tool calls run without asking the owner.
         trust_mode: bool,
+        /// Vault-relative path of the `AGENTS.md`/`CLAUDE.md` in the working directory;
+        /// null when there is none.
         working_directory_claude_md: Option<String>,
     },
+    /// The user's message, echoed as the turn received it.
     UserMessage {
+        /// The message text.
         content: String,
     },
     /// Ours, beyond the contract: the turn waits for a CLI process because
     /// `max_cli_processes` are in use; `position` 1 is next. It goes on by itself.
     #[serde(rename_all = "camelCase")]
     Queued {
+        /// Place in the queue; 1 is next.
         position: usize,
+        /// CLI processes in use now.
         in_use: usize,
+        /// The cap on CLI processes (`max_cli_processes`).
         max_processes: usize,
+        /// A human-readable line saying the turn is waiting, to show as is.
         message: String,
     },
+    /// Ours, beyond the contract: a model API call failed and the CLI tries again after
+    /// `retryDelayMs`. Several may come; the turn then goes on or ends in one `error`.
+    #[serde(rename_all = "camelCase")]
+    Retrying {
+        /// The attempt about to be made; 1 is the first retry.
+        attempt: u64,
+        /// The most retries the CLI makes.
+        max_retries: u64,
+        /// The wait before this attempt, in milliseconds.
+        retry_delay_ms: u64,
+        /// The HTTP status of the failed call; null when no answer came (network).
+        error_status: Option<u64>,
+        /// The CLI's name for the failure (`authentication_failed`, `server_error`…).
+        error: Option<String>,
+        /// A human-readable line to show as is.
+        message: String,
+    },
+    /// The CLI started the turn; from its `init` message.
     #[serde(rename_all = "camelCase")]
     Init {
+        /// The tools the CLI offers, as it lists them.
         #[schema(value_type = Object)]
         tools: Value,
+        /// The CLI's permission mode (e.g. `default`).
         #[schema(value_type = Object)]
         permission_mode: Value,
     },
+    /// The model answering; sent once per turn, when the CLI first names it.
     Model {
+        /// The model id as the CLI reports it.
         model: String,
     },
+    /// One complete thinking block of the model.
     Thinking {
+        /// The thinking text.
         content: String,
     },
     /// `content` is the text so far, `delta` the new part.
     Text {
+        /// All text of the current block so far; in the turn's last `text`, the whole reply.
         content: String,
+        /// The text added since the previous `text` event.
         delta: String,
     },
+    /// The model called a tool.
     ToolUse {
+        /// The call: its id, tool name and input.
         tool: ToolCall,
     },
+    /// A tool call's result came back.
     #[serde(rename_all = "camelCase")]
     ToolResult {
+        /// The id of the `tool_use` this result answers.
         #[schema(value_type = Object)]
         tool_use_id: Value,
+        /// The result as text (text parts joined by newlines).
         content: String,
+        /// Whether the tool reported an error.
         is_error: bool,
     },
+    /// The agent asks the owner questions (AskUserQuestion); the turn waits for the
+    /// answers, up to the permission timeout.
     #[serde(rename_all = "camelCase")]
     UserQuestion {
+        /// The id to answer with (`{sessionId}-q-{toolUseId}`).
         request_id: String,
+        /// The session the question belongs to.
         session_id: String,
+        /// The questions, as the tool's `questions` input lists them (`[]` when absent).
         #[schema(value_type = Object)]
         questions: Value,
     },
+    /// A guarded tool call waits for the owner to allow or deny it (only when trust mode is
+    /// off), up to the permission timeout.
     PermissionRequest(Box<PermissionRequest>),
+    /// The session's CLI transcript is gone, so it cannot be resumed; the client should
+    /// start a new chat.
     #[serde(rename_all = "camelCase")]
     SessionUnavailable {
+        /// Why, as a code (`sdk_session_not_found`).
         reason: String,
+        /// The session that could not be resumed.
         session_id: String,
+        /// Whether a Markdown history of the session exists to continue from; always false.
         has_markdown_history: bool,
+        /// The session's stored message count before this turn.
         message_count: i64,
+        /// A human-readable explanation, to show as is.
         message: String,
     },
+    /// The turn finished; the last event of a successful turn.
     #[serde(rename_all = "camelCase")]
     Done {
+        /// The assistant's full reply (the text streamed so far when the turn was stopped).
         response: String,
+        /// The session's id.
         session_id: String,
+        /// The working directory as the request named it; null when it named none.
         working_directory: Option<String>,
+        /// The session's message count after this turn.
         message_count: i64,
+        /// The model that answered, else the one requested or configured; null when unknown.
         model: Option<String>,
+        /// How long the turn took, in milliseconds.
         duration_ms: u64,
+        /// Sessions this turn spawned; always empty.
         spawned: Vec<String>,
         /// `null` when there were none (as the contract sends it).
         #[schema(value_type = Option<Vec<Object>>)]
         tool_calls: Option<Vec<Value>>,
+        /// Tool calls denied during the turn, as the CLI reports them; `null` when there were none.
         #[schema(value_type = Option<Vec<Object>>)]
         permission_denials: Option<Vec<Value>>,
+        /// How the session was started, as in the `session` event's `resumeInfo`.
         session_resume: ResumeInfo,
     },
     /// The turn failed. `sessionId` is absent (not null) for a request refused before
     /// any session was chosen, as the contract sends it.
     #[serde(rename_all = "camelCase")]
     Error {
+        /// What went wrong, for the user.
         error: String,
+        /// The session the error belongs to: `None` omits the key, `Some(None)` sends null.
         #[serde(skip_serializing_if = "Option::is_none")]
         #[schema(value_type = Option<String>)]
         session_id: Option<Option<String>>,
@@ -192,6 +287,7 @@ impl TurnEvent {
             TurnEvent::PromptMetadata { .. } => "prompt_metadata",
             TurnEvent::UserMessage { .. } => "user_message",
             TurnEvent::Queued { .. } => "queued",
+            TurnEvent::Retrying { .. } => "retrying",
             TurnEvent::Init { .. } => "init",
             TurnEvent::Model { .. } => "model",
             TurnEvent::Thinking { .. } => "thinking",
@@ -306,6 +402,29 @@ pub fn queued(position: usize, in_use: usize, max: usize) -> TurnEvent {
         max_processes: max,
         message: format!(
             "Waiting for a free Claude process ({in_use} of {max} in use; position {position} in line)"
+        ),
+    }
+}
+
+/// A `retrying` event for one of the CLI's `api_retry` lines.
+pub fn retrying(r: &crate::agent::ApiRetry) -> TurnEvent {
+    let why = match (r.error_status, r.error.as_deref()) {
+        (Some(st), Some(e)) => format!("answered {st} ({e})"),
+        (Some(st), None) => format!("answered {st}"),
+        (None, Some(e)) => format!("could not be reached ({e})"),
+        (None, None) => "could not be reached".to_string(),
+    };
+    TurnEvent::Retrying {
+        attempt: r.attempt,
+        max_retries: r.max_retries,
+        retry_delay_ms: r.retry_delay_ms,
+        error_status: r.error_status,
+        error: r.error.clone(),
+        message: format!(
+            "The model API {why}; retrying in {:.1} s (attempt {} of {})",
+            r.retry_delay_ms as f64 / 1000.0,
+            r.attempt,
+            r.max_retries
         ),
     }
 }

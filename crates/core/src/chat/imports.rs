@@ -11,9 +11,15 @@ use sha2::{Digest, Sha256};
 /// One conversation read from an export.
 #[derive(Debug, Clone)]
 pub struct Conversation {
+    /// `claude` or `chatgpt`: the export it came from (also the session's source).
     pub source: &'static str,
+    /// The conversation's id in the export (`uuid` for Claude.ai, `conversation_id` or
+    /// `id` for ChatGPT).
     pub external_id: String,
+    /// The conversation's title in the export; `None` when absent or empty.
     pub title: Option<String>,
+    /// When the conversation was created, as the export gives it (ChatGPT's epoch
+    /// seconds as ISO 8601 UTC).
     pub created_at: Option<String>,
     /// `(role, text, timestamp)`, role `user` or `assistant`.
     pub messages: Vec<(String, String, Option<String>)>,
@@ -203,7 +209,9 @@ pub fn write_history(
 
 /// What happened to one conversation.
 pub enum Outcome {
+    /// Imported as a new session with this id.
     Imported(String),
+    /// Skipped: a session with its id exists or was deleted.
     Skipped,
 }
 
@@ -215,7 +223,7 @@ pub async fn import_one(
     conv: &Conversation,
     archived: bool,
 ) -> Result<Outcome, String> {
-    use crate::db::sessions::SessionChanges;
+    use crate::db::SessionChanges;
     let id = conv.session_id();
     let exists = store
         .get_session(&id)

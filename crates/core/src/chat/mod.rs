@@ -4,19 +4,25 @@
 //! re-attach; [`orchestrator`] runs the turn; [`events`] builds the contract's events;
 //! [`pool`] keeps CLI processes warm between turns.
 
-pub mod budget;
+mod budget;
 pub mod claude_code;
-pub mod error;
-pub mod events;
+mod error;
+mod events;
 pub mod imports;
-pub mod orchestrator;
-pub mod pending;
-pub mod pool;
+mod model_failure;
+mod orchestrator;
+mod pending;
+mod pool;
 pub mod prompt;
 pub mod quota;
-pub mod stream_state;
+mod stream_state;
 pub mod transcript;
-pub mod turns;
+mod turns;
 
+pub use budget::ProcessBudget;
+pub use error::TurnError;
+pub use events::{PermissionRequest, ToolCall, TurnEvent};
 pub use orchestrator::{ChatRequest, ChatService};
+pub use pending::{Answer, PromptKind};
+pub use pool::WarmPool;
 pub use turns::{Turn, TurnHub};

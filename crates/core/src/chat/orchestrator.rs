@@ -13,6 +13,7 @@ use sha2::Digest;
 
 use super::error::TurnError;
 use super::events::{self, Done, PromptMetadata, TurnEvent};
+use super::model_failure;
 use super::pending::{self, Answer, PendingPrompts, PromptKind};
 use super::pool::WarmPool;
 use super::prompt;
@@ -21,7 +22,7 @@ use super::transcript;
 use super::turns::{Turn, TurnHub};
 use crate::agent::protocol::{self, CliMessage, TurnResult};
 use crate::agent::{AgentProcess, SpawnSpec, StartMode};
-use crate::config::secrets::{SecretName, SecretStore};
+use crate::config::secrets::SecretStore;
 use crate::config::Settings;
 use crate::db::{NewSession, SessionRow, Store};
 use crate::trust::TrustLevel;
@@ -31,36 +32,58 @@ use crate::workspaces::WorkspaceStore;
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatRequest {
+    /// The user's message; must not be blank, and at most `max_message_length` characters.
     pub message: String,
+    /// The session to continue; absent, empty, `new` or `pending` starts a new one.
     #[serde(default, alias = "session_id")]
     pub session_id: Option<String>,
+    /// The module a new session is filed under; `chat` when absent.
     #[serde(default)]
     pub module: Option<String>,
+    /// A system prompt replacing Claude Code's (an agent file's body wins); else the
+    /// session's `config_overrides.system_prompt`.
     #[serde(default, alias = "system_prompt")]
     pub system_prompt: Option<String>,
+    /// Vault-relative working directory; wins over the workspace's, the session's
+    /// override and the stored one. When none names one, the vault root.
     #[serde(default, alias = "working_directory")]
     pub working_directory: Option<String>,
+    /// Context wrapped around the first message of a new session.
     #[serde(default, alias = "initial_context")]
     pub initial_context: Option<String>,
+    /// Earlier conversation added to the system prompt.
     #[serde(default, alias = "prior_conversation")]
     pub prior_conversation: Option<String>,
+    /// The session this one continues; accepted but not used by the turn.
     #[serde(default, alias = "continued_from")]
     pub continued_from: Option<String>,
+    /// Vault paths loaded into the prompt: folders (their `AGENTS.md`/`CLAUDE.md`) and `.md` files.
     #[serde(default)]
     pub contexts: Option<Vec<String>>,
+    /// When set (any value), the CLI transcript is not resumed: the turn starts a new CLI
+    /// session for the stored session.
     #[serde(default, alias = "recovery_mode")]
     pub recovery_mode: Option<String>,
+    /// Files sent with the message (`fileName`, `mimeType`, `base64Data`): saved in the
+    /// vault and linked in the message; executables are refused.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
     pub attachments: Option<Vec<Value>>,
+    /// Accepted but not used by the turn.
     #[serde(default, alias = "agent_type")]
     pub agent_type: Option<String>,
+    /// The trust level asked for; the turn runs at the most restricted of this, the
+    /// session's and the workspace's. An unknown level is refused, and so for now is
+    /// any level but `full`.
     #[serde(default, alias = "trust_level")]
     pub trust_level: Option<String>,
+    /// The model to use; else the workspace's, else the server's default.
     #[serde(default)]
     pub model: Option<String>,
+    /// The workspace (by slug) to run in; else the session's stored one.
     #[serde(default, alias = "workspace_id")]
     pub workspace_id: Option<String>,
+    /// A vault-relative agent file (`.md`) whose body becomes the system prompt.
     #[serde(default, alias = "agent_path")]
     pub agent_path: Option<String>,
 }
@@ -82,14 +105,21 @@ impl ChatRequest {
 
 /// Everything a turn needs, shared by all turns.
 pub struct ChatService {
+    /// The server's settings.
     pub settings: Arc<Settings>,
+    /// The database: sessions and usage.
     pub store: Store,
+    /// Stored secrets; each turn reads the Claude credential from here.
     pub secrets: Arc<SecretStore>,
+    /// Workspaces, which can set a turn's working directory, model and trust level.
     pub workspaces: Arc<WorkspaceStore>,
+    /// Running and recently finished turns, and the lock that runs a session's turns one at a time.
     pub hub: TurnHub,
+    /// CLI processes kept warm between turns.
     pub pool: WarmPool,
     /// The `max_cli_processes` cap over running and warm processes.
     pub budget: super::budget::ProcessBudget,
+    /// Questions and permission prompts waiting for the owner.
     pub pending: PendingPrompts,
 }
 
@@ -102,10 +132,13 @@ struct Plan {
 }
 
 pub(crate) const NO_TOKEN: &str =
-    "No Claude token configured: run `parachute setup-token`, add one on the settings page of \
-the Parachute UI, or set CLAUDE_CODE_OAUTH_TOKEN (or ANTHROPIC_API_KEY) for the server";
+    "No Claude credential configured: run `parachute setup-token` (it takes an OAuth token from \
+`claude setup-token` or an Anthropic API key), or set CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY \
+for the server";
 
 impl ChatService {
+    /// The service for `settings`: the warm pool and the process budget are sized from
+    /// them; no turns are running yet.
     pub fn new(
         settings: Arc<Settings>,
         store: Store,
@@ -159,7 +192,10 @@ impl ChatService {
         }
         let n = req.message.chars().count();
         if n > self.settings.max_message_length {
-            return Err(events::refusal(&format!("Message too long: {n} chars")));
+            return Err(events::refusal(&format!(
+                "Message too long: {n} chars (the limit is {} characters, max_message_length)",
+                self.settings.max_message_length
+            )));
         }
         if let Some((_, name)) = req.blocked_attachment() {
             return Err(events::refusal(&format!("File type not allowed: {name}")));
@@ -456,18 +492,19 @@ impl ChatService {
         }
     }
 
-    /// The Claude credential and the variable the CLI reads it from: the OAuth token,
-    /// else an API key; none is an error that says how to set one.
+    /// The Claude credential and the variable the CLI reads it from (by the kind the
+    /// value is): the OAuth token, else an API key; none is an error that says how to set
+    /// one.
     async fn credential(
         &self,
     ) -> Result<(&'static str, crate::config::secrets::Secret), TurnError> {
-        if let Ok(Some((s, _))) = self.secrets.get(SecretName::ClaudeOauthToken).await {
-            return Ok(("CLAUDE_CODE_OAUTH_TOKEN", s));
+        match self.secrets.claude_credential().await {
+            Ok(Some(c)) => Ok((c.kind.secret_name().env_var(), c.secret)),
+            Ok(None) => Err(TurnError::NoToken),
+            Err(e) => Err(TurnError::Refused(format!(
+                "The Claude credential cannot be read: {e}"
+            ))),
         }
-        if let Ok(Some((s, _))) = self.secrets.get(SecretName::AnthropicApiKey).await {
-            return Ok(("ANTHROPIC_API_KEY", s));
-        }
-        Err(TurnError::NoToken)
     }
 
     /// The session's process: its warm one if it still fits (same working directory,
@@ -576,6 +613,11 @@ impl ChatService {
         let (req, id) = (&plan.req, &plan.session_id);
         let mut st = StreamState::default();
         let mut interrupted = false;
+        // The model's clock: runs while the turn waits on the model (no tool running, no
+        // prompt waiting for the owner); any progress from the CLI restarts it.
+        let limit = self.settings.model_timeout;
+        let mut deadline = tokio::time::Instant::now() + limit;
+        let mut last_retry = None;
         let outcome = loop {
             let line = tokio::select! {
                 l = process.next_line() => l,
@@ -584,7 +626,24 @@ impl ChatService {
                     let _ = process.interrupt().await;
                     continue;
                 }
+                _ = tokio::time::sleep_until(deadline), if !st.tool_running() => {
+                    break Err(TurnError::ModelTimeout(model_failure::timed_out(
+                        limit.as_secs(),
+                        last_retry.as_ref(),
+                        self.settings.anthropic_base_url.as_deref(),
+                    )));
+                }
             };
+            let progress = matches!(
+                line,
+                Some(
+                    CliMessage::Init { .. }
+                        | CliMessage::StreamEvent { .. }
+                        | CliMessage::Assistant { .. }
+                        | CliMessage::User { .. }
+                        | CliMessage::ControlRequest { .. }
+                )
+            );
             let Some(line) = line else {
                 let tail = process.stderr_tail();
                 let detail = if tail.is_empty() {
@@ -648,8 +707,18 @@ impl ChatService {
                     message,
                     from_subagent: false,
                 } => st.on_user(&message, turn),
+                CliMessage::ApiRetry(retry) => {
+                    turn.push(&events::retrying(&retry));
+                    last_retry = Some(retry);
+                }
+                // The failure ends the turn as an error `result`; sent once, as `error`.
+                CliMessage::ApiErrorMessage(_) => {}
                 CliMessage::Result(result) => break Ok(result),
                 _ => {}
+            }
+            if progress {
+                // Counted from now: an answered prompt's wait is the owner's, not the model's.
+                deadline = tokio::time::Instant::now() + limit;
             }
         };
 
@@ -697,15 +766,16 @@ impl ChatService {
                     is_error,
                     result: text,
                     permission_denials: denials,
+                    api_error_status,
                     ..
                 } = result;
                 if is_error && !interrupted {
                     self.pool.put(&id, process);
-                    let msg = if text.is_empty() {
-                        "The model request failed".to_string()
-                    } else {
-                        text
-                    };
+                    let msg = model_failure::failed_result(
+                        &text,
+                        api_error_status,
+                        self.settings.anthropic_base_url.as_deref(),
+                    );
                     return self.fail(turn, &msg, Some(&id));
                 }
                 let response = if interrupted || text.is_empty() {
@@ -713,11 +783,12 @@ impl ChatService {
                 } else {
                     text
                 };
-                if !interrupted && !response.is_empty() {
-                    let delta = response
-                        .strip_prefix(st.block.as_str())
-                        .unwrap_or(&response)
-                        .to_string();
+                // The final text only when the stream has not shown all of it already.
+                let delta = response
+                    .strip_prefix(st.block.as_str())
+                    .unwrap_or(&response)
+                    .to_string();
+                if !interrupted && !delta.is_empty() {
                     turn.push(&events::text(&response, &delta));
                 }
                 let stored_model = st.model.clone().or(model);

@@ -16,13 +16,16 @@ pub enum Answer {
     Answers(Value),
     /// Allow the tool call (optionally remembering a pattern).
     Grant(Option<String>),
+    /// Deny the tool call (or decline to answer a question).
     Deny,
 }
 
 /// What kind of prompt an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromptKind {
+    /// An AskUserQuestion prompt (`user_question`).
     Question,
+    /// A tool-permission prompt (`permission_request`).
     Permission,
 }
 

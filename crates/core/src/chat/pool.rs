@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::agent::AgentProcess;
 
+/// Warm CLI processes by session id, bounded in number and in idle time.
 pub struct WarmPool {
     max: usize,
     idle: Duration,
@@ -33,6 +34,8 @@ fn retire(p: AgentProcess) {
 }
 
 impl WarmPool {
+    /// A pool of at most `max` warm processes (0 keeps none); [`WarmPool::evict_idle`]
+    /// stops those unused for `idle`.
     pub fn new(max: usize, idle: Duration) -> WarmPool {
         WarmPool {
             max,
@@ -124,6 +127,7 @@ impl WarmPool {
         self.procs.lock().map(|p| p.len()).unwrap_or(0)
     }
 
+    /// Whether no process is warm.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -140,6 +144,7 @@ impl WarmPool {
         futures_util::future::join_all(all.into_iter().map(AgentProcess::shutdown)).await;
     }
 
+    /// Counts one CLI process spawned (see `spawned`).
     pub fn count_spawn(&self) {
         self.spawned.fetch_add(1, Ordering::Relaxed);
     }

@@ -24,9 +24,13 @@ pub const BLOCKED_EXTENSIONS: &[&str] = &[
 /// The appended system prompt and what went into it.
 #[derive(Debug, Default)]
 pub struct BuiltContext {
+    /// The text to append to the system prompt; `None` when there is nothing to add.
     pub append: Option<String>,
+    /// Vault-relative paths of the context files loaded, in order.
     pub files: Vec<String>,
+    /// Estimated tokens of the loaded files (4 characters a token).
     pub tokens: usize,
+    /// Whether a file was cut or left out to stay within its token budget.
     pub truncated: bool,
 }
 
@@ -131,9 +135,13 @@ pub fn build(
 /// What a prompt is built from (chat turns and `/api/prompt/preview` alike).
 #[derive(Debug, Default)]
 pub struct PromptInputs {
+    /// `agentPath`: a vault-relative agent file (`.md`); empty or `vault-agent` means none.
     pub agent_path: Option<String>,
+    /// A system prompt replacing Claude Code's (unless the agent file has a body).
     pub custom_prompt: Option<String>,
+    /// Vault paths to load: folders (their `AGENTS.md`/`CLAUDE.md`) and `.md` files.
     pub contexts: Vec<String>,
+    /// Earlier conversation to include in the prompt; takes precedence over `seed_history_of`.
     pub prior_conversation: Option<String>,
     /// Seed the prior conversation from this session's imported history.
     pub seed_history_of: Option<String>,
@@ -142,9 +150,11 @@ pub struct PromptInputs {
 /// The prompt a turn will use.
 #[derive(Debug, Default)]
 pub struct Prepared {
+    /// The agent file named by `agentPath`, if any.
     pub agent: Option<AgentFile>,
     /// Replaces the Claude Code system prompt (custom prompt or agent body).
     pub system_prompt: Option<String>,
+    /// The appended context and prior conversation, and what went into them.
     pub built: BuiltContext,
     /// `AGENTS.md`/`CLAUDE.md` in the working directory, vault-relative.
     pub working_directory_claude_md: Option<String>,
@@ -153,6 +163,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Where the system prompt comes from: `agent`, `custom` or `claude_code_preset`.
     pub fn source(&self) -> &'static str {
         if self.agent.is_some() {
             "agent"
@@ -162,21 +173,26 @@ impl Prepared {
             "claude_code_preset"
         }
     }
+    /// The agent file's name, else `vault-agent`.
     pub fn agent_name(&self) -> &str {
         self.agent
             .as_ref()
             .map(|a| a.name.as_str())
             .unwrap_or("vault-agent")
     }
+    /// Estimated tokens of the appended context text (4 bytes a token).
     pub fn total_tokens(&self) -> usize {
         self.built.append.as_ref().map(|a| a.len() / 4).unwrap_or(0)
     }
 }
 
+/// Why a prompt could not be prepared; the message is shown to the user.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The agent file named by `agentPath` does not exist.
     #[error("{0}")]
     AgentNotFound(String),
+    /// A bad agent or context path, or a missing context file or folder.
     #[error("{0}")]
     Invalid(String),
 }
@@ -273,9 +289,13 @@ pub fn imported_history(gate: &VaultGate, session_id: &str) -> Option<String> {
 /// A custom agent file: its name, model and body (the full system prompt).
 #[derive(Debug)]
 pub struct AgentFile {
+    /// The file's vault-relative path.
     pub path: String,
+    /// The frontmatter's `name` (top level or under `agent:`), else the file stem.
     pub name: String,
+    /// The frontmatter's `model`, if set.
     pub model: Option<String>,
+    /// The body after the frontmatter, trimmed: the full system prompt.
     pub prompt: String,
 }
 

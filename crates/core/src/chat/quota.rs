@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::secrets::{SecretName, SecretStore};
+use crate::config::secrets::{SecretStore, TokenKind};
 use crate::config::Settings;
 
 const DEFAULT_BASE: &str = "https://api.anthropic.com";
@@ -26,8 +26,8 @@ fn window(v: &Value) -> Value {
 
 /// Fetches the quota; never fails (errors are reported in the `error` key).
 pub async fn fetch(settings: &Settings, secrets: &SecretStore) -> Value {
-    let token = match secrets.get(SecretName::ClaudeOauthToken).await {
-        Ok(Some((t, _))) => t,
+    let token = match secrets.claude_credential().await {
+        Ok(Some(c)) if c.kind == TokenKind::OAuth => c.secret,
         _ => return empty("No Claude OAuth token configured (run `parachute setup-token`); API keys have no subscription quota"),
     };
     let base = settings

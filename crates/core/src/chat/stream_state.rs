@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::events;
 use super::turns::Turn;
-use crate::db::usage::UsageEntry;
+use crate::db::UsageEntry;
 
 /// What the stream has shown so far in this turn.
 #[derive(Default)]
@@ -24,6 +24,8 @@ pub struct StreamState {
     streamed: std::collections::HashSet<String>,
     current_message: Option<String>,
     pub tool_calls: Vec<Value>,
+    /// Ids of tool calls whose result has not come back yet.
+    running_tools: std::collections::HashSet<String>,
     /// Tokens of this turn's API calls, per model, summed from the stream.
     pub usage: Vec<UsageEntry>,
     last_usage_model: Option<String>,
@@ -135,6 +137,7 @@ impl StreamState {
                         block.get("name").unwrap_or(&Value::Null),
                         block.get("input").unwrap_or(&Value::Null),
                     );
+                    self.running_tools.insert(id.to_string());
                     self.tool_calls
                         .push(json!({"id": id, "name": name, "input": input}));
                     turn.push(&events::tool_use(id, name, input));
@@ -150,6 +153,8 @@ impl StreamState {
         let content = msg.get("content").and_then(Value::as_array);
         for block in content.into_iter().flatten() {
             if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+                let id = block.get("tool_use_id").unwrap_or(&Value::Null);
+                self.running_tools.remove(&id.to_string());
                 let text = events::tool_result_text(block.get("content").unwrap_or(&Value::Null));
                 let is_error = block
                     .get("is_error")
@@ -166,6 +171,12 @@ impl StreamState {
 }
 
 impl StreamState {
+    /// Whether a tool the model called is still running (its result has not come back):
+    /// the turn is then waiting on the tool, not on the model.
+    pub fn tool_running(&self) -> bool {
+        !self.running_tools.is_empty()
+    }
+
     /// The turn's usage per model, with `cost` split over the models in proportion to
     /// their output tokens (the CLI reports cost for the whole turn only).
     pub fn usage_with_cost(&self, cost: f64) -> Vec<UsageEntry> {
@@ -251,11 +262,16 @@ mod tests {
                             {"type": "tool_use", "id": "t1", "name": "Write", "input": {"file_path": "a.md"}}]}),
             &turn,
         );
+        assert!(
+            st.tool_running(),
+            "the model's clock stops while Write runs"
+        );
         st.on_user(
             &json!({"content": [
                 {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}], "is_error": false}]}),
             &turn,
         );
+        assert!(!st.tool_running());
         let ev = kinds(&turn).await;
         let types: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["model", "thinking", "tool_use", "tool_result"]);

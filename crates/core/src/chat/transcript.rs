@@ -191,10 +191,15 @@ pub fn segmented(
 
 /// What `/api/import/sync` needs of one transcript.
 pub struct Summary {
+    /// The session id (the transcript's file name, a UUID).
     pub id: String,
+    /// A title from the first user message; `None` when there is none.
     pub title: Option<String>,
+    /// The last model the transcript names; `None` when it names none.
     pub model: Option<String>,
+    /// Number of user and assistant messages.
     pub message_count: i64,
+    /// The first timestamp in the transcript, as the CLI wrote it.
     pub created_at: Option<String>,
 }
 

@@ -26,12 +26,14 @@ const KEEP_FINISHED: Duration = Duration::from_secs(300);
 
 /// One turn's log and controls.
 pub struct Turn {
+    /// The session the turn belongs to; empty for a detached turn.
     pub session_id: String,
     events: Mutex<Vec<LoggedEvent>>,
     count: watch::Sender<usize>,
     finished: AtomicBool,
     finished_at: Mutex<Option<Instant>>,
     abort_requested: AtomicBool,
+    /// Notified when an abort is requested; the orchestrator waits on it to interrupt the CLI.
     pub abort: Notify,
 }
 
@@ -75,6 +77,7 @@ impl Turn {
         self.count.send_modify(|_| {});
     }
 
+    /// Whether the turn has ended (no more events will be added).
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
     }
@@ -86,6 +89,7 @@ impl Turn {
         self.abort.notify_one();
     }
 
+    /// Whether an abort was requested.
     pub fn abort_requested(&self) -> bool {
         self.abort_requested.load(Ordering::SeqCst)
     }

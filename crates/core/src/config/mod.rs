@@ -106,6 +106,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "sse_heartbeat_secs",
         "seconds between heartbeat comments on an idle chat stream",
     ),
+    (
+        "model_timeout_secs",
+        "seconds a turn waits for the model API with no progress (retries included) before it fails",
+    ),
 ];
 
 /// Keys `parachute config set` refuses because they are secrets.
@@ -119,36 +123,69 @@ pub const SECRET_KEYS: &[&str] = &[
 /// A settings failure the user can fix; always names the key and where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A value that does not parse or is out of range.
     #[error("invalid value for `{key}` (from {source_name}): {reason}")]
     Invalid {
+        /// The settings key, e.g. `port`.
         key: String,
+        /// The layer the value came from, as [`Source::as_str`] names it.
         source_name: String,
+        /// What was expected.
         reason: String,
     },
+    /// A YAML settings file that cannot be read, parsed, or is not a flat map.
     #[error("cannot read {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("unknown setting `{0}`; known settings: {1}")]
+    Unreadable {
+        /// The file that failed.
+        path: PathBuf,
+        /// The underlying I/O or parse error.
+        reason: String,
+    },
+    /// `config set` was given a key that is not in [`KNOWN_KEYS`]: the key, then the
+    /// comma-separated list of known keys.
+    #[error("unknown setting `{0}`{hint}; known settings: {1}", hint = did_you_mean(.0))]
     UnknownKey(String, String),
+    /// `config set` was given one of the [`SECRET_KEYS`], which never go in `config.yaml`.
     #[error("`{0}` is a secret: store it with `parachute setup-token` (it is never written to config.yaml)")]
     SecretKey(String),
+    /// A YAML settings file that cannot be serialized or written.
     #[error("cannot write {path}: {reason}")]
-    Unwritable { path: PathBuf, reason: String },
+    Unwritable {
+        /// The file that failed.
+        path: PathBuf,
+        /// The underlying serialization or I/O error.
+        reason: String,
+    },
+    /// The effective auth mode is `disabled` but the server would bind a non-loopback
+    /// address.
     #[error("refusing to listen on {host} with auth_mode `disabled`: bind to 127.0.0.1 or choose `remote`")]
-    DisabledAuthOffLoopback { host: String },
+    DisabledAuthOffLoopback {
+        /// The configured bind address.
+        host: String,
+    },
 }
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// A command-line flag (`--vault`, `--port`, `--host`).
     Flag,
+    /// A process environment variable.
     Env,
+    /// `.env` in the working directory.
     DotEnv,
+    /// `{vault}/.parachute/config.yaml`.
     VaultConfig,
+    /// `$PARACHUTE_HOME/config.yaml` (only consulted for `vault_path`).
     HomeConfig,
+    /// The built-in default.
     Default,
+    /// A value being checked by `parachute config set`, before it is written.
+    ConfigSet,
 }
 
 impl Source {
+    /// Human-readable name of the layer, as shown by `config show` and in errors.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Flag => "command-line flag",
@@ -157,6 +194,7 @@ impl Source {
             Source::VaultConfig => "{vault}/.parachute/config.yaml",
             Source::HomeConfig => "$PARACHUTE_HOME/config.yaml",
             Source::Default => "default",
+            Source::ConfigSet => "`parachute config set`",
         }
     }
 }
@@ -164,27 +202,45 @@ impl Source {
 /// Values given on the command line; they beat every other layer.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--vault`: the vault folder.
     pub vault: Option<PathBuf>,
+    /// `--port` of `parachute server`.
     pub port: Option<u16>,
+    /// `--host` of `parachute server`: the bind address.
     pub host: Option<String>,
 }
 
 /// The server's effective settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The resolved vault and server home, and the files derived from them.
     pub paths: Paths,
+    /// TCP port to listen on (`port`, `--port`; default [`DEFAULT_PORT`]).
     pub port: u16,
+    /// Bind address: an IP or `localhost` (`host`, `--host`; default [`DEFAULT_HOST`]).
     pub host: String,
+    /// `default_model`: model used when neither the request nor the workspace names one;
+    /// `None` when unset or blank.
     pub default_model: Option<String>,
     /// `auth_mode` from config.yaml: only the initial value when `server.yaml` has none.
     pub auth_mode_default: AuthMode,
     /// `AUTH_MODE` from the environment (or `.env`): overrides `server.yaml` for this run.
     pub auth_mode_override: Option<AuthMode>,
+    /// `log_level`: a tracing filter, lowercased (default `info`).
     pub log_level: String,
+    /// Origins allowed by CORS, without trailing `/`; the default `*` expands to the
+    /// local UI origins (localhost/127.0.0.1 on this port, 3333 and 3337, plus the tray app).
     pub cors_origins: Vec<String>,
+    /// `max_message_length`: longest chat message accepted, in characters
+    /// (default [`DEFAULT_MAX_MESSAGE_LENGTH`]).
     pub max_message_length: usize,
+    /// `max_body_bytes`: largest request body accepted, in bytes; at least 1024
+    /// (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// `db_path`: the SQLite file, relative paths taken from the vault
+    /// (default `{vault}/Chat/sessions.db`).
     pub db_path: PathBuf,
+    /// `debug`: extra diagnostics (default `false`).
     pub debug: bool,
     /// The `claude` executable.
     pub claude_cli_path: PathBuf,
@@ -198,6 +254,10 @@ pub struct Settings {
     pub permission_timeout: std::time::Duration,
     /// Heartbeat interval of idle SSE streams.
     pub sse_heartbeat: std::time::Duration,
+    /// How long a turn waits for the model with no progress — no streamed output, no
+    /// tool running, no prompt waiting for the owner — before it fails
+    /// (`model_timeout_secs`, default 90). The CLI's own retries count as waiting.
+    pub model_timeout: std::time::Duration,
     /// Warm CLI processes kept between turns.
     pub warm_pool_size: usize,
     /// How long an idle warm process is kept.
@@ -223,6 +283,7 @@ pub struct Settings {
 
 /// What [`Settings::load_paths`] finds before any setting is read.
 pub struct LoadedPaths {
+    /// The resolved vault and server home.
     pub paths: Paths,
     /// The `.env` layer (empty when the file lies inside the vault).
     pub dotenv: BTreeMap<String, String>,
@@ -391,8 +452,9 @@ impl Settings {
         for key in layers.vault_config.keys() {
             if !KNOWN_KEYS.iter().any(|(k, _)| k == key) {
                 warnings.push(format!(
-                    "unknown key `{key}` in {} ignored",
-                    paths.vault_config_file().display()
+                    "unknown key `{key}` in {} ignored{}",
+                    paths.vault_config_file().display(),
+                    did_you_mean(key)
                 ));
             }
         }
@@ -525,6 +587,12 @@ impl Settings {
             return Err(invalid("sse_heartbeat_secs", hb_src, "must be at least 1"));
         }
         let sse_heartbeat = std::time::Duration::from_secs(hb);
+        let (mto, mto_src) = get("model_timeout_secs", None, "90".into());
+        let mto = parse_num::<u64>("model_timeout_secs", &mto, mto_src)?;
+        if mto == 0 {
+            return Err(invalid("model_timeout_secs", mto_src, "must be at least 1"));
+        }
+        let model_timeout = std::time::Duration::from_secs(mto);
         let (wps, wps_src) = get("warm_pool_size", None, "4".into());
         let warm_pool_size = parse_num::<usize>("warm_pool_size", &wps, wps_src)?;
         let (wis, wis_src) = get("warm_idle_secs", None, "900".into());
@@ -606,6 +674,7 @@ impl Settings {
             header_read_timeout,
             max_connections_per_peer,
             sse_heartbeat,
+            model_timeout,
             shown,
             warnings,
         })
@@ -624,6 +693,24 @@ pub fn host_is_loopback(host: &str) -> bool {
             .parse::<IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
+}
+
+/// The known setting closest to a misspelt `key`, if one is close enough to be meant.
+pub fn suggest_key(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    KNOWN_KEYS
+        .iter()
+        .map(|(k, _)| (strsim::damerau_levenshtein(&key, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// `; did you mean `port`?` for a misspelt key, else nothing.
+fn did_you_mean(key: &str) -> String {
+    suggest_key(key)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
 }
 
 fn invalid(key: &str, src: Source, reason: &str) -> ConfigError {
@@ -686,7 +773,7 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
             .join(", ");
         return Err(ConfigError::UnknownKey(key.into(), known));
     }
-    let src = Source::Flag;
+    let src = Source::ConfigSet;
     let typed = match key {
         "port" => Value::from(parse_num::<u16>(key, value, src)?),
         "max_message_length" | "max_body_bytes" => Value::from(parse_num::<u64>(key, value, src)?),

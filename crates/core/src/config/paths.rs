@@ -10,12 +10,16 @@ use super::{read_yaml_map, ConfigError, Source};
 /// Every well-known file location, derived from the vault and the home.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The vault folder, absolute.
     pub vault: PathBuf,
+    /// The layer the vault path came from (flag, `VAULT_PATH`, `.env`, home config or default).
     pub vault_source: Source,
+    /// The server home: `PARACHUTE_HOME`, else `~/.parachute`.
     pub home: PathBuf,
 }
 
 impl Paths {
+    /// Builds the paths from a resolved vault (with its source) and the server home.
     pub fn new((vault, vault_source): (PathBuf, Source), home: PathBuf) -> Paths {
         Paths {
             vault,
@@ -28,12 +32,15 @@ impl Paths {
     pub fn vault_dot(&self) -> PathBuf {
         self.vault.join(".parachute")
     }
+    /// `{vault}/.parachute/config.yaml`: the vault's settings layer.
     pub fn vault_config_file(&self) -> PathBuf {
         self.vault_dot().join("config.yaml")
     }
+    /// `{vault}/.parachute/server.yaml`: auth mode and hashed API keys.
     pub fn server_yaml(&self) -> PathBuf {
         self.vault_dot().join("server.yaml")
     }
+    /// `{vault}/.parachute/workspaces/`: workspace definitions.
     pub fn workspaces_dir(&self) -> PathBuf {
         self.vault_dot().join("workspaces")
     }
@@ -41,15 +48,20 @@ impl Paths {
     pub fn legacy_token_file(&self) -> PathBuf {
         self.vault_dot().join(".token")
     }
+    /// `$PARACHUTE_HOME/config.yaml`: where `vault_path` may be set.
     pub fn home_config_file(&self) -> PathBuf {
         self.home.join("config.yaml")
     }
+    /// `$PARACHUTE_HOME/secrets.json`: the file fallback of the secrets store.
     pub fn secrets_file(&self) -> PathBuf {
         self.home.join("secrets.json")
     }
+    /// `$PARACHUTE_HOME/logs/`: server log files.
     pub fn logs_dir(&self) -> PathBuf {
         self.home.join("logs")
     }
+    /// `$PARACHUTE_HOME/parachute.pid`: PID of a server started in the background
+    /// without a service manager.
     pub fn pid_file(&self) -> PathBuf {
         self.home.join("parachute.pid")
     }

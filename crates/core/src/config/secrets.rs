@@ -17,9 +17,13 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 /// The secrets Parachute knows about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecretName {
+    /// Claude Code OAuth token (`CLAUDE_CODE_OAUTH_TOKEN`).
     ClaudeOauthToken,
+    /// Anthropic API key (`ANTHROPIC_API_KEY`).
     AnthropicApiKey,
+    /// Telegram bot token (`TELEGRAM_BOT_TOKEN`).
     TelegramBotToken,
+    /// Discord bot token (`DISCORD_BOT_TOKEN`).
     DiscordBotToken,
 }
 
@@ -44,11 +48,76 @@ impl SecretName {
     }
 }
 
+/// The two kinds of Claude credential, told apart by their prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A subscription OAuth token from `claude setup-token` (`sk-ant-oat…`), sent by the
+    /// CLI as `Authorization: Bearer`.
+    OAuth,
+    /// An Anthropic Console API key (`sk-ant-api…`), sent by the CLI as `x-api-key`.
+    ApiKey,
+}
+
+impl TokenKind {
+    /// The kind a value's prefix says it is; `None` when it looks like neither.
+    pub fn detect(value: &str) -> Option<TokenKind> {
+        let v = value.trim();
+        if v.starts_with("sk-ant-oat") {
+            Some(TokenKind::OAuth)
+        } else if v.starts_with("sk-ant-api") {
+            Some(TokenKind::ApiKey)
+        } else {
+            None
+        }
+    }
+    /// Where this kind is stored, and the environment variable the CLI reads it from.
+    pub fn secret_name(self) -> SecretName {
+        match self {
+            TokenKind::OAuth => SecretName::ClaudeOauthToken,
+            TokenKind::ApiKey => SecretName::AnthropicApiKey,
+        }
+    }
+    /// The other kind.
+    pub fn other(self) -> TokenKind {
+        match self {
+            TokenKind::OAuth => TokenKind::ApiKey,
+            TokenKind::ApiKey => TokenKind::OAuth,
+        }
+    }
+    /// A short name for people: "OAuth token" or "API key".
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenKind::OAuth => "OAuth token",
+            TokenKind::ApiKey => "API key",
+        }
+    }
+    /// The name used in JSON reports: `oauth` or `api_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::OAuth => "oauth",
+            TokenKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// The Claude credential a turn would use: its kind, value and where it was found.
+#[derive(Debug, Clone)]
+pub struct ClaudeCredential {
+    /// What the value is, by its prefix (or by the name it is stored under when its
+    /// prefix says neither).
+    pub kind: TokenKind,
+    /// The value.
+    pub secret: Secret,
+    /// Where it was found.
+    pub location: Location,
+}
+
 /// A secret value; its formatting never shows the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value as is (no trimming or validation).
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -72,12 +141,16 @@ impl std::fmt::Display for Secret {
 /// Where a secret was found or stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {
+    /// The secret's environment variable (see [`SecretName::env_var`]).
     Env,
+    /// The OS keychain, under the `parachute` service.
     Keychain,
+    /// The 0600 fallback file (normally `$PARACHUTE_HOME/secrets.json`).
     File,
 }
 
 impl Location {
+    /// Human-readable name of the location, for messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Location::Env => "environment",
@@ -87,14 +160,34 @@ impl Location {
     }
 }
 
+/// Failures of the secrets service.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
+    /// A value to store was empty or contained whitespace.
     #[error("the secret is empty or contains whitespace")]
     InvalidValue,
+    /// The fallback file could not be read or is not a JSON map of strings.
     #[error("cannot read the secrets file {path}: {reason}")]
-    FileRead { path: PathBuf, reason: String },
+    FileRead {
+        /// The file (empty if the blocking read task itself failed).
+        path: PathBuf,
+        /// The underlying I/O or parse error.
+        reason: String,
+    },
+    /// The fallback file could not be written, or the legacy token file removed.
     #[error("cannot write the secrets file {path}: {reason}")]
-    FileWrite { path: PathBuf, reason: String },
+    FileWrite {
+        /// The file that failed (empty if the blocking write task itself failed).
+        path: PathBuf,
+        /// The underlying I/O error.
+        reason: String,
+    },
+}
+
+/// Whether the OS keychain is tried at all: `PARACHUTE_KEYRING=off` (or `file`, `0`,
+/// `false`) makes every secret use the 0600 file.
+pub fn keychain_enabled() -> bool {
+    keyring_enabled_by_env()
 }
 
 /// Whether the keychain is tried at all (`PARACHUTE_KEYRING=off` forces the file).
@@ -174,6 +267,24 @@ impl SecretStore {
             }
         }
         Ok(found)
+    }
+
+    /// The Claude credential turns use: the OAuth token, else the API key (each from the
+    /// environment, the keychain or the file). A value stored under one name whose prefix
+    /// says it is the other kind (an API key saved as the OAuth token by an older
+    /// version) is used as what it is, so the CLI sends it the right way.
+    pub async fn claude_credential(&self) -> Result<Option<ClaudeCredential>, SecretsError> {
+        for stored_as in [TokenKind::OAuth, TokenKind::ApiKey] {
+            if let Some((secret, location)) = self.get(stored_as.secret_name()).await? {
+                let kind = TokenKind::detect(secret.expose()).unwrap_or(stored_as);
+                return Ok(Some(ClaudeCredential {
+                    kind,
+                    secret,
+                    location,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Stores a secret: in the keychain when it answers, else in the 0600 file (with a
@@ -290,7 +401,8 @@ impl SecretStore {
         };
         let token = text.lines().next().unwrap_or("").trim().to_string();
         if !token.is_empty() {
-            let at = self.set(SecretName::ClaudeOauthToken, &token).await?;
+            let kind = TokenKind::detect(&token).unwrap_or(TokenKind::OAuth);
+            let at = self.set(kind.secret_name(), &token).await?;
             tracing::info!(
                 stored_in = at.as_str(),
                 "migrated the legacy .token file into the secrets store"
@@ -346,5 +458,46 @@ mod tests {
     fn secret_formatting_hides_the_value() {
         let s = Secret::new("sk-ant-very-secret");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+    }
+
+    #[test]
+    fn token_kind_is_told_by_prefix() {
+        assert_eq!(
+            TokenKind::detect("sk-ant-oat01-abc"),
+            Some(TokenKind::OAuth)
+        );
+        assert_eq!(
+            TokenKind::detect(" sk-ant-api03-abc\n"),
+            Some(TokenKind::ApiKey)
+        );
+        assert_eq!(TokenKind::detect("sk-ant-xyz"), None);
+        assert_eq!(TokenKind::detect("hello"), None);
+        assert_eq!(
+            TokenKind::OAuth.secret_name().env_var(),
+            "CLAUDE_CODE_OAUTH_TOKEN"
+        );
+        assert_eq!(
+            TokenKind::ApiKey.secret_name().env_var(),
+            "ANTHROPIC_API_KEY"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_api_key_stored_as_the_oauth_token_is_used_as_an_api_key() {
+        if std::env::var_os("CLAUDE_CODE_OAUTH_TOKEN").is_some()
+            || std::env::var_os("ANTHROPIC_API_KEY").is_some()
+        {
+            return; // the environment would override the stored values
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::file_only(dir.path().join("secrets.json"));
+        assert!(store.claude_credential().await.unwrap().is_none());
+        store
+            .set(SecretName::ClaudeOauthToken, "sk-ant-api03-legacy")
+            .await
+            .unwrap();
+        let c = store.claude_credential().await.unwrap().unwrap();
+        assert_eq!((c.kind, c.location), (TokenKind::ApiKey, Location::File));
+        assert_eq!(c.secret.expose(), "sk-ant-api03-legacy");
     }
 }

@@ -4,8 +4,8 @@
 
 mod legacy;
 mod session_contexts;
-pub mod sessions;
-pub mod usage;
+mod sessions;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,15 +14,24 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use sessions::{ListFilter, NewSession, SessionRow, SessionStats};
+pub use sessions::{ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
+pub use usage::{UsageEntry, UsageTotals};
 
 /// A store failure. The HTTP layer logs it and answers a generic 500-free message.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The database file or its folder could not be created or opened.
     #[error("cannot open the database at {path}: {reason}")]
-    Open { path: String, reason: String },
+    Open {
+        /// The database file.
+        path: String,
+        /// The underlying error, as text.
+        reason: String,
+    },
+    /// Bringing the schema up to date failed; holds the migrator's error text.
     #[error("database migration failed: {0}")]
     Migrate(String),
+    /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -67,6 +76,7 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// The underlying SQLite connection pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -8,70 +8,114 @@ use crate::util::time::now_session;
 /// A `sessions` row as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
+    /// The session id (primary key).
     pub id: String,
+    /// Display title; `None` when none was derived or given.
     pub title: Option<String>,
+    /// The module the session belongs to (`chat` by default).
     pub module: String,
+    /// Origin: `parachute`, `claude-code`, or an import source (`claude`, `chatgpt`).
     pub source: String,
+    /// Working directory it started in, inside the vault; `None` means the vault root.
     pub working_directory: Option<String>,
+    /// Vault root the session ran against (kept from older rows; this server does not set it).
     pub vault_root: Option<String>,
+    /// Model last reported for the session, if any.
     pub model: Option<String>,
+    /// Number of messages recorded; `None` reads as 0.
     pub message_count: Option<i64>,
+    /// `1` when archived; `0` or `None` otherwise.
     pub archived: Option<i64>,
+    /// Creation time in UTC, normally like `2026-11-22T08:28:25.683545Z` (older rows may differ).
     pub created_at: String,
+    /// Time of the latest turn or change, in the same format as `created_at`.
     pub last_accessed: String,
+    /// Id of the session this one continues (kept from older rows; this server does not set it).
     pub continued_from: Option<String>,
+    /// Agent type the session ran with (kept from older rows; this server does not set it).
     pub agent_type: Option<String>,
+    /// JSON object as text (`config_overrides`, `bot_settings`, …); `None` when never set.
     pub metadata: Option<String>,
+    /// Stored trust level (`full`, `vault` or `sandboxed`); `None` means `full`.
     pub trust_level: Option<String>,
+    /// Platform of a linked bot chat (kept from older rows; this server does not set it).
     pub linked_bot_platform: Option<String>,
+    /// Id of the linked bot chat (kept from older rows; this server does not set it).
     pub linked_bot_chat_id: Option<String>,
+    /// Type of the linked bot chat (kept from older rows; this server does not set it).
     pub linked_bot_chat_type: Option<String>,
+    /// Slug of the workspace the session belongs to, if any.
     pub workspace_id: Option<String>,
 }
 
 /// Filters of `GET /api/chat` (already validated).
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Only sessions of this module.
     pub module: Option<String>,
+    /// Only sessions whose title contains this text (literal; `LIKE` wildcards are escaped).
     pub search: Option<String>,
+    /// Archived sessions when `true`, active ones when `false`.
     pub archived: bool,
+    /// Only sessions of this workspace slug.
     pub workspace_id: Option<String>,
+    /// Most rows returned.
     pub limit: i64,
+    /// Rows skipped before the first returned.
     pub offset: i64,
 }
 
 /// Counts for `GET /api/chat/stats`.
 #[derive(Debug, Clone, Default)]
 pub struct SessionStats {
+    /// Number of sessions, archived included.
     pub total: i64,
+    /// Number of archived sessions.
     pub archived: i64,
+    /// Number of sessions per module, sorted by module name.
     pub by_module: Vec<(String, i64)>,
 }
 
 /// A session to insert (chat turns, imports, bots, tests and the bench).
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {
+    /// Id of the new session.
     pub id: String,
+    /// Display title, if known.
     pub title: Option<String>,
+    /// Module; empty means `chat`.
     pub module: String,
+    /// Origin; empty means `parachute`.
     pub source: String,
+    /// Working directory inside the vault; `None` means the vault root.
     pub working_directory: Option<String>,
+    /// Model, if known.
     pub model: Option<String>,
+    /// Starting message count (non-zero for imported or adopted sessions).
     pub message_count: i64,
+    /// Trust level to store; `None` means `full`.
     pub trust_level: Option<String>,
+    /// Slug of the workspace it belongs to, if any.
     pub workspace_id: Option<String>,
+    /// Metadata as JSON object text, if any.
     pub metadata: Option<String>,
+    /// Creation time in the session timestamp format; `None` means now. Also the first
+    /// `last_accessed`.
     pub created_at: Option<String>,
 }
 
 /// The columns a config update may change; `None` leaves a column alone.
 #[derive(Debug, Clone, Default)]
 pub struct SessionChanges {
+    /// New module name.
     pub module: Option<String>,
     /// `Some(None)` clears the column.
     pub trust_level: Option<Option<String>>,
+    /// New workspace slug; `Some(None)` detaches the session.
     pub workspace_id: Option<Option<String>>,
+    /// New metadata JSON text; `Some(None)` clears the column.
     pub metadata: Option<Option<String>>,
+    /// `true` archives the session, `false` unarchives it.
     pub archived: Option<bool>,
 }
 

@@ -8,25 +8,40 @@ use crate::util::time::now_session;
 /// Tokens and cost of one model in one turn.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageEntry {
+    /// Model id as reported by the CLI.
     pub model: String,
+    /// Input tokens not read from or written to the prompt cache.
     pub input_tokens: i64,
+    /// Output tokens.
     pub output_tokens: i64,
+    /// Input tokens written to the prompt cache.
     pub cache_creation_input_tokens: i64,
+    /// Input tokens read from the prompt cache.
     pub cache_read_input_tokens: i64,
+    /// Cost in US dollars: the turn's total, split over its models by output tokens.
     pub cost_usd: f64,
 }
 
 /// Totals over some turns.
 #[derive(Debug, Clone, Default, FromRow)]
 pub struct UsageTotals {
+    /// The session the rows belong to.
     pub session_id: String,
+    /// The model; empty in per-session totals over all models.
     pub model: String,
+    /// Number of rows summed (one per turn and model).
     pub turns: i64,
+    /// Sum of uncached input tokens.
     pub input_tokens: i64,
+    /// Sum of output tokens.
     pub output_tokens: i64,
+    /// Sum of input tokens written to the prompt cache.
     pub cache_creation_input_tokens: i64,
+    /// Sum of input tokens read from the prompt cache.
     pub cache_read_input_tokens: i64,
+    /// Total cost in US dollars.
     pub cost_usd: f64,
+    /// Time of the latest row summed, in the session timestamp format.
     pub last_at: String,
 }
 

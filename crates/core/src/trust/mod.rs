@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// How restricted a session is. Ordered from least (`Full`) to most (`Sandboxed`)
+/// restricted, so the maximum of several levels is the most restricted; lowercase on the wire.
 #[derive(
     Debug,
     Clone,
@@ -21,12 +23,16 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum TrustLevel {
+    /// The CLI with its own permission prompts, answered by the server; the default.
     Full,
+    /// Confined to the vault; turns at this level are refused until that confinement exists.
     Vault,
+    /// Run in a container; turns at this level are refused until that sandbox exists.
     Sandboxed,
 }
 
 impl TrustLevel {
+    /// The lowercase name (`full`, `vault` or `sandboxed`), as stored and served.
     pub fn as_str(self) -> &'static str {
         match self {
             TrustLevel::Full => "full",

@@ -10,7 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Status code and body of a response.
 #[derive(Debug)]
 pub struct Reply {
+    /// The HTTP status code from the status line.
     pub status: u16,
+    /// Everything after the headers, decoded lossily as UTF-8 (read capped at 4 MiB).
     pub body: String,
 }
 

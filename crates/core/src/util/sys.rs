@@ -7,7 +7,9 @@ use std::path::Path;
 /// A signal the command line sends to a server it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// `SIGTERM`: ask the process to shut down cleanly.
     Term,
+    /// `SIGKILL`: end the process at once.
     Kill,
 }
 

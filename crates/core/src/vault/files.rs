@@ -11,22 +11,33 @@ use super::{relative_to_vault, VaultGate, VaultPathError};
 /// Largest file `read` returns.
 pub const MAX_READ_BYTES: u64 = 10 * 1024 * 1024;
 
+/// Why a browse, read or write of a vault file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The path was refused by the vault gate (outside the vault or protected).
     #[error("Access denied: {0}")]
     Denied(VaultPathError),
+    /// Nothing exists at the path (as the client named it).
     #[error("Path not found: {0}")]
     NotFound(String),
+    /// `ls` was given something other than a directory.
     #[error("Path is not a directory")]
     NotADirectory,
+    /// `read` was given something other than a regular file, or `write` an empty path
+    /// or a directory.
     #[error("Path is not a file")]
     NotAFile,
+    /// The file contains NUL bytes or is not valid UTF-8.
     #[error("File is not text")]
     NotText,
+    /// The file's size in bytes exceeds [`MAX_READ_BYTES`].
     #[error("File is too large to read ({0} bytes; the limit is {MAX_READ_BYTES})")]
     TooLarge(u64),
+    /// The write target is impossible (a file used as a folder, a bad name, no
+    /// permission); holds the I/O error text.
     #[error("Cannot write there: {0}")]
     Rejected(String),
+    /// Any other I/O failure; holds the error text.
     #[error("Write failed: {0}")]
     Io(String),
 }

@@ -6,22 +6,27 @@
 pub mod context_folders;
 pub mod files;
 pub mod imported_contexts;
-pub mod protected;
+mod protected;
 pub mod sync;
 
-pub use protected::VaultGate;
+pub use protected::{protected_name_in, NameMatch, ProtectedName, VaultGate, PROTECTED_NAMES};
 
 use std::path::{Component, Path, PathBuf};
 
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VaultPathError {
+    /// The path leaves the vault (`..`, an absolute path elsewhere, a symlink out, or a
+    /// dangling symlink whose target is unknown).
     #[error("path is outside the vault")]
     OutsideVault,
+    /// The path is malformed (a NUL byte, an encoded `..` or `/`); holds the reason.
     #[error("invalid path: {0}")]
     Invalid(&'static str),
+    /// The vault folder itself cannot be resolved; holds the I/O error text.
     #[error("the vault folder is not accessible: {0}")]
     VaultMissing(String),
+    /// The path is on the protected list or is the session database; holds why.
     #[error("protected path ({0})")]
     Protected(&'static str),
 }

@@ -27,6 +27,7 @@ pub enum NameMatch {
 /// One row of the protected list.
 #[derive(Debug, Clone, Copy)]
 pub struct ProtectedName {
+    /// The path-component name (or prefix) this row protects.
     pub name: NameMatch,
     /// Why it is protected, and where it changes instead.
     pub why: &'static str,
@@ -94,6 +95,8 @@ pub struct VaultGate {
 }
 
 impl VaultGate {
+    /// A gate for the vault at `root` that also protects the database file `database`
+    /// (and its SQLite `-wal`, `-shm` and `-journal` companions).
     pub fn new(root: impl Into<PathBuf>, database: impl Into<PathBuf>) -> VaultGate {
         VaultGate {
             root: root.into(),

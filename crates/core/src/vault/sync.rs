@@ -15,21 +15,29 @@ use super::{VaultGate, VaultPathError};
 const MAX_FILES: usize = 50_000;
 const MAX_DEPTH: usize = 16;
 
+/// Why a sync listing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The root was refused by the vault gate (outside the vault or protected).
     #[error("Access denied: {0}")]
     Denied(#[from] VaultPathError),
+    /// The root (as the client named it) is not an existing directory.
     #[error("Root not found: {0}")]
     RootNotFound(String),
+    /// The `pattern` is longer than [`MAX_PATTERN`] characters.
     #[error("pattern is longer than {MAX_PATTERN} characters")]
     BadPattern,
 }
 
 /// Which files a listing covers.
 pub struct Filter {
+    /// `*` / `?` glob matched against each file name (see [`glob_match`]).
     pub pattern: String,
+    /// Also list files that look binary (NUL bytes or invalid UTF-8 in the first 8 KiB).
     pub include_binary: bool,
+    /// Only files whose root-relative path contains this text; `None` for all.
     pub date: Option<String>,
+    /// Only files modified strictly after this time, in Unix seconds; `None` for all.
     pub since: Option<f64>,
     /// Hash = modification time instead of SHA-256.
     pub quick: bool,
@@ -100,6 +108,7 @@ fn mtime(meta: &std::fs::Metadata) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The current time in Unix seconds (fractional), the unit of `modified` and `since`.
 pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -15,14 +15,19 @@ use crate::trust::TrustLevel;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum CapabilitySet {
+    /// `all` or `none`.
     Keyword(CapabilityKeyword),
+    /// Only the capabilities with these names.
     Names(Vec<String>),
 }
 
+/// The keyword form of a [`CapabilitySet`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CapabilityKeyword {
+    /// Every capability available.
     All,
+    /// No capability.
     None,
 }
 
@@ -32,11 +37,14 @@ impl Default for CapabilitySet {
     }
 }
 
+/// Which plugins the workspace's sessions load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginCapabilities {
+    /// Whether the user's own plugins are loaded too (default `true`).
     #[serde(default = "yes")]
     pub include_user: bool,
+    /// Further plugin directories to load.
     #[serde(default)]
     pub dirs: Vec<String>,
 }
@@ -54,15 +62,20 @@ impl Default for PluginCapabilities {
     }
 }
 
+/// What the workspace's sessions may use; every set defaults to `all`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
+    /// MCP servers allowed.
     #[serde(default)]
     pub mcps: CapabilitySet,
+    /// Skills allowed.
     #[serde(default)]
     pub skills: CapabilitySet,
+    /// Agents allowed.
     #[serde(default)]
     pub agents: CapabilitySet,
+    /// Plugins loaded.
     #[serde(default)]
     pub plugins: PluginCapabilities,
 }
@@ -71,10 +84,13 @@ pub struct Capabilities {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxLimits {
+    /// Memory cap: digits with an optional `k`, `m` or `g` suffix (default `512m`).
     #[serde(default = "default_memory")]
     pub memory: String,
+    /// CPU cap in cores, above 0 and at most 256 (default `1.0`).
     #[serde(default = "default_cpu")]
     pub cpu: String,
+    /// Time limit in seconds, 1 to 86400 (default 300).
     #[serde(default = "default_timeout")]
     pub timeout: u64,
 }
@@ -92,19 +108,28 @@ fn default_timeout() -> u64 {
 /// A workspace as served (WorkspaceJSON) and stored (minus `slug`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Workspace {
+    /// Display name, 1 to 100 characters.
     pub name: String,
+    /// Folder name and id; set from the folder when read, not stored in the file.
     #[serde(default)]
     pub slug: String,
+    /// Free text; empty when none.
     #[serde(default)]
     pub description: String,
+    /// The trust floor: its sessions run at least this restricted (default `full`).
     #[serde(default = "full")]
     pub trust_level: TrustLevel,
+    /// Working directory (inside the vault) for its sessions; a directory named by the
+    /// request wins over it.
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// Model for its sessions when the request names none, before the server default.
     #[serde(default)]
     pub model: Option<String>,
+    /// What its sessions may use.
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// Container limits for its `sandboxed` sessions, if set.
     #[serde(default)]
     pub sandbox: Option<SandboxLimits>,
 }
@@ -117,18 +142,24 @@ fn full() -> TrustLevel {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceCreate {
+    /// Display name, 1 to 100 characters (trimmed); the slug is derived from it.
     pub name: String,
+    /// Free text; `None` stores an empty description.
     #[serde(default)]
     pub description: Option<String>,
     /// The trust floor (`trust_level` is accepted too).
     #[serde(default, alias = "trust_level")]
     pub default_trust_level: Option<String>,
+    /// Working directory; must resolve inside the vault. Empty or `None` means none.
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// Default model; blank means none.
     #[serde(default)]
     pub model: Option<String>,
+    /// Capability filters; `None` allows everything.
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    /// Container limits for `sandboxed` sessions (validated), if any.
     #[serde(default)]
     pub sandbox: Option<SandboxLimits>,
 }
@@ -137,32 +168,49 @@ pub struct WorkspaceCreate {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceUpdate {
+    /// New display name, 1 to 100 characters (trimmed).
     #[serde(default)]
     pub name: Option<String>,
+    /// New description.
     #[serde(default)]
     pub description: Option<String>,
+    /// New trust floor (`trust_level` is accepted too).
     #[serde(default, alias = "trust_level")]
     pub default_trust_level: Option<String>,
+    /// New working directory inside the vault; empty clears it.
     #[serde(default)]
     pub working_directory: Option<String>,
+    /// New default model; blank clears it.
     #[serde(default)]
     pub model: Option<String>,
+    /// Replaces the capability filters.
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    /// Replaces the container limits (validated).
     #[serde(default)]
     pub sandbox: Option<SandboxLimits>,
 }
 
+/// Why a workspace operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
+    /// The slug breaks the slug rules (holds at most its first 80 characters).
     #[error("Invalid workspace slug: '{0}'")]
     InvalidSlug(String),
+    /// No workspace has that slug.
     #[error("Workspace not found: {0}")]
     NotFound(String),
+    /// A field is invalid; the text says which and why.
     #[error("{0}")]
     Invalid(String),
+    /// Reading, parsing or writing the workspace files failed.
     #[error("workspace storage failed at {path}: {reason}")]
-    Io { path: String, reason: String },
+    Io {
+        /// The file or folder involved.
+        path: String,
+        /// The underlying error, as text.
+        reason: String,
+    },
 }
 
 /// `^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$`, at most 64 characters.
@@ -214,6 +262,7 @@ pub struct WorkspaceStore {
 }
 
 impl WorkspaceStore {
+    /// A store over the workspace folders under `dir`; working directories are checked with `gate`.
     pub fn new(gate: crate::vault::VaultGate, dir: PathBuf) -> WorkspaceStore {
         WorkspaceStore {
             gate,
