@@ -4,9 +4,11 @@
 mod config_cmd;
 mod daemon;
 mod doctor;
+mod install;
 mod logs;
 mod status;
 mod token;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,24 @@ pub enum Command {
         /// Lines to show first.
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+    },
+    /// Set this machine up: create or adopt the vault (and remember it), store the Claude
+    /// credential if none is set, check the Claude CLI, start the background daemon, and
+    /// print what to do next. Safe to run again.
+    Install {
+        /// Do not install or start the background daemon.
+        #[arg(long)]
+        no_daemon: bool,
+    },
+    /// Rebuild and reinstall parachute from its source checkout (`cargo install --path`),
+    /// then restart the daemon if it runs. Safe to run again.
+    Update {
+        /// The checkout to build (default: the one this binary was built from).
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+        /// Fast-forward the checkout with `git pull --ff-only` first.
+        #[arg(long)]
+        pull: bool,
     },
     /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
     /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
@@ -203,5 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { action } => config_cmd::run(&ov, action),
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
         Command::SetupToken { force } => token::run(force).await,
+        Command::Install { no_daemon } => {
+            install::run(&ov, install::InstallOptions { no_daemon }).await
+        }
+        Command::Update { from, pull } => {
+            update::run(&ov, update::UpdateOptions { from, pull }).await
+        }
     }
 }

@@ -389,6 +389,7 @@ async fn status_and_doctor_describe_the_vault_the_running_server_serves() {
         "{log}"
     );
     assert!(!log.contains('\u{1b}'), "ANSI codes in a non-terminal log");
+    assert!(log.contains("no Claude credential"), "{log}");
 }
 
 #[test]
@@ -426,4 +427,106 @@ fn bare_server_says_it_starts_the_daemon_and_creates_the_vault() {
     assert_eq!(stopped.0, 0, "{stopped:?}");
     let help = output(with_env(), &["server", "--help"]).1;
     assert!(help.contains("starts the daemon"), "{help}");
+}
+
+#[test]
+fn install_sets_up_a_fresh_machine_and_running_it_again_changes_nothing() {
+    let d = Dirs::new();
+    let fake_home = d.tmp.path().join("user-home");
+    let vault = d.tmp.path().join("my-notes");
+    std::fs::create_dir_all(vault.join("Daily")).unwrap();
+    std::fs::write(vault.join("Daily/today.md"), "# Today\n").unwrap();
+    let port = free_port().to_string();
+    let cmd = || {
+        let mut c = bare_cmd(&d, &fake_home);
+        c.env("PARACHUTE_DAEMON", "pidfile").env("PORT", &port);
+        c
+    };
+    let v = vault.to_str().unwrap();
+    let (code, first) = output(cmd(), &["--vault", v, "install"]);
+    let (code2, second) = output(cmd(), &["--vault", v, "install"]);
+    // Later commands find the vault without --vault.
+    let (_, status) = output(cmd(), &["status"]);
+    let (_, stopped) = output(cmd(), &["server", "stop"]);
+    assert_eq!(code, 0, "{first}");
+    assert!(
+        first.contains(&format!("adopted {v} (1 Markdown files)")),
+        "{first}"
+    );
+    assert!(first.contains("remembered as vault_path"), "{first}");
+    assert!(
+        first.contains("none yet: run `parachute setup-token`"),
+        "{first}"
+    );
+    assert!(first.contains("(Claude Code)"), "the CLI check: {first}");
+    assert!(first.contains("parachute started"), "{first}");
+    assert!(
+        first.contains(&format!("http://localhost:{port}/api/docs")),
+        "{first}"
+    );
+    assert_eq!(code2, 0, "{second}");
+    assert!(!second.contains("remembered"), "{second}");
+    assert!(second.contains("already running"), "{second}");
+    assert!(status.contains(&format!("vault:  {v} (ok)")), "{status}");
+    assert!(stopped.contains("stopped"), "{stopped}");
+}
+
+#[test]
+fn update_reinstalls_from_the_checkout_and_restarts_the_daemon_on_the_new_build() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dirs::new();
+    let fake_home = d.tmp.path().join("user-home");
+    let root = d.tmp.path().join("install-root");
+    let calls = d.tmp.path().join("cargo-calls");
+    // A stand-in for `cargo install` (a real release build takes minutes): it records
+    // its arguments and installs this build's binary where cargo would.
+    let cargo = d.tmp.path().join("fake-cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {calls}\nmkdir -p \"$CARGO_INSTALL_ROOT/bin\"\ncp {bin} \"$CARGO_INSTALL_ROOT/bin/parachute\"\n",
+            calls = calls.display(),
+            bin = crate::support::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port().to_string();
+    let cmd = || {
+        let mut c = bare_cmd(&d, &fake_home);
+        c.env("PARACHUTE_DAEMON", "pidfile")
+            .env("PORT", &port)
+            .env("PARACHUTE_CARGO", &cargo)
+            .env("CARGO_INSTALL_ROOT", &root)
+            .args(["--vault", d.vault.to_str().unwrap()]);
+        c
+    };
+    let (code, out) = output(cmd(), &["server", "start"]);
+    assert_eq!(code, 0, "{out}");
+    let old_pid = std::fs::read_to_string(d.home.join("parachute.pid")).unwrap();
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    let (code, out) = output(cmd(), &["update", "--from", checkout]);
+    let new_pid = std::fs::read_to_string(d.home.join("parachute.pid")).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{}/exe", new_pid.trim()));
+    let (_, stopped) = output(cmd(), &["server", "stop"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().trim(),
+        format!("install --locked --path {checkout}")
+    );
+    assert!(
+        out.contains("Restarting the server on the new build"),
+        "{out}"
+    );
+    assert_ne!(old_pid.trim(), new_pid.trim(), "the daemon was restarted");
+    assert_eq!(
+        exe.unwrap(),
+        root.join("bin/parachute"),
+        "it runs the new build"
+    );
+    assert!(stopped.contains("stopped"), "{stopped}");
+    // With nothing running, update only installs.
+    let (code, out) = output(cmd(), &["update", "--from", checkout]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No server is running"), "{out}");
 }

@@ -128,6 +128,18 @@ async fn after_listen(state: AppState, cancel: CancellationToken) {
     for w in &state.settings.warnings {
         tracing::warn!("{w}");
     }
+    // Which credential chats will use (its kind and where it is, never the value).
+    match state.secrets.claude_credential().await {
+        Ok(Some(c)) => tracing::info!(
+            kind = c.kind.as_str(),
+            source = c.location.as_str(),
+            "Claude credential set"
+        ),
+        Ok(None) => tracing::warn!(
+            "no Claude credential: chats fail until `parachute setup-token` stores one"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the Claude credential cannot be read"),
+    }
     let mut flush = tokio::time::interval(Duration::from_secs(30));
     // Idle warm CLI processes are checked often enough to honour short idle limits.
     let sweep_every =

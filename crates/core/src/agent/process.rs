@@ -132,8 +132,11 @@ impl AgentProcess {
             cmd.env_remove(k);
         }
         cmd.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // The CLI never updates itself under a running server: its version changes only
+        // when the owner reinstalls it.
         cmd.env("PWD", &spec.cwd)
-            .env("CLAUDE_CODE_ENTRYPOINT", "sdk-parachute");
+            .env("CLAUDE_CODE_ENTRYPOINT", "sdk-parachute")
+            .env("DISABLE_AUTOUPDATER", "1");
         cmd.current_dir(&spec.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

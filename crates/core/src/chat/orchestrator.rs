@@ -956,7 +956,7 @@ impl ChatService {
         match gate.resolve(&abs.to_string_lossy()) {
             Ok(_) => None,
             Err(e) => Some(format!(
-                "{named} cannot be changed by the agent: {e}. Parachute's settings change only through its own settings pages and commands."
+                "{named} cannot be changed by the agent: {e}. Parachute's settings change only through its own commands (`parachute config set`, `parachute setup-token`) and API."
             )),
         }
     }
