@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: iproute2 and curl for
 # the remote-peer tests (test hosts in network namespaces), the D-Bus headers the
-# keyring crate builds against, and the pinned Claude Code CLI from npm.
+# keyring crate builds against, bubblewrap and socat for the OS sandbox of the `vault`
+# trust level, python3 for its escape tests, and the pinned Claude Code CLI from npm.
 # Idempotent: skips what is already there.
 set -euo pipefail
 
@@ -15,6 +16,9 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libdbus-1-dev >/dev/null 2>&1 || need+=(libdbus-1-dev)
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v socat >/dev/null || need+=(socat)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

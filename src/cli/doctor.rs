@@ -68,6 +68,7 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => report(Verdict::Fail, "token", e.to_string()),
     });
+    verdicts.push(check_os_sandbox().await);
     verdicts.push(check_docker().await);
     verdicts.push(check_disk(&settings.paths.vault));
     verdicts.push(check_keychain().await);
@@ -232,12 +233,12 @@ async fn check_docker() -> Verdict {
         Ok(r) if r.status == 200 => report(
             Verdict::Note,
             "docker",
-            "the engine answers; this version does not run sandboxed sessions yet (turns at 'vault' or 'sandboxed' are refused; 'full' works)",
+            "the engine answers; this version does not run 'sandboxed' sessions yet (they are refused; 'full' and 'vault' work)",
         ),
         _ => report(
             Verdict::Note,
             "docker",
-            "no Docker engine answers; this version does not run sandboxed sessions yet, so nothing needs it",
+            "no Docker engine answers; this version does not run 'sandboxed' sessions yet, so nothing needs it",
         ),
     }
 }
@@ -251,6 +252,26 @@ fn check_disk(vault: &Path) -> Verdict {
         report(Verdict::Pass, "disk", format!("{gib:.1} GiB free"))
     } else {
         report(Verdict::Warn, "disk", format!("only {gib:.2} GiB free"))
+    }
+}
+
+/// The OS sandbox that `vault` sessions run their commands in.
+async fn check_os_sandbox() -> Verdict {
+    let probe = tokio::task::spawn_blocking(parachute_core::trust::os_sandbox::probe).await;
+    match probe {
+        Ok(Ok(())) => report(
+            Verdict::Pass,
+            "OS sandbox",
+            "bubblewrap works: sessions at trust level 'vault' run confined",
+        ),
+        Ok(Err(e)) => report(
+            Verdict::Warn,
+            "OS sandbox",
+            format!(
+                "{e} Sessions at trust level 'vault' fail until it works; 'full' is unaffected."
+            ),
+        ),
+        Err(e) => report(Verdict::Warn, "OS sandbox", e.to_string()),
     }
 }
 

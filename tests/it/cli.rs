@@ -232,6 +232,7 @@ fn doctor_reports_each_check() {
         "database",
         "claude CLI",
         "token",
+        "OS sandbox",
         "docker",
         "disk",
         "keychain",
@@ -242,6 +243,8 @@ fn doctor_reports_each_check() {
         );
     }
     assert!(out.contains("[PASS] vault"), "{out}");
+    // bubblewrap is installed with the test dependencies: the sandbox check passes.
+    assert!(out.contains("[PASS] OS sandbox: bubblewrap works"), "{out}");
 }
 
 #[test]

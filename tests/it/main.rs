@@ -22,5 +22,6 @@ mod router;
 mod secrets;
 mod security;
 mod sync;
+mod trust;
 mod vault_paths;
 mod workspaces;

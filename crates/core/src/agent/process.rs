@@ -41,7 +41,16 @@ pub struct SpawnSpec {
     pub fingerprint: u64,
     /// Where private temporary files (the system prompt) go.
     pub scratch_dir: PathBuf,
+    /// Extra settings for this process (`--settings`): the OS sandbox and deny rules of a
+    /// confined level.
+    pub settings: Option<Value>,
+    /// Tools (a matcher such as `Read|Write|Bash`) whose calls the CLI first puts to the
+    /// host as a PreToolUse `hook_callback` with id [`PRE_TOOL_USE_HOOK`].
+    pub pre_tool_use: Option<&'static str>,
 }
+
+/// The callback id of the PreToolUse hook registered by [`SpawnSpec::pre_tool_use`].
+pub const PRE_TOOL_USE_HOOK: &str = "parachute_tool_gate";
 
 /// Environment variables never inherited by the CLI: credentials are set explicitly.
 const SCRUBBED_ENV: &[&str] = &[
@@ -74,6 +83,20 @@ pub struct AgentProcess {
     pub reported_cost_usd: f64,
     /// Its place under the `max_cli_processes` cap, released when the process goes.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The `initialize` request: the appended system prompt and the PreToolUse hook.
+fn initialize_request(spec: &SpawnSpec) -> Value {
+    let mut req = json!({"subtype": "initialize"});
+    if let Some(a) = &spec.append_system_prompt {
+        req["appendSystemPrompt"] = json!(a);
+    }
+    if let Some(matcher) = spec.pre_tool_use {
+        req["hooks"] = json!({"PreToolUse": [
+            {"matcher": matcher, "hookCallbackIds": [PRE_TOOL_USE_HOOK]}
+        ]});
+    }
+    req
 }
 
 impl AgentProcess {
@@ -127,6 +150,9 @@ impl AgentProcess {
             }
             None => None,
         };
+        if let Some(settings) = &spec.settings {
+            cmd.arg(format!("--settings={settings}"));
+        }
         cmd.args(["--input-format", "stream-json"]);
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
@@ -177,10 +203,7 @@ impl AgentProcess {
         let init_id = p.request_id();
         p.write(&protocol::control_request(
             &init_id,
-            match &spec.append_system_prompt {
-                Some(a) => json!({"subtype": "initialize", "appendSystemPrompt": a}),
-                None => json!({"subtype": "initialize"}),
-            },
+            initialize_request(spec),
         ))
         .await?;
         Ok(p)

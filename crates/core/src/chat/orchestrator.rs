@@ -345,24 +345,26 @@ impl ChatService {
             .and_then(Value::as_bool)
             .unwrap_or(true);
 
-        turn.push(&events::session(
-            if is_new { None } else { Some(&id) },
-            wd.as_deref(),
-            &resume_info,
-            req_trust.as_deref(),
-        ));
-
-        // Effective trust level: the most restricted of session, workspace and request.
+        // Effective trust level: the most restricted of session, workspace and request
+        // (a request only restricts); the `session` events carry it.
         let workspace_id = req
             .workspace_id
             .clone()
             .or_else(|| row.as_ref().and_then(|r| r.workspace_id.clone()));
         let workspace = self.workspace(workspace_id.as_deref()).await?;
-        let level = effective_level(
+        let floors: Vec<TrustLevel> = workspace.iter().map(|w| w.trust_level).collect();
+        let level = crate::trust::effective_level(
             row.as_ref().and_then(|r| r.trust_level.as_deref()),
-            workspace.as_ref().map(|w| w.trust_level),
+            &floors,
             req_trust.as_deref(),
-        )?;
+        )
+        .map_err(|e| TurnError::Refused(e.to_string()))?;
+        turn.push(&events::session(
+            if is_new { None } else { Some(&id) },
+            wd.as_deref(),
+            &resume_info,
+            Some(level.as_str()),
+        ));
 
         // Working directory: request > workspace > session override > stored > vault root.
         let overrides = metadata
@@ -417,17 +419,11 @@ impl ChatService {
                 Some(&id),
                 wd.as_deref(),
                 &resume_info,
-                req_trust.as_deref(),
+                Some(level.as_str()),
             ));
         }
-        if level != TrustLevel::Full {
-            // Never run a restricted session with less confinement than it asked for.
-            let msg = format!(
-                "Trust level '{}' needs its sandbox, which this server does not provide yet; use 'full' or try again after updating",
-                level.as_str()
-            );
-            return Err(TurnError::Refused(msg));
-        }
+        // Never run a session with less confinement than its level asks for.
+        crate::trust::can_confine(level).map_err(TurnError::Refused)?;
 
         let (cred_var, cred) = self.credential().await?;
         let model = req
@@ -444,6 +440,7 @@ impl ChatService {
             req_trust,
             workspace_id,
             trust_mode,
+            level,
             cwd,
             system_prompt,
             append,
@@ -526,7 +523,8 @@ impl ChatService {
         let fingerprint = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            (&system_prompt, &append, cred_var).hash(&mut h);
+            // A warm process is never reused across trust levels.
+            (&system_prompt, &append, cred_var, r.level).hash(&mut h);
             sha2::Sha256::digest(cred.expose().as_bytes())
                 .as_slice()
                 .hash(&mut h);
@@ -572,6 +570,9 @@ impl ChatService {
                     env,
                     fingerprint,
                     scratch_dir: self.settings.paths.home.join("tmp"),
+                    settings: (r.level == TrustLevel::Vault).then(|| self.vault_settings()),
+                    pre_tool_use: (r.level >= TrustLevel::Vault)
+                        .then_some(crate::trust::tool_gate::GATED_TOOLS),
                 };
                 resumed_with_append = resume && append.is_some();
                 // Never beyond `max_cli_processes`: a free place, an idle warm
@@ -661,7 +662,7 @@ impl ChatService {
                     request,
                 } => {
                     let answer = self
-                        .answer_control(&request_id, &request, id, r.trust_mode, &r.cwd, turn)
+                        .answer_control(&request_id, &request, id, r, turn)
                         .await;
                     if let Err(e) = process.write(&answer).await {
                         break Err(e.into());
@@ -857,10 +858,10 @@ impl ChatService {
         rid: &str,
         req: &Value,
         session_id: &str,
-        trust_mode: bool,
-        cwd: &Path,
+        r: &Resolved,
         turn: &Turn,
     ) -> Value {
+        let (trust_mode, cwd, level) = (r.trust_mode, r.cwd.as_path(), r.level);
         match req.get("subtype").and_then(Value::as_str).unwrap_or("") {
             "can_use_tool" => {
                 let input = req.get("input").cloned().unwrap_or(json!({}));
@@ -893,9 +894,17 @@ impl ChatService {
                             turn.abort_requested(),
                         ),
                     }
-                } else if let Some(refusal) = self.protected_write(tool, &input, cwd) {
-                    // The agent's own file tools pass the same gate as the API: it never
-                    // edits the server's or the CLI's settings, whatever the trust mode.
+                } else if let Err(refusal) = crate::trust::tool_gate::check(
+                    &self.settings.vault_gate(),
+                    level,
+                    cwd,
+                    tool,
+                    &input,
+                ) {
+                    // The agent's own tools pass the same gate as the API: it never edits
+                    // the server's or the CLI's settings, whatever the trust mode, and at
+                    // `vault` never leaves the vault. Refused outright, never offered as a
+                    // grantable prompt.
                     protocol::deny(&refusal)
                 } else if trust_mode {
                     protocol::allow(&input)
@@ -920,7 +929,21 @@ impl ChatService {
                 };
                 protocol::control_success(rid, decision)
             }
-            "hook_callback" => protocol::control_success(rid, json!({})),
+            "hook_callback" => {
+                let input = req.get("input").cloned().unwrap_or(json!({}));
+                let tool = input.get("tool_name").and_then(Value::as_str).unwrap_or("");
+                let args = input.get("tool_input").cloned().unwrap_or(json!({}));
+                let gate = self.settings.vault_gate();
+                let out = match crate::trust::tool_gate::check(&gate, level, cwd, tool, &args) {
+                    Ok(()) => json!({}),
+                    Err(reason) => json!({"hookSpecificOutput": {
+                        "hookEventName": "PreToolUse",
+                        "permissionDecision": "deny",
+                        "permissionDecisionReason": reason,
+                    }}),
+                };
+                protocol::control_success(rid, out)
+            }
             "mcp_message" => {
                 let mid = req
                     .get("message")
@@ -933,31 +956,6 @@ impl ChatService {
                 )
             }
             other => protocol::control_error(rid, &format!("unsupported control request: {other}")),
-        }
-    }
-
-    /// Why a file tool's write must be refused: its target is inside the vault and on
-    /// the protected list (or not a path the gate accepts). `None` lets it through.
-    fn protected_write(&self, tool: &str, input: &Value, cwd: &Path) -> Option<String> {
-        let key = match tool {
-            "Write" | "Edit" | "MultiEdit" => "file_path",
-            "NotebookEdit" => "notebook_path",
-            _ => return None,
-        };
-        let named = input.get(key).and_then(Value::as_str)?;
-        let abs = cwd.join(named);
-        let gate = self.settings.vault_gate();
-        let root = gate.root().canonicalize().ok()?;
-        // Outside the vault the trust level decides (`full` allows it), not this gate.
-        let inside = abs.starts_with(&root) || abs.starts_with(gate.root());
-        if !inside {
-            return None;
-        }
-        match gate.resolve(&abs.to_string_lossy()) {
-            Ok(_) => None,
-            Err(e) => Some(format!(
-                "{named} cannot be changed by the agent: {e}. Parachute's settings change only through its own commands (`parachute config set`, `parachute setup-token`) and API."
-            )),
         }
     }
 
@@ -979,6 +977,20 @@ impl ChatService {
         };
         self.pending.forget(id);
         answer
+    }
+
+    /// The `--settings` of a CLI at `vault`: its OS sandbox and deny rules.
+    fn vault_settings(&self) -> Value {
+        let private = crate::trust::os_sandbox::PrivatePlaces {
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            parachute_home: self.settings.paths.home.clone(),
+            claude_config_dir: self.settings.claude_config_dir.clone(),
+        };
+        crate::trust::os_sandbox::cli_settings(
+            &self.settings.vault_gate(),
+            &self.settings.db_path,
+            &private,
+        )
     }
 
     fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
@@ -1013,6 +1025,8 @@ struct Resolved {
     workspace_id: Option<String>,
     /// The session's `metadata.permissions.trustMode` (guarded calls auto-allowed).
     trust_mode: bool,
+    /// The effective trust level the turn runs at.
+    level: TrustLevel,
     cwd: PathBuf,
     system_prompt: Option<String>,
     append: Option<String>,
@@ -1056,27 +1070,6 @@ fn resume_info_for(resume: bool, is_new: bool, prev_count: i64) -> events::Resum
 /// stored; `None` = the vault root.
 fn choose_working_directory(candidates: [Option<&str>; 4]) -> Option<String> {
     candidates.into_iter().flatten().next().map(str::to_string)
-}
-
-/// The effective trust level: the most restricted of the session's stored level, the
-/// workspace floor and the request's. A request naming an unknown level is refused.
-fn effective_level(
-    stored: Option<&str>,
-    workspace: Option<TrustLevel>,
-    requested: Option<&str>,
-) -> Result<TrustLevel, TurnError> {
-    let mut levels = Vec::new();
-    if let Some(t) = stored {
-        levels.push(t.parse::<TrustLevel>().unwrap_or(TrustLevel::Full));
-    }
-    levels.extend(workspace);
-    if let Some(t) = requested {
-        levels.push(
-            t.parse::<TrustLevel>()
-                .map_err(|e| TurnError::Refused(e.to_string()))?,
-        );
-    }
-    Ok(TrustLevel::most_restricted(levels))
 }
 
 /// The user message the CLI gets: `initialContext` around a new session's first
@@ -1123,26 +1116,6 @@ fn last_line(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn effective_level_is_the_most_restricted_and_requests_only_restrict() {
-        use TrustLevel::*;
-        let cases = [
-            (None, None, None, Full),
-            (Some("full"), None, Some("vault"), Vault),
-            (Some("vault"), None, Some("full"), Vault),
-            (None, Some(Sandboxed), Some("full"), Sandboxed),
-            (Some("sandboxed"), Some(Vault), None, Sandboxed),
-        ];
-        for (stored, ws, req, want) in cases {
-            let got = effective_level(stored, ws, req).ok();
-            assert_eq!(got, Some(want), "{stored:?} {ws:?} {req:?}");
-        }
-        assert!(matches!(
-            effective_level(None, None, Some("root")),
-            Err(TurnError::Refused(_))
-        ));
-    }
 
     #[test]
     fn working_directory_precedence() {

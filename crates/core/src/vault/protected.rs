@@ -164,7 +164,8 @@ impl VaultGate {
             .unwrap_or_else(|_| self.root.clone())
     }
 
-    fn is_database(&self, resolved: &Path) -> bool {
+    /// Whether a resolved path is the session database or one of its SQLite companions.
+    pub fn is_database(&self, resolved: &Path) -> bool {
         // The database may not exist yet: resolve its folder, keep its file name.
         let db = match (self.database.parent(), self.database.file_name()) {
             (Some(dir), Some(name)) => dir
