@@ -2,8 +2,10 @@
 # Installs what the test suite needs on a fresh Debian machine: iproute2 and curl for
 # the remote-peer tests (test hosts in network namespaces), the D-Bus headers the
 # keyring crate builds against, bubblewrap and socat for the OS sandbox of the `vault`
-# trust level, python3 for its escape tests, and the pinned Claude Code CLI from npm.
-# Idempotent: skips what is already there.
+# trust level, python3 for its escape tests, Docker and mmdebstrap for the `sandboxed`
+# level (its image is built offline by the tests; nothing is pulled), and the pinned
+# Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
+# /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
 set -euo pipefail
 
 CLAUDE_CODE_VERSION=2.1.330
@@ -19,6 +21,8 @@ dpkg -s libdbus-1-dev >/dev/null 2>&1 || need+=(libdbus-1-dev)
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
@@ -30,3 +34,19 @@ if ! claude --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
   $SUDO npm install -g --no-fund --no-audit "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null
 fi
 claude --version
+
+# A Docker engine for the sandbox tests: no bridge, no iptables, the vfs storage driver
+# (works inside containers and VMs alike).
+if ! docker version >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "starting dockerd"
+    nohup dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+      >/tmp/parachute-test-dockerd.log 2>&1 &
+    echo $! > /run/parachute-test-dockerd.pid
+    for _ in $(seq 1 50); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
+    docker version --format 'docker engine {{.Server.Version}}' || {
+      echo "dockerd did not start; see /tmp/parachute-test-dockerd.log" >&2; exit 1; }
+  else
+    echo "warning: no Docker engine answers; start one (the sandbox tests need it)" >&2
+  fi
+fi

@@ -69,7 +69,7 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
         Err(e) => report(Verdict::Fail, "token", e.to_string()),
     });
     verdicts.push(check_os_sandbox().await);
-    verdicts.push(check_docker().await);
+    verdicts.push(check_docker(&settings.sandbox_image).await);
     verdicts.push(check_disk(&settings.paths.vault));
     verdicts.push(check_keychain().await);
     Ok(if verdicts.contains(&Verdict::Fail) {
@@ -218,27 +218,23 @@ async fn check_cli(cli: &Path) -> Verdict {
     }
 }
 
-async fn check_docker() -> Verdict {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".into());
-    match parachute_core::util::probe::get_unix(
-        Path::new(&socket),
-        "/_ping",
-        Duration::from_secs(2),
-    )
-    .await
-    {
-        Ok(r) if r.status == 200 => report(
-            Verdict::Note,
+async fn check_docker(image: &str) -> Verdict {
+    let st = parachute_sandbox::engine::status(image).await;
+    match (st["available"].as_bool(), st["image_exists"].as_bool()) {
+        (Some(true), Some(true)) => report(
+            Verdict::Pass,
             "docker",
-            "the engine answers; this version does not run 'sandboxed' sessions yet (they are refused; 'full' and 'vault' work)",
+            format!("the engine answers and {image} is there: sessions at 'sandboxed' run"),
+        ),
+        (Some(true), _) => report(
+            Verdict::Warn,
+            "docker",
+            format!("the engine answers but {image} is missing: `parachute sandbox build` (sessions at 'sandboxed' fail until then)"),
         ),
         _ => report(
-            Verdict::Note,
+            Verdict::Warn,
             "docker",
-            "no Docker engine answers; this version does not run 'sandboxed' sessions yet, so nothing needs it",
+            "no Docker engine answers: sessions at 'sandboxed' fail until one runs ('full' and 'vault' are unaffected)",
         ),
     }
 }

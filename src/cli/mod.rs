@@ -6,6 +6,7 @@ mod daemon;
 mod doctor;
 mod install;
 mod logs;
+mod sandbox;
 mod status;
 mod token;
 mod update;
@@ -73,6 +74,13 @@ pub enum Command {
         #[arg(long)]
         pull: bool,
     },
+    /// The Docker sandbox of trust level `sandboxed`: `status`, or `build` its image
+    /// offline (a Debian root filesystem from this machine's mirror with the host's
+    /// `claude`; needs mmdebstrap; nothing is pulled).
+    Sandbox {
+        #[command(subcommand)]
+        action: SandboxAction,
+    },
     /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
     /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
     /// prompt, never from arguments. The kind is recognised and stored under its own name.
@@ -111,6 +119,14 @@ pub enum DaemonAction {
     Restart,
     /// Is the daemon running and healthy?
     Status,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum SandboxAction {
+    /// Does the Docker engine answer, and is the image there?
+    Status,
+    /// Build the sandbox image offline.
+    Build,
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +239,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { action } => config_cmd::run(&ov, action),
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
         Command::SetupToken { force } => token::run(force).await,
+        Command::Sandbox { action } => match action {
+            SandboxAction::Status => sandbox::status(&ov).await,
+            SandboxAction::Build => sandbox::build(&ov).await,
+        },
         Command::Install { no_daemon } => {
             install::run(&ov, install::InstallOptions { no_daemon }).await
         }

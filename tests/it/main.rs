@@ -19,6 +19,7 @@ mod imports;
 mod legacy_db;
 mod model_failures;
 mod router;
+mod sandbox;
 mod secrets;
 mod security;
 mod sync;

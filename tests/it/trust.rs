@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{chat_env, types, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_env, Dirs, Opts, Server, CLI_SLOTS};
 
 const HOME_CANARY: &str = "HOME-CANARY-7f3a";
 const SECRET_CANARY: &str = "SECRET-CANARY-91be";
@@ -260,7 +260,7 @@ async fn at_vault_a_home_around_the_vault_stays_unreadable() {
 }
 
 #[tokio::test]
-async fn a_request_cannot_lower_a_sessions_level_and_nothing_runs_weaker_than_asked() {
+async fn a_request_cannot_lower_a_sessions_level() {
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
     let s = Server::start_with(
@@ -287,17 +287,7 @@ async fn a_request_cannot_lower_a_sessions_level_and_nothing_runs_weaker_than_as
             .contains("can only restrict it, not lower it to 'full'"),
         "{last}"
     );
-    // `sandboxed` is refused clearly until its container exists — never run as less.
-    let ev = s
-        .chat(json!({"message": "hi", "trustLevel": "sandboxed"}))
-        .await;
-    assert_eq!(ev.last().unwrap()["type"], "error", "{ev:#?}");
-    assert!(ev.last().unwrap()["error"]
-        .as_str()
-        .unwrap()
-        .contains("not run with less confinement"));
     assert!(fake.turn_requests().is_empty(), "nothing reached the model");
-    assert!(types(&ev).contains(&"session".to_string()));
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use parachute_core::app::AppState;
 
 /// The workspace version (every crate shares it), reported by `/` and `/api/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const SANDBOX_IMAGE: &str = "parachute-sandbox:latest";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,7 +84,7 @@ async fn health(
     body["vault"] = json!({"path": path, "status": vault_status});
     // Modules and bots arrive with their issues; until then none are loaded or running.
     body["modules"] = json!([]);
-    body["docker"] = docker_status().await;
+    body["docker"] = docker_status(&state.settings.sandbox_image).await;
     body["bots"] = json!({"telegram": {"running": false}, "discord": {"running": false}});
     body["uptime"] = json!(state.started.elapsed().as_secs_f64());
     // Ours: which kind of Claude credential turns use (never the value), for this
@@ -113,7 +112,7 @@ async fn health(
 
 /// Asks the Docker engine (`DOCKER_HOST=unix://…` or `/var/run/docker.sock`) for
 /// `/_ping` and whether the sandbox image exists.
-async fn docker_status() -> Value {
+async fn docker_status(image: &str) -> Value {
     let socket = std::env::var("DOCKER_HOST")
         .ok()
         .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
@@ -122,9 +121,9 @@ async fn docker_status() -> Value {
     let t = Duration::from_millis(800);
     let available = matches!(parachute_core::util::probe::get_unix(&socket, "/_ping", t).await, Ok(r) if r.status == 200);
     if !available {
-        return json!({"available": false, "image": SANDBOX_IMAGE});
+        return json!({"available": false, "image": image});
     }
-    let path = format!("/images/{SANDBOX_IMAGE}/json");
+    let path = format!("/images/{image}/json");
     let exists = matches!(parachute_core::util::probe::get_unix(&socket, &path, t).await, Ok(r) if r.status == 200);
-    json!({"available": true, "image": SANDBOX_IMAGE, "image_exists": exists})
+    json!({"available": true, "image": image, "image_exists": exists})
 }

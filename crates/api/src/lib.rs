@@ -22,6 +22,7 @@ mod files;
 mod health;
 mod imports;
 mod prompt_preview;
+mod sandbox;
 pub mod server;
 mod sessions;
 mod sync;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(claude_code::routes())
         .merge(imports::routes())
         .merge(daily::routes())
+        .merge(sandbox::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -10,7 +10,7 @@
 
 #![warn(missing_docs)]
 
-mod agent;
+pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod chat;

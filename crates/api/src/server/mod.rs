@@ -63,6 +63,12 @@ pub async fn serve_with(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // Turns at `sandboxed` run their CLI in Docker containers.
+    state
+        .chat
+        .set_container_launcher(parachute_sandbox::DockerSandbox::new(
+            &state.settings.sandbox_image,
+        ));
     let cancel = CancellationToken::new();
     let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
     let app = crate::router(state.clone());

@@ -8,8 +8,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use super::protocol;
@@ -18,16 +21,22 @@ use super::AgentError;
 /// Whether the CLI starts a new session under a known id or resumes one.
 #[derive(Debug, Clone)]
 pub enum StartMode {
+    /// A new CLI session under this id (`--session-id`).
     New(String),
+    /// The CLI resumes this session's transcript (`--resume`).
     Resume(String),
 }
 
 /// Everything needed to start a CLI for a session.
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
+    /// The `claude` program.
     pub cli: PathBuf,
+    /// The working directory (inside the vault).
     pub cwd: PathBuf,
+    /// New session or resume.
     pub start: StartMode,
+    /// `--model`, when the turn names one.
     pub model: Option<String>,
     /// `default` with the stdio prompt tool, for `full`.
     pub permission_mode: String,
@@ -64,12 +73,63 @@ const STDERR_TAIL: usize = 20;
 /// the server's own directory under `PARACHUTE_HOME` (never the vault).
 pub const SETTING_SOURCES: &str = "user";
 
+/// What runs a CLI: a local child process, or a container (the sandbox crate).
+/// Dropping it stops the CLI.
+pub trait Runner: Send {
+    /// Whether the CLI still runs.
+    fn is_running(&mut self) -> bool;
+    /// The local process id, when there is one.
+    fn pid(&self) -> Option<u32>;
+    /// Waits for the CLI to end by itself.
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Stops the CLI now.
+    fn kill(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The standard streams of a started CLI and what runs it.
+pub struct AgentIo {
+    /// The CLI's standard input.
+    pub stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    /// The CLI's standard output (stream-json lines).
+    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
+    /// The CLI's standard error, when it is separate.
+    pub stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    /// What runs it.
+    pub runner: Box<dyn Runner>,
+}
+
+/// A local child process as a [`Runner`] (killed when dropped).
+struct LocalChild(Child);
+
+impl Runner for LocalChild {
+    fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+    fn pid(&self) -> Option<u32> {
+        self.0.id()
+    }
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let _ = self.0.wait().await;
+        })
+    }
+    fn kill(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let _ = self.0.kill().await;
+        })
+    }
+}
+
+/// A running Claude Code CLI speaking stream-json with the control protocol.
 pub struct AgentProcess {
-    child: Child,
-    stdin: ChildStdin,
+    runner: Box<dyn Runner>,
+    /// Set when its standard output ends.
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    stdin: Box<dyn AsyncWrite + Send + Unpin>,
     lines: mpsc::Receiver<protocol::CliMessage>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_request: u64,
+    /// The CLI session id it runs.
     pub session_id: String,
     /// The working directory it runs in.
     pub cwd: PathBuf,
@@ -83,6 +143,44 @@ pub struct AgentProcess {
     pub reported_cost_usd: f64,
     /// Its place under the `max_cli_processes` cap, released when the process goes.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The command-line arguments of a CLI for `spec`, the way the Agent SDKs start it;
+/// `prompt_file` is where the CLI finds the system prompt (as it sees the file system).
+pub fn cli_args(spec: &SpawnSpec, prompt_file: Option<&std::path::Path>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--include-partial-messages",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--permission-mode={}", spec.permission_mode));
+    args.push("--permission-prompt-tool=stdio".into());
+    // Vault content is data, never configuration: the CLI reads settings only from the
+    // server's own config dir (`CLAUDE_CONFIG_DIR`), never `.claude/` or `.mcp.json` in
+    // the working directory, whose hooks would run commands and whose `env` would send
+    // the credential elsewhere. MCP servers come only from `--mcp-config`, which the
+    // server validates.
+    args.push(format!("--setting-sources={SETTING_SOURCES}"));
+    args.push("--strict-mcp-config".into());
+    match &spec.start {
+        StartMode::New(id) => args.push(format!("--session-id={id}")),
+        StartMode::Resume(id) => args.push(format!("--resume={id}")),
+    }
+    if let Some(m) = &spec.model {
+        args.push(format!("--model={m}"));
+    }
+    if let Some(f) = prompt_file {
+        args.push(format!("--system-prompt-file={}", f.display()));
+    }
+    if let Some(settings) = &spec.settings {
+        args.push(format!("--settings={settings}"));
+    }
+    args.extend(["--input-format".to_string(), "stream-json".to_string()]);
+    args
 }
 
 /// The `initialize` request: the appended system prompt and the PreToolUse hook.
@@ -100,37 +198,12 @@ fn initialize_request(spec: &SpawnSpec) -> Value {
 }
 
 impl AgentProcess {
-    /// Spawns the CLI and sends `initialize`.
+    /// Spawns the CLI as a local process and sends `initialize`.
     pub async fn spawn(spec: &SpawnSpec) -> Result<AgentProcess, AgentError> {
-        let mut cmd = Command::new(&spec.cli);
-        cmd.args([
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--include-partial-messages",
-        ]);
-        cmd.arg(format!("--permission-mode={}", spec.permission_mode));
-        cmd.arg("--permission-prompt-tool=stdio");
-        // Vault content is data, never configuration: the CLI reads settings only from
-        // the server's own config dir (`CLAUDE_CONFIG_DIR`), never `.claude/` or
-        // `.mcp.json` in the working directory, whose hooks would run commands and
-        // whose `env` would send the credential elsewhere. MCP servers come only from
-        // `--mcp-config`, which the server validates.
-        cmd.arg(format!("--setting-sources={}", SETTING_SOURCES));
-        cmd.arg("--strict-mcp-config");
-        let session_id = match &spec.start {
-            StartMode::New(id) => {
-                cmd.arg(format!("--session-id={id}"));
-                id.clone()
-            }
-            StartMode::Resume(id) => {
-                cmd.arg(format!("--resume={id}"));
-                id.clone()
-            }
+        let spawn_error = |e: std::io::Error| AgentError::Spawn {
+            cli: spec.cli.display().to_string(),
+            reason: e.to_string(),
         };
-        if let Some(m) = &spec.model {
-            cmd.arg(format!("--model={m}"));
-        }
         // Prompts never travel in argv: it is visible to other users (`ps`) and Linux
         // caps one argument at 128 KiB. The system prompt goes in a private file, the
         // appended text in the `initialize` request.
@@ -139,21 +212,14 @@ impl AgentProcess {
                 let f = spec
                     .scratch_dir
                     .join(format!("prompt-{}.md", uuid::Uuid::new_v4()));
-                crate::util::fs::write_atomic(&f, p.as_bytes(), Some(0o600)).map_err(|e| {
-                    AgentError::Spawn {
-                        cli: spec.cli.display().to_string(),
-                        reason: e.to_string(),
-                    }
-                })?;
-                cmd.arg(format!("--system-prompt-file={}", f.display()));
+                crate::util::fs::write_atomic(&f, p.as_bytes(), Some(0o600))
+                    .map_err(spawn_error)?;
                 Some(f)
             }
             None => None,
         };
-        if let Some(settings) = &spec.settings {
-            cmd.arg(format!("--settings={settings}"));
-        }
-        cmd.args(["--input-format", "stream-json"]);
+        let mut cmd = Command::new(&spec.cli);
+        cmd.args(cli_args(spec, prompt_file.as_deref()));
         for k in SCRUBBED_ENV {
             cmd.env_remove(k);
         }
@@ -168,10 +234,7 @@ impl AgentProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| AgentError::Spawn {
-            cli: spec.cli.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let mut child = cmd.spawn().map_err(spawn_error)?;
         let stdin = child
             .stdin
             .take()
@@ -180,15 +243,39 @@ impl AgentProcess {
             .stdout
             .take()
             .ok_or_else(|| AgentError::Exited(": no stdout".into()))?;
-        let stderr = child.stderr.take();
-        let rx = read_stdout_lines(stdout);
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>);
+        let io = AgentIo {
+            stdin: Box::new(stdin),
+            stdout: Box::new(stdout),
+            stderr,
+            runner: Box::new(LocalChild(child)),
+        };
+        Self::start(spec, io, prompt_file).await
+    }
+
+    /// Takes over a started CLI (local or in a container): reads its output, and sends
+    /// `initialize`. `cleanup` is a file removed with the process.
+    pub async fn start(
+        spec: &SpawnSpec,
+        io: AgentIo,
+        cleanup: Option<PathBuf>,
+    ) -> Result<AgentProcess, AgentError> {
+        let session_id = match &spec.start {
+            StartMode::New(id) | StartMode::Resume(id) => id.clone(),
+        };
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rx = read_stdout_lines(io.stdout, closed.clone());
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = stderr {
+        if let Some(stderr) = io.stderr {
             keep_stderr_tail(stderr, stderr_tail.clone());
         }
         let mut p = AgentProcess {
-            child,
-            stdin,
+            runner: io.runner,
+            closed,
+            stdin: io.stdin,
             lines: rx,
             stderr_tail,
             next_request: 0,
@@ -196,7 +283,7 @@ impl AgentProcess {
             reported_cost_usd: 0.0,
             cwd: spec.cwd.clone(),
             fingerprint: spec.fingerprint,
-            prompt_file,
+            prompt_file: cleanup,
             model: spec.model.clone(),
             permit: None,
         };
@@ -271,8 +358,9 @@ impl AgentProcess {
         self.permit.take()
     }
 
+    /// Whether the CLI still runs (its output has not ended).
     pub fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        !self.closed.load(std::sync::atomic::Ordering::Relaxed) && self.runner.is_running()
     }
 
     /// The last lines the CLI wrote on stderr (for error messages; never contains our
@@ -284,19 +372,19 @@ impl AgentProcess {
             .unwrap_or_default()
     }
 
-    /// The child's PID.
+    /// The local process id, when the CLI runs as a local process.
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.runner.pid()
     }
 
     /// Closes stdin and waits briefly, then kills.
     pub async fn shutdown(mut self) {
         let _ = self.stdin.shutdown().await;
-        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.runner.wait())
             .await
             .is_err()
         {
-            let _ = self.child.kill().await;
+            self.runner.kill().await;
         }
     }
 }
@@ -311,9 +399,13 @@ impl Drop for AgentProcess {
 
 /// Forwards each JSON line the CLI prints on stdout; other lines are skipped (some
 /// builds print diagnostics there). The channel closes when stdout does.
-fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<protocol::CliMessage> {
+fn read_stdout_lines(
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+) -> mpsc::Receiver<protocol::CliMessage> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
+        let _mark = MarkClosed(closed);
         let mut reader = BufReader::new(stdout);
         let mut buf = Vec::new();
         loop {
@@ -340,8 +432,17 @@ fn read_stdout_lines(stdout: tokio::process::ChildStdout) -> mpsc::Receiver<prot
     rx
 }
 
+/// Sets the flag when the output reader ends, however it ends.
+struct MarkClosed(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for MarkClosed {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Logs the CLI's stderr at debug level and keeps its last lines for error messages.
-fn keep_stderr_tail(stderr: tokio::process::ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
+fn keep_stderr_tail(stderr: Box<dyn AsyncRead + Send + Unpin>, tail: Arc<Mutex<VecDeque<String>>>) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(l)) = lines.next_line().await {

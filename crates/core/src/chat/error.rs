@@ -32,6 +32,9 @@ pub enum TurnError {
     /// The model API gave no progress within `model_timeout_secs`; the CLI was stopped.
     #[error("{0}")]
     ModelTimeout(String),
+    /// A sandboxed turn ran past its wall-clock limit; its container was stopped.
+    #[error("{0}")]
+    TimedOut(String),
     /// The CLI's stream ended without a result.
     #[error("{0}")]
     Stream(String),

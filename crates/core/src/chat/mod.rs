@@ -6,6 +6,7 @@
 
 mod budget;
 pub mod claude_code;
+mod clocks;
 mod error;
 mod events;
 pub mod imports;

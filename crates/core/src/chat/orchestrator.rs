@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+use super::clocks::Clocks;
 use super::error::TurnError;
 use super::events::{self, Done, PromptMetadata, TurnEvent};
 use super::model_failure;
@@ -21,7 +22,9 @@ use super::stream_state::StreamState;
 use super::transcript;
 use super::turns::{Turn, TurnHub};
 use crate::agent::protocol::{self, CliMessage, TurnResult};
-use crate::agent::{AgentProcess, SpawnSpec, StartMode};
+use crate::agent::{
+    AgentProcess, ContainerLauncher, ContainerLimits, ContainerRequest, SpawnSpec, StartMode,
+};
 use crate::config::secrets::SecretStore;
 use crate::config::Settings;
 use crate::db::{NewSession, SessionRow, Store};
@@ -121,6 +124,8 @@ pub struct ChatService {
     pub budget: super::budget::ProcessBudget,
     /// Questions and permission prompts waiting for the owner.
     pub pending: PendingPrompts,
+    /// Starts CLIs in containers for the `sandboxed` level, once the server has one.
+    container_launcher: std::sync::OnceLock<Arc<dyn ContainerLauncher>>,
 }
 
 /// How the session of a turn is started.
@@ -159,7 +164,25 @@ impl ChatService {
             pool: WarmPool::new(pool_size, pool_idle),
             budget,
             pending: PendingPrompts::default(),
+            container_launcher: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the service its container launcher (the sandbox crate's): turns at
+    /// `sandboxed` run through it. Without one they are refused. Set once.
+    pub fn set_container_launcher(&self, launcher: Arc<dyn ContainerLauncher>) {
+        let _ = self.container_launcher.set(launcher);
+    }
+
+    /// Where a sandboxed session keeps its own files on the host: the CLI's transcripts
+    /// (so it resumes), the relay's socket and its system prompt.
+    pub fn sandbox_session_dir(&self, session_id: &str) -> PathBuf {
+        self.settings
+            .paths
+            .home
+            .join("sandbox")
+            .join("sessions")
+            .join(session_id)
     }
 
     /// Starts a turn and returns its event log at once; the turn runs on its own task
@@ -219,12 +242,18 @@ impl ChatService {
             .map_err(|e| internal(&e.to_string(), None))?;
         match row {
             Some(row) => {
-                let cfg = self.settings.claude_config_dir.clone();
+                // The CLI's transcript: in the server's CLI config dir, or for a
+                // sandboxed session in its own folder.
+                let dirs = [
+                    self.settings.claude_config_dir.clone(),
+                    self.sandbox_session_dir(&id).join("claude"),
+                ];
                 let sid = id.clone();
-                let has_transcript =
-                    tokio::task::spawn_blocking(move || transcript::find(&cfg, &sid).is_some())
-                        .await
-                        .map_err(|e| internal(&format!("transcript lookup failed: {e}"), None))?;
+                let has_transcript = tokio::task::spawn_blocking(move || {
+                    dirs.iter().any(|d| transcript::find(d, &sid).is_some())
+                })
+                .await
+                .map_err(|e| internal(&format!("transcript lookup failed: {e}"), None))?;
                 let resume = has_transcript && req.recovery_mode.is_none();
                 Ok(Plan {
                     req,
@@ -345,20 +374,7 @@ impl ChatService {
             .and_then(Value::as_bool)
             .unwrap_or(true);
 
-        // Effective trust level: the most restricted of session, workspace and request
-        // (a request only restricts); the `session` events carry it.
-        let workspace_id = req
-            .workspace_id
-            .clone()
-            .or_else(|| row.as_ref().and_then(|r| r.workspace_id.clone()));
-        let workspace = self.workspace(workspace_id.as_deref()).await?;
-        let floors: Vec<TrustLevel> = workspace.iter().map(|w| w.trust_level).collect();
-        let level = crate::trust::effective_level(
-            row.as_ref().and_then(|r| r.trust_level.as_deref()),
-            &floors,
-            req_trust.as_deref(),
-        )
-        .map_err(|e| TurnError::Refused(e.to_string()))?;
+        let (workspace_id, workspace, level) = self.level_of(plan).await?;
         turn.push(&events::session(
             if is_new { None } else { Some(&id) },
             wd.as_deref(),
@@ -423,7 +439,13 @@ impl ChatService {
             ));
         }
         // Never run a session with less confinement than its level asks for.
-        crate::trust::can_confine(level).map_err(TurnError::Refused)?;
+        crate::trust::can_confine(level, self.container_launcher.get().is_some())
+            .map_err(TurnError::Refused)?;
+        let container_limits = (level == TrustLevel::Sandboxed).then(|| {
+            let own = workspace.as_ref().and_then(|w| w.sandbox.as_ref());
+            own.and_then(|l| l.container_limits(self.settings.sandbox_limits.pids))
+                .unwrap_or_else(|| self.settings.sandbox_limits.clone())
+        });
 
         let (cred_var, cred) = self.credential().await?;
         let model = req
@@ -441,6 +463,7 @@ impl ChatService {
             workspace_id,
             trust_mode,
             level,
+            container_limits,
             cwd,
             system_prompt,
             append,
@@ -448,6 +471,36 @@ impl ChatService {
             cred,
             model,
         })
+    }
+
+    /// The turn's workspace (request, else the session's) and its effective trust level:
+    /// the most restricted of the session's, the workspace floor and the request's (a
+    /// request only restricts).
+    async fn level_of(
+        &self,
+        plan: &Plan,
+    ) -> Result<
+        (
+            Option<String>,
+            Option<crate::workspaces::Workspace>,
+            TrustLevel,
+        ),
+        TurnError,
+    > {
+        let (req, row) = (&plan.req, &plan.row);
+        let workspace_id = req
+            .workspace_id
+            .clone()
+            .or_else(|| row.as_ref().and_then(|r| r.workspace_id.clone()));
+        let workspace = self.workspace(workspace_id.as_deref()).await?;
+        let floors: Vec<TrustLevel> = workspace.iter().map(|w| w.trust_level).collect();
+        let level = crate::trust::effective_level(
+            row.as_ref().and_then(|r| r.trust_level.as_deref()),
+            &floors,
+            req.trust_level.as_deref(),
+        )
+        .map_err(|e| TurnError::Refused(e.to_string()))?;
+        Ok((workspace_id, workspace, level))
     }
 
     /// The prompt for `cwd`: custom or agent system prompt, context sections, prior
@@ -571,7 +624,7 @@ impl ChatService {
                     fingerprint,
                     scratch_dir: self.settings.paths.home.join("tmp"),
                     settings: (r.level == TrustLevel::Vault).then(|| self.vault_settings()),
-                    pre_tool_use: (r.level >= TrustLevel::Vault)
+                    pre_tool_use: (r.level == TrustLevel::Vault)
                         .then_some(crate::trust::tool_gate::GATED_TOOLS),
                 };
                 resumed_with_append = resume && append.is_some();
@@ -588,7 +641,11 @@ impl ChatService {
                     Err(e) => return Err(e.into()),
                 };
                 self.pool.count_spawn();
-                match AgentProcess::spawn(&spec).await {
+                let spawned = match &r.container_limits {
+                    None => AgentProcess::spawn(&spec).await,
+                    Some(limits) => self.launch_container(&spec, r, limits).await,
+                };
+                match spawned {
                     Ok(mut p) => {
                         p.hold(permit);
                         p
@@ -599,6 +656,45 @@ impl ChatService {
         };
 
         Ok((process, resumed_with_append))
+    }
+
+    /// Starts the CLI of a sandboxed turn in a container; the credential stays with the
+    /// relay outside it.
+    async fn launch_container(
+        &self,
+        spec: &SpawnSpec,
+        r: &Resolved,
+        limits: &ContainerLimits,
+    ) -> Result<AgentProcess, crate::agent::AgentError> {
+        let launcher = self.container_launcher.get().ok_or_else(|| {
+            crate::agent::AgentError::Sandbox("this server has no container sandbox".into())
+        })?;
+        let vault = self
+            .settings
+            .paths
+            .vault
+            .canonicalize()
+            .map_err(|e| crate::agent::AgentError::Sandbox(format!("the vault: {e}")))?;
+        let kind = crate::config::secrets::TokenKind::detect(r.cred.expose()).unwrap_or(
+            if r.cred_var == "ANTHROPIC_API_KEY" {
+                crate::config::secrets::TokenKind::ApiKey
+            } else {
+                crate::config::secrets::TokenKind::OAuth
+            },
+        );
+        let session_id = match &spec.start {
+            StartMode::New(id) | StartMode::Resume(id) => id.clone(),
+        };
+        launcher
+            .launch(ContainerRequest {
+                spec,
+                vault,
+                session_dir: self.sandbox_session_dir(&session_id),
+                credential: (kind, r.cred.clone()),
+                base_url: self.settings.anthropic_base_url.clone(),
+                limits: limits.clone(),
+            })
+            .await
     }
 
     /// Reads the CLI's output until its `result`: answers control requests, writes the
@@ -614,11 +710,13 @@ impl ChatService {
         let (req, id) = (&plan.req, &plan.session_id);
         let mut st = StreamState::default();
         let mut interrupted = false;
-        // The model's clock: runs while the turn waits on the model (no tool running, no
-        // prompt waiting for the owner); any progress from the CLI restarts it.
-        let limit = self.settings.model_timeout;
-        let mut deadline = tokio::time::Instant::now() + limit;
-        let mut last_retry = None;
+        // The model's clock runs while the turn waits on the model; a sandboxed turn also
+        // has a wall clock. Past either, the CLI (or its container) is stopped.
+        let mut clocks = Clocks::start(
+            self.settings.model_timeout,
+            r.container_limits.as_ref().map(|l| l.timeout),
+            self.settings.anthropic_base_url.clone(),
+        );
         let outcome = loop {
             let line = tokio::select! {
                 l = process.next_line() => l,
@@ -627,13 +725,7 @@ impl ChatService {
                     let _ = process.interrupt().await;
                     continue;
                 }
-                _ = tokio::time::sleep_until(deadline), if !st.tool_running() => {
-                    break Err(TurnError::ModelTimeout(model_failure::timed_out(
-                        limit.as_secs(),
-                        last_retry.as_ref(),
-                        self.settings.anthropic_base_url.as_deref(),
-                    )));
-                }
+                e = clocks.expired(!st.tool_running()) => break Err(e),
             };
             let progress = matches!(
                 line,
@@ -710,7 +802,7 @@ impl ChatService {
                 } => st.on_user(&message, turn),
                 CliMessage::ApiRetry(retry) => {
                     turn.push(&events::retrying(&retry));
-                    last_retry = Some(retry);
+                    clocks.last_retry = Some(retry);
                 }
                 // The failure ends the turn as an error `result`; sent once, as `error`.
                 CliMessage::ApiErrorMessage(_) => {}
@@ -719,7 +811,7 @@ impl ChatService {
             }
             if progress {
                 // Counted from now: an answered prompt's wait is the owner's, not the model's.
-                deadline = tokio::time::Instant::now() + limit;
+                clocks.progress();
             }
         };
 
@@ -1027,6 +1119,8 @@ struct Resolved {
     trust_mode: bool,
     /// The effective trust level the turn runs at.
     level: TrustLevel,
+    /// The container's limits, for a turn at `sandboxed`.
+    container_limits: Option<ContainerLimits>,
     cwd: PathBuf,
     system_prompt: Option<String>,
     append: Option<String>,

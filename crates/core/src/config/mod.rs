@@ -110,6 +110,26 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "model_timeout_secs",
         "seconds a turn waits for the model API with no progress (retries included) before it fails",
     ),
+    (
+        "sandbox_image",
+        "the Docker image sandboxed sessions run in (never pulled; build it with `parachute sandbox build`)",
+    ),
+    (
+        "sandbox_memory",
+        "memory cap of a sandboxed session's container unless its workspace sets one (512m)",
+    ),
+    (
+        "sandbox_cpus",
+        "CPU cap, in cores, of a sandboxed session's container unless its workspace sets one (1.0)",
+    ),
+    (
+        "sandbox_pids",
+        "most processes a sandboxed session's container may hold (256)",
+    ),
+    (
+        "sandbox_timeout_secs",
+        "longest a sandboxed turn may run before its container is stopped, unless its workspace sets one (300)",
+    ),
 ];
 
 /// Keys `parachute config set` refuses because they are secrets.
@@ -258,6 +278,11 @@ pub struct Settings {
     /// tool running, no prompt waiting for the owner — before it fails
     /// (`model_timeout_secs`, default 90). The CLI's own retries count as waiting.
     pub model_timeout: std::time::Duration,
+    /// The Docker image of the `sandboxed` level (`sandbox_image`).
+    pub sandbox_image: String,
+    /// Container limits of the `sandboxed` level unless a workspace sets its own
+    /// (`sandbox_memory`, `sandbox_cpus`, `sandbox_pids`, `sandbox_timeout_secs`).
+    pub sandbox_limits: crate::agent::ContainerLimits,
     /// Warm CLI processes kept between turns.
     pub warm_pool_size: usize,
     /// How long an idle warm process is kept.
@@ -593,6 +618,14 @@ impl Settings {
             return Err(invalid("model_timeout_secs", mto_src, "must be at least 1"));
         }
         let model_timeout = std::time::Duration::from_secs(mto);
+        let (sandbox_image, _) = get("sandbox_image", None, DEFAULT_SANDBOX_IMAGE.into());
+        let sandbox = [
+            get("sandbox_memory", None, "512m".into()),
+            get("sandbox_cpus", None, "1.0".into()),
+            get("sandbox_pids", None, "256".into()),
+            get("sandbox_timeout_secs", None, "300".into()),
+        ];
+        let sandbox_limits = parse_sandbox_limits(&sandbox)?;
         let (wps, wps_src) = get("warm_pool_size", None, "4".into());
         let warm_pool_size = parse_num::<usize>("warm_pool_size", &wps, wps_src)?;
         let (wis, wis_src) = get("warm_idle_secs", None, "900".into());
@@ -675,6 +708,8 @@ impl Settings {
             max_connections_per_peer,
             sse_heartbeat,
             model_timeout,
+            sandbox_image,
+            sandbox_limits,
             shown,
             warnings,
         })
@@ -693,6 +728,50 @@ pub fn host_is_loopback(host: &str) -> bool {
             .parse::<IpAddr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
+}
+
+/// The image sandboxed sessions run in unless `sandbox_image` names another.
+pub const DEFAULT_SANDBOX_IMAGE: &str = "parachute-sandbox:latest";
+
+/// The default container limits from `sandbox_memory`, `sandbox_cpus`, `sandbox_pids`
+/// and `sandbox_timeout_secs` (in that order), each with its source.
+fn parse_sandbox_limits(
+    v: &[(String, Source); 4],
+) -> Result<crate::agent::ContainerLimits, ConfigError> {
+    let [(mem, mem_src), (cpu, cpu_src), (pids, pids_src), (to, to_src)] = v;
+    let memory_bytes = crate::agent::parse_memory(mem)
+        .filter(|b| *b >= 6 << 20)
+        .ok_or_else(|| {
+            invalid(
+                "sandbox_memory",
+                *mem_src,
+                "expected a size of at least 6m, e.g. 512m or 2g",
+            )
+        })?;
+    let cores = cpu
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|c| *c > 0.0 && *c <= 256.0)
+        .ok_or_else(|| invalid("sandbox_cpus", *cpu_src, "expected cores above 0, e.g. 1.0"))?;
+    let pids = parse_num::<i64>("sandbox_pids", pids, *pids_src)?;
+    if pids < 16 {
+        return Err(invalid("sandbox_pids", *pids_src, "must be at least 16"));
+    }
+    let secs = parse_num::<u64>("sandbox_timeout_secs", to, *to_src)?;
+    if secs == 0 || secs > 86_400 {
+        return Err(invalid(
+            "sandbox_timeout_secs",
+            *to_src,
+            "must be 1 to 86400",
+        ));
+    }
+    Ok(crate::agent::ContainerLimits {
+        memory_bytes,
+        nano_cpus: (cores * 1e9) as i64,
+        pids,
+        timeout: std::time::Duration::from_secs(secs),
+    })
 }
 
 /// The known setting closest to a misspelt `key`, if one is close enough to be meant.

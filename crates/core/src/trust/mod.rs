@@ -99,9 +99,10 @@ pub fn effective_level(
     }
 }
 
-/// Whether this server can run a turn at `level` with the confinement it asks for;
-/// `Err` says what is missing. A turn is never run with less confinement instead.
-pub fn can_confine(level: TrustLevel) -> Result<(), String> {
+/// Whether this server can run a turn at `level` with the confinement it asks for
+/// (`containers`: a container launcher is configured); `Err` says what is missing. A
+/// turn is never run with less confinement instead.
+pub fn can_confine(level: TrustLevel, containers: bool) -> Result<(), String> {
     match level {
         TrustLevel::Full => Ok(()),
         TrustLevel::Vault => {
@@ -112,9 +113,10 @@ pub fn can_confine(level: TrustLevel) -> Result<(), String> {
                 Err(os_sandbox::missing_message(&missing))
             }
         }
+        TrustLevel::Sandboxed if containers => Ok(()),
         TrustLevel::Sandboxed => Err(
-            "Trust level 'sandboxed' runs the agent in a Docker container, which this version \
-             does not provide yet; the turn was not run with less confinement"
+            "Trust level 'sandboxed' runs the agent in a Docker container, and this server has \
+             no container sandbox; the turn was not run with less confinement"
                 .into(),
         ),
     }

@@ -63,3 +63,21 @@ pub fn physical_memory_bytes() -> Option<u64> {
     };
     (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
+
+/// The user and group ids this process runs as.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Gives `path` and everything below it to `uid`:`gid` (symlinks themselves, never
+/// their targets).
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    if path.symlink_metadata()?.is_dir() {
+        for e in std::fs::read_dir(path)? {
+            chown_tree(&e?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}

@@ -95,6 +95,20 @@ pub struct SandboxLimits {
     pub timeout: u64,
 }
 
+impl SandboxLimits {
+    /// These limits for a container (with `pids` from the server's settings); `None` if
+    /// a value does not parse (they are checked when stored).
+    pub fn container_limits(&self, pids: i64) -> Option<crate::agent::ContainerLimits> {
+        let cores = self.cpu.trim().parse::<f64>().ok()?;
+        Some(crate::agent::ContainerLimits {
+            memory_bytes: crate::agent::parse_memory(&self.memory)?,
+            nano_cpus: (cores * 1e9) as i64,
+            pids,
+            timeout: std::time::Duration::from_secs(self.timeout),
+        })
+    }
+}
+
 fn default_memory() -> String {
     "512m".into()
 }

@@ -1,0 +1,287 @@
+//! Trust level `sandboxed` through a real Docker engine and the real CLI in the image
+//! built offline by `parachute sandbox build`: the fake model scripts escape attempts,
+//! and the disk, a host listener, the tool results and `docker inspect` judge them.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
+use crate::support::{chat_env, wait_until, Dirs, Opts, Server, CLI_SLOTS};
+
+/// The credential the server holds (from `chat_env`); it must never be inside.
+const KEY: &str = "sk-ant-test-key-0123456789";
+
+/// Builds the image once per test run (through the real command) if it is missing.
+async fn ensure_image(d: &Dirs) {
+    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_init(|| async {
+            let out = d.cmd().args(["sandbox", "status"]).output().unwrap();
+            let said = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                said.contains("docker: answers"),
+                "these tests need a Docker engine (.ci/run starts dockerd): {said}"
+            );
+            if !said.contains("(present)") {
+                let out = d.cmd().args(["sandbox", "build"]).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "sandbox build failed: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        })
+        .await;
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The containers of a session (running or not).
+fn containers_of(session: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=parachute.session={session}"),
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// The text of every tool result the CLI sent back to the model (not the calls, which
+/// repeat the commands).
+fn tool_results(fake: &FakeAnthropic) -> String {
+    let mut out = String::new();
+    for r in fake.turn_requests() {
+        for m in r["body"]["messages"].as_array().into_iter().flatten() {
+            for block in m["content"].as_array().into_iter().flatten() {
+                if block["type"] == "tool_result" {
+                    out.push_str(&block["content"].to_string());
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+fn bash(cmd: &str) -> (String, Value) {
+    (
+        "Bash".into(),
+        json!({"command": cmd, "description": "test"}),
+    )
+}
+
+fn turn_of(tools: Vec<(String, Value)>) -> FakeTurn {
+    FakeTurn {
+        tool_uses: tools,
+        ..FakeTurn::tool("Read", json!({}))
+    }
+}
+
+async fn server(d: &Dirs, fake: &FakeAnthropic, extra: &[(&str, &str)]) -> Server {
+    let mut env = chat_env(fake);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Server::start_with(
+        d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_only() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let d = Dirs::new();
+    ensure_image(&d).await;
+    let fake = FakeAnthropic::start().await;
+    std::fs::create_dir_all(d.vault.join("notes")).unwrap();
+    std::fs::write(d.vault.join("notes/readable.md"), "READABLE-NOTE").unwrap();
+    // A listener on the host: nothing from the container may reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect = format!(
+        "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3); print('CONNECTED')\""
+    );
+    // The relay answers only model calls: anything else is refused.
+    let other_api = "python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', 8377), 3); s.sendall(b'GET /v1/models HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); print(s.recv(400))\"";
+    fake.script(vec![
+        turn_of(vec![
+            (
+                "Write".into(),
+                json!({"file_path": "/vault/notes/new.md", "content": "escaped\n"}),
+            ),
+            bash("echo escaped > /vault/escape.txt"),
+            bash("env"),
+            bash("grep -rs sk-ant-test /home /run /tmp /vault /etc /usr/local 2>/dev/null; echo grep-done"),
+            bash(&connect),
+            bash(other_api),
+            bash("echo TMP-SCRATCH-OK > /tmp/scratch.txt && cat /tmp/scratch.txt"),
+            ("Read".into(), json!({"file_path": "/vault/notes/readable.md"})),
+        ]),
+        FakeTurn::text("Done."),
+    ]);
+    let s = server(&d, &fake, &[]).await;
+    let ev = s
+        .chat(json!({"message": "try to get out", "trustLevel": "sandboxed"}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(ev
+        .iter()
+        .filter(|e| e["type"] == "session")
+        .all(|e| e["trustLevel"] == "sandboxed"));
+
+    // The vault is untouched.
+    assert!(!d.vault.join("escape.txt").exists());
+    assert!(!d.vault.join("notes/new.md").exists());
+    // Nothing reached the host listener.
+    assert!(listener.accept().is_err(), "the container reached the host");
+    let seen = tool_results(&fake);
+    assert!(
+        !seen.contains("CONNECTED"),
+        "a connection left the container"
+    );
+    // The credential is nowhere inside; the CLI had a placeholder and the relay sent the key.
+    assert!(!seen.contains(KEY), "the credential was visible inside");
+    assert!(
+        seen.contains("placeholder-the-relay-adds-the-real-one"),
+        "env ran: {seen}"
+    );
+    assert!(seen.contains("grep-done"));
+    assert!(
+        seen.contains("403 Forbidden") && seen.contains("forwards only model requests"),
+        "{seen}"
+    );
+    for r in fake.turn_requests() {
+        assert!(r["headers"]["x-api-key"]
+            .as_str()
+            .unwrap()
+            .starts_with("<masked"));
+    }
+    // Positive controls: a vault Read works, and a /tmp write is visible to the model.
+    assert!(seen.contains("READABLE-NOTE"), "{seen}");
+    assert!(seen.contains("TMP-SCRATCH-OK"), "{seen}");
+
+    // The warm container: no network, read-only root, non-root, the limits.
+    let ids = containers_of(&id);
+    assert_eq!(ids.len(), 1, "one warm container: {ids:?}");
+    let inspect: Value = serde_json::from_str(&docker(&["inspect", &ids[0]])).unwrap();
+    let c = &inspect[0];
+    assert_eq!(c["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(c["HostConfig"]["ReadonlyRootfs"], true);
+    assert_eq!(c["HostConfig"]["Memory"], 512 << 20);
+    assert_eq!(c["HostConfig"]["NanoCpus"], 1_000_000_000i64);
+    assert_eq!(c["HostConfig"]["PidsLimit"], 256);
+    let user = c["Config"]["User"].as_str().unwrap();
+    assert!(
+        !user.is_empty() && !user.starts_with("0:") && user != "root",
+        "{user}"
+    );
+    let env = c["Config"]["Env"].to_string();
+    assert!(
+        !env.contains(KEY),
+        "the credential is in the container's environment"
+    );
+    drop(s);
+    let gone = wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()).await;
+    assert!(gone, "the container outlived the server");
+}
+
+#[tokio::test]
+async fn a_sandboxed_session_resumes_in_a_new_container_and_a_slow_turn_is_stopped() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let d = Dirs::new();
+    ensure_image(&d).await;
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![
+        FakeTurn::text("Noted: blue."),
+        FakeTurn::text("It was blue."),
+        FakeTurn::text("one two three four").slow(4, Duration::from_secs(30)),
+    ]);
+    // No warm containers: the second turn starts a fresh one, which must resume.
+    let s = server(
+        &d,
+        &fake,
+        &[("WARM_POOL_SIZE", "0"), ("SANDBOX_TIMEOUT_SECS", "4")],
+    )
+    .await;
+    let ev = s
+        .chat(json!({"message": "My colour is blue.", "trustLevel": "sandboxed"}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let id = ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ev = s
+        .chat(json!({"message": "What was my colour?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    let second = fake.turn_requests()[1]["body"]["messages"].to_string();
+    assert!(
+        second.contains("My colour is blue."),
+        "history not resumed: {second}"
+    );
+    assert!(second.contains("Noted: blue."), "{second}");
+
+    // Over the wall-clock limit: an error, and no container left behind.
+    let ev = s
+        .chat(json!({"message": "slow one", "sessionId": id}))
+        .await;
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "error", "{ev:#?}");
+    assert!(
+        last["error"].as_str().unwrap().contains("4 s limit"),
+        "{last}"
+    );
+    let gone = wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()).await;
+    assert!(gone, "a container outlived its timed-out turn");
+}
+
+#[tokio::test]
+async fn without_docker_a_sandboxed_turn_fails_clearly_and_never_runs_weaker() {
+    let d = Dirs::new();
+    let fake = FakeAnthropic::start().await;
+    let missing = d.tmp.path().join("no-docker.sock");
+    let host = format!("unix://{}", missing.display());
+    let s = server(&d, &fake, &[("DOCKER_HOST", &host)]).await;
+    let ev = s
+        .chat(json!({"message": "hi", "trustLevel": "sandboxed"}))
+        .await;
+    let last = ev.last().unwrap();
+    assert_eq!(last["type"], "error", "{ev:#?}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("Docker is not available"),
+        "{last}"
+    );
+    assert!(
+        fake.turn_requests().is_empty(),
+        "the turn ran without its container"
+    );
+    let (_, health) = s.get("/api/health?detailed=true").await;
+    assert_eq!(health["docker"]["available"], false);
+    let (st, v) = s.get("/api/sandbox/status").await;
+    assert_eq!((st, v["available"].clone()), (200, json!(false)));
+    let (st, v) = s.send("POST", "/api/sandbox/build", None).await;
+    assert_eq!((st, v), (400, json!({"detail": "Docker not available"})));
+}
