@@ -103,12 +103,14 @@ async fn main() -> Result<()> {
 
     let bare = bare_phase(&fixture, &fake.url).await?;
     let server = server_phase(&fixture, &fake.url).await?;
+    let levels = levels_phase(&fixture, &fake.url).await?;
 
     let report = Report {
         cli: cli.display().to_string(),
         version,
         bare,
         server,
+        levels,
     };
     report.print();
     let path = report_path("bench-chat.json");
@@ -703,11 +705,13 @@ async fn idle_memory(server: &Server) -> Memory {
 async fn server_cold_turns(
     client: &reqwest::Client,
     server: &Server,
+    trust_level: &str,
+    runs: usize,
 ) -> Result<(Vec<Duration>, String, Memory)> {
     let url = server.url("/api/chat");
-    let body = json!({"message": "hi"});
+    let body = json!({"message": "hi", "trustLevel": trust_level});
     let (mut times, mut session_id, mut memory) = (Vec::new(), String::new(), None);
-    for _ in 0..SERVER_COLD_RUNS {
+    for _ in 0..runs {
         let turn = chat_turn(client, &url, &body).await?;
         times.push(turn.first_text);
         session_id = turn.session_id;
@@ -730,12 +734,13 @@ async fn server_warm_turns(
     client: &reqwest::Client,
     server: &Server,
     session_id: &str,
+    turns: usize,
 ) -> Result<WarmRun> {
     let spawned_before = chat_health(client, server).await?["spawned"].as_u64();
     let url = server.url("/api/chat");
     let body = json!({"message": "again", "sessionId": session_id});
-    let mut times = Vec::with_capacity(SERVER_WARM_TURNS);
-    for _ in 0..SERVER_WARM_TURNS {
+    let mut times = Vec::with_capacity(turns);
+    for _ in 0..turns {
         times.push(chat_turn(client, &url, &body).await?.first_text);
     }
     let spawned_after = chat_health(client, server).await?["spawned"].as_u64();
@@ -765,13 +770,13 @@ async fn server_phase(fixture: &Fixture, fake_url: &str) -> Result<ServerResults
     progress(&format!(
         "server: {SERVER_COLD_RUNS} cold turns (new sessions)"
     ));
-    let (cold, session_id, memory) = server_cold_turns(&client, &server)
+    let (cold, session_id, memory) = server_cold_turns(&client, &server, "full", SERVER_COLD_RUNS)
         .await
         .with_context(|| server.log_tail())?;
     progress(&format!(
         "server: {SERVER_WARM_TURNS} warm turns on one session"
     ));
-    let warm = server_warm_turns(&client, &server, &session_id)
+    let warm = server_warm_turns(&client, &server, &session_id, SERVER_WARM_TURNS)
         .await
         .with_context(|| server.log_tail())?;
     drop(client); // closes the keep-alive connections so the graceful shutdown is quick
@@ -785,6 +790,61 @@ async fn server_phase(fixture: &Fixture, fake_url: &str) -> Result<ServerResults
         exit,
     })
 }
+
+/// First-text latency at a confined trust level, or why it was skipped.
+struct LevelResults {
+    level: &'static str,
+    result: std::result::Result<(Series, Series), String>,
+}
+
+/// Cold and warm turns at `vault` (the OS sandbox) and `sandboxed` (a container per
+/// session; skipped without a Docker engine and the image), next to `full`.
+async fn levels_phase(fixture: &Fixture, fake_url: &str) -> Result<Vec<LevelResults>> {
+    let mut out = Vec::new();
+    for level in ["vault", "sandboxed"] {
+        let (probe, client) = (probe_client()?, chat_client()?);
+        let mut server = Server::spawn(fixture, fake_url, free_port()?)?;
+        server
+            .wait_healthy(&probe)
+            .await
+            .with_context(|| server.log_tail())?;
+        if level == "sandboxed" {
+            let docker = client
+                .get(server.url("/api/sandbox/status"))
+                .send()
+                .await?
+                .json::<Value>()
+                .await?;
+            if docker["image_exists"] != true {
+                out.push(LevelResults {
+                    level,
+                    result: Err(
+                        "no Docker engine or no sandbox image (`parachute sandbox build`)".into(),
+                    ),
+                });
+                drop(client);
+                server.stop().await?;
+                continue;
+            }
+        }
+        progress(&format!(
+            "server at {level}: {LEVEL_COLD_RUNS} cold, {LEVEL_WARM_TURNS} warm turns"
+        ));
+        let run = async {
+            let (cold, id, _) = server_cold_turns(&client, &server, level, LEVEL_COLD_RUNS).await?;
+            let warm = server_warm_turns(&client, &server, &id, LEVEL_WARM_TURNS).await?;
+            Ok::<_, anyhow::Error>((Series::new(cold), Series::new(warm.times)))
+        };
+        let result = run.await.map_err(|e| format!("{e:#}"));
+        drop(client);
+        server.stop().await?;
+        out.push(LevelResults { level, result });
+    }
+    Ok(out)
+}
+
+const LEVEL_COLD_RUNS: usize = 3;
+const LEVEL_WARM_TURNS: usize = 10;
 
 // ---------------------------------------------------------------------------------
 // /proc helpers
@@ -902,6 +962,7 @@ struct Report {
     version: String,
     bare: BareResults,
     server: ServerResults,
+    levels: Vec<LevelResults>,
 }
 
 impl Report {
@@ -919,6 +980,7 @@ impl Report {
         self.print_bare();
         self.print_server();
         self.print_overhead();
+        self.print_levels();
         self.print_memory();
         if !self.server.exit.success() {
             println!(
@@ -994,6 +1056,29 @@ impl Report {
         );
     }
 
+    fn print_levels(&self) {
+        if self.levels.is_empty() {
+            return;
+        }
+        let (fc, fw) = (self.server.cold.p(50.0), self.server.warm.p(50.0));
+        println!(
+            "\ntrust levels: request → first text event, p50 (cold new sessions / warm turns)"
+        );
+        println!("  full        {fc:>7.1} / {fw:>7.1} ms");
+        for l in &self.levels {
+            match &l.result {
+                Ok((cold, warm)) => println!(
+                    "  {:<10}  {:>7.1} / {:>7.1} ms   (cold +{:.1} ms over full: the sandbox's start cost)",
+                    l.level,
+                    cold.p(50.0),
+                    warm.p(50.0),
+                    cold.p(50.0) - fc
+                ),
+                Err(why) => println!("  {:<10}  skipped: {why}", l.level),
+            }
+        }
+    }
+
     fn print_overhead(&self) {
         let (cold, warm) = (self.overhead_cold_ms(), self.overhead_warm_ms());
         println!("\norchestration overhead (server p50 − bare CLI p50)");
@@ -1050,6 +1135,11 @@ impl Report {
                 "exit": self.server.exit.to_string(),
             },
             "overhead_ms": { "cold_p50": cold_overhead, "warm_p50": warm_overhead },
+            "trust_levels": self.levels.iter().map(|l| match &l.result {
+                Ok((cold, warm)) => json!({"level": l.level, "cold_first_text_ms": cold.to_json(),
+                    "warm_first_text_ms": warm.to_json()}),
+                Err(why) => json!({"level": l.level, "skipped": why}),
+            }).collect::<Vec<_>>(),
             "memory_mb": {
                 "server_idle_one_warm_cli": mb(m.server_kb),
                 "warm_cli": mb(m.cli_kb),

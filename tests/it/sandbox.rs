@@ -116,6 +116,41 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
     let connect = format!(
         "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3); print('CONNECTED')\""
     );
+    // The host's own places, named by their host paths: an outside folder, the owner's
+    // home with a canary, the secrets file, the vault's protected files; plus a symlink
+    // in the vault pointing out.
+    let base = d.tmp.path().canonicalize().unwrap();
+    let outside = base.join("outside");
+    let home = base.join("user-home");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("canary.txt"), "HOME-CANARY-5d1c").unwrap();
+    std::fs::write(
+        d.home.join("secrets.json"),
+        r#"{"telegram_bot_token":"SECRET-CANARY-77ab"}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, d.vault.join("out-dir")).unwrap();
+    let (o, h, ph) = (
+        outside.display().to_string(),
+        home.display().to_string(),
+        d.home.display().to_string(),
+    );
+    let host_attempts = vec![
+        ("Write".to_string(), json!({"file_path": format!("{o}/abs.txt"), "content": "escaped"})),
+        ("Write".to_string(), json!({"file_path": "/vault/../outside/dotdot.txt", "content": "escaped"})),
+        ("Write".to_string(), json!({"file_path": "/vault/out-dir/via-link.txt", "content": "escaped"})),
+        ("Write".to_string(), json!({"file_path": "/vault/.parachute/config.yaml", "content": "escaped"})),
+        bash(&format!("echo escaped > {o}/bash.txt; cd {o} && echo escaped > cd.txt")),
+        bash(&format!("python3 -c \"open('{o}/py.txt','w').write('escaped')\"")),
+        (
+            "Bash".to_string(),
+            json!({"command": format!("echo escaped > {o}/unsandboxed.txt"), "dangerouslyDisableSandbox": true}),
+        ),
+        bash("mkdir -p /vault/.parachute/hooks; echo escaped > /vault/.parachute/hooks/x; echo escaped > /vault/.mcp.json"),
+        bash(&format!("cat {h}/canary.txt {ph}/secrets.json; echo cat-done")),
+        ("Read".to_string(), json!({"file_path": format!("{h}/canary.txt")})),
+    ];
     // The relay answers only model calls: anything else is refused.
     let other_api = "python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', 8377), 3); s.sendall(b'GET /v1/models HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); print(s.recv(400))\"";
     fake.script(vec![
@@ -132,6 +167,7 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
             bash("echo TMP-SCRATCH-OK > /tmp/scratch.txt && cat /tmp/scratch.txt"),
             ("Read".into(), json!({"file_path": "/vault/notes/readable.md"})),
         ]),
+        turn_of(host_attempts),
         FakeTurn::text("Done."),
     ]);
     let s = server(&d, &fake, &[]).await;
@@ -148,9 +184,23 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
         .filter(|e| e["type"] == "session")
         .all(|e| e["trustLevel"] == "sandboxed"));
 
-    // The vault is untouched.
+    // The vault is untouched, and nothing outside it was written.
     assert!(!d.vault.join("escape.txt").exists());
     assert!(!d.vault.join("notes/new.md").exists());
+    assert!(!d.vault.join(".mcp.json").exists());
+    assert!(!d.vault.join(".parachute/hooks/x").exists());
+    let config =
+        std::fs::read_to_string(d.vault.join(".parachute/config.yaml")).unwrap_or_default();
+    assert!(
+        !config.contains("escaped"),
+        ".parachute/config.yaml was written"
+    );
+    let escaped: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(escaped.is_empty(), "written outside the vault: {escaped:?}");
     // Nothing reached the host listener.
     assert!(listener.accept().is_err(), "the container reached the host");
     let seen = tool_results(&fake);
@@ -164,7 +214,15 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
         seen.contains("placeholder-the-relay-adds-the-real-one"),
         "env ran: {seen}"
     );
-    assert!(seen.contains("grep-done"));
+    assert!(seen.contains("grep-done") && seen.contains("cat-done"));
+    assert!(
+        !seen.contains("HOME-CANARY-5d1c"),
+        "the home folder was read"
+    );
+    assert!(
+        !seen.contains("SECRET-CANARY-77ab"),
+        "the secrets file was read"
+    );
     assert!(
         seen.contains("403 Forbidden") && seen.contains("forwards only model requests"),
         "{seen}"

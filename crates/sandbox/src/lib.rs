@@ -53,6 +53,16 @@ impl DockerSandbox {
 impl ContainerLauncher for DockerSandbox {
     fn launch<'a>(&'a self, req: ContainerRequest<'a>) -> LaunchFuture<'a> {
         Box::pin(async move {
+            // The relay socket is bind-mounted into the container: that needs the
+            // engine on this kernel. Docker Desktop's VM cannot see it; fail closed.
+            if !cfg!(target_os = "linux") {
+                return Err(SandboxError::Unavailable(
+                    "sandboxed sessions need a Linux Docker host (the model relay's socket \
+                     cannot reach Docker Desktop's VM yet)"
+                        .into(),
+                )
+                .into());
+            }
             let docker = engine::connect()?;
             Ok(container::launch(&docker, &self.image, req).await?)
         })
