@@ -11,6 +11,8 @@ use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
 use crate::support::{chat_env, Dirs, Opts, Server, CLI_SLOTS};
 
 const HOME_CANARY: &str = "HOME-CANARY-7f3a";
+/// A file in the shared temporary folder, outside the vault.
+const TMP_CANARY: &str = "TMP-CANARY-3e9d";
 const SECRET_CANARY: &str = "SECRET-CANARY-91be";
 
 /// The places the escape attempts aim at, around a vault at `{base}/vault`.
@@ -40,6 +42,7 @@ fn scene(d: &Dirs, home_holds_vault: bool) -> Scene {
         std::fs::create_dir_all(dir).unwrap();
     }
     std::fs::write(user_home.join("canary.txt"), HOME_CANARY).unwrap();
+    std::fs::write(base.join("tmp-canary.txt"), TMP_CANARY).unwrap();
     std::fs::write(
         d.home.join("secrets.json"),
         json!({"telegram_bot_token": SECRET_CANARY}).to_string(),
@@ -155,6 +158,7 @@ async fn at_vault_no_tool_reaches_outside_the_vault_or_its_protected_paths() {
             ),
             ("Glob".into(), json!({"pattern": format!("{home}/*")})),
             bash(&format!("cat {home}/canary.txt")),
+            bash(&format!("cat {}/tmp-canary.txt", sc.base.display())),
             (
                 "Read".into(),
                 json!({"file_path": format!("{phome}/secrets.json")}),
@@ -218,6 +222,10 @@ async fn at_vault_no_tool_reaches_outside_the_vault_or_its_protected_paths() {
     // No tool brought the canaries back to the model; the inside read did.
     let seen = tool_results(&fake);
     assert!(!seen.contains(HOME_CANARY), "the home folder was read");
+    assert!(
+        !seen.contains(TMP_CANARY),
+        "the shared temporary folder was read"
+    );
     assert!(!seen.contains(SECRET_CANARY), "the secrets file was read");
     assert!(!seen.contains("# owner's settings"), ".parachute was read");
     assert!(

@@ -153,23 +153,28 @@ pub fn cli_settings(gate: &VaultGate, database: &Path, private: &PrivatePlaces) 
         vault.join(".parachute"),
     ];
     deny_read.extend(database_paths(database));
-    // The home folder is unreadable unless the vault lies inside it: then the vault is
-    // read back in below, and the hook keeps the file tools out of the rest.
-    let home = private.home.as_deref().map(canonical);
-    if let Some(h) = &home {
-        if h != Path::new("/") {
-            deny_read.push(h.clone());
-        }
-    }
+    // Regions other people's files live in — the owner's home and the shared temporary
+    // folder — are unreadable; a vault inside one is read back in below (and the hook
+    // keeps the file tools out of the rest).
+    let regions: Vec<PathBuf> = private
+        .home
+        .as_deref()
+        .map(canonical)
+        .into_iter()
+        .chain([canonical(&std::env::temp_dir())])
+        .filter(|r| r != Path::new("/") && *r != vault)
+        .collect();
+    deny_read.extend(regions.iter().cloned());
     let mut deny_write = protected_paths(gate);
     deny_write.extend(database_paths(database));
-    let vault_in_home = home.as_ref().is_some_and(|h| vault.starts_with(h));
+    let holds_vault = |r: &PathBuf| vault.starts_with(r);
+    let vault_in_region = regions.iter().any(holds_vault);
     let str_list =
         |v: &[PathBuf]| -> Vec<String> { v.iter().map(|p| p.display().to_string()).collect() };
     // File-tool deny rules: `//` starts an absolute path.
     let mut rules = Vec::new();
     for p in &deny_read {
-        if vault_in_home && home.as_ref() == Some(p) {
+        if regions.contains(p) && holds_vault(p) {
             continue;
         }
         rules.push(format!("Read(/{}/**)", p.display()));
@@ -183,7 +188,7 @@ pub fn cli_settings(gate: &VaultGate, database: &Path, private: &PrivatePlaces) 
         "denyRead": str_list(&deny_read),
         "denyWrite": str_list(&deny_write),
     });
-    if vault_in_home {
+    if vault_in_region {
         filesystem["allowRead"] = json!([vault.display().to_string()]);
     }
     json!({
