@@ -269,30 +269,72 @@ async fn a_sandboxed_session_resumes_in_a_new_container_and_a_slow_turn_is_stopp
     ensure_image(&d).await;
     let fake = FakeAnthropic::start().await;
     fake.script(vec![
+        turn_of(vec![bash(
+            "echo w > /vault/Out/w.txt; echo x > /vault/x.txt; \
+             cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null",
+        )]),
         FakeTurn::text("Noted: blue."),
         FakeTurn::text("It was blue."),
-        FakeTurn::text("one two three four").slow(4, Duration::from_secs(30)),
+        FakeTurn::text("one two three four").slow(4, Duration::from_secs(40)),
     ]);
     // No warm containers: the second turn starts a fresh one, which must resume.
-    let s = server(
-        &d,
-        &fake,
-        &[("WARM_POOL_SIZE", "0"), ("SANDBOX_TIMEOUT_SECS", "4")],
+    let s = server(&d, &fake, &[("WARM_POOL_SIZE", "0")]).await;
+    // A workspace whose floor is `sandboxed`, with its own limits and one writable folder.
+    std::fs::create_dir_all(d.vault.join("Out")).unwrap();
+    // The container runs as an unprivileged user: the folder's own permissions decide,
+    // as they would for the owner's folders.
+    std::fs::set_permissions(
+        d.vault.join("Out"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
-    .await;
+    .unwrap();
+    let (st, ws) = s
+        .send(
+            "POST",
+            "/api/workspaces",
+            Some(json!({"name": "Boxed", "default_trust_level": "sandboxed",
+                "sandbox": {"memory": "256m", "cpu": "0.5", "timeout": 12, "writable": ["Out"]}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{ws}");
+    let (st, bad) = s
+        .send(
+            "POST",
+            "/api/workspaces",
+            Some(json!({"name": "Bad", "sandbox": {"writable": [".parachute"]}})),
+        )
+        .await;
+    assert_eq!(st, 400, "a protected folder cannot be made writable: {bad}");
     let ev = s
-        .chat(json!({"message": "My colour is blue.", "trustLevel": "sandboxed"}))
+        .chat(json!({"message": "My colour is blue.", "workspaceId": "boxed"}))
         .await;
     assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    assert_eq!(
+        ev[0]["trustLevel"], "sandboxed",
+        "the workspace floor applies"
+    );
     let id = ev.last().unwrap()["sessionId"]
         .as_str()
         .unwrap()
         .to_string();
+    // Its writable folder took the write; the rest of the vault did not; its memory cap held.
+    assert_eq!(
+        std::fs::read_to_string(d.vault.join("Out/w.txt")).unwrap_or_default(),
+        "w\n",
+        "{}",
+        tool_results(&fake)
+    );
+    assert!(!d.vault.join("x.txt").exists());
+    assert!(
+        tool_results(&fake).contains(&(256u64 << 20).to_string()),
+        "{}",
+        tool_results(&fake)
+    );
     let ev = s
         .chat(json!({"message": "What was my colour?", "sessionId": id}))
         .await;
     assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
-    let second = fake.turn_requests()[1]["body"]["messages"].to_string();
+    let second = fake.turn_requests()[2]["body"]["messages"].to_string();
     assert!(
         second.contains("My colour is blue."),
         "history not resumed: {second}"
@@ -306,7 +348,7 @@ async fn a_sandboxed_session_resumes_in_a_new_container_and_a_slow_turn_is_stopp
     let last = ev.last().unwrap();
     assert_eq!(last["type"], "error", "{ev:#?}");
     assert!(
-        last["error"].as_str().unwrap().contains("4 s limit"),
+        last["error"].as_str().unwrap().contains("12 s limit"),
         "{last}"
     );
     let gone = wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()).await;

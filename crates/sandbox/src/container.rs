@@ -37,14 +37,17 @@ pub const PLACEHOLDER_KEY: &str = "sk-ant-api03-placeholder-the-relay-adds-the-r
 /// Label on every sandbox container (value: the session id).
 pub const SESSION_LABEL: &str = "parachute.session";
 
-/// The user the container runs as: the server's own user when it is not root, else an
-/// unprivileged id.
-pub fn container_user() -> (u32, u32) {
+/// The user the container runs as, never root: the server's own user; for a server
+/// running as root, the vault's owner; else an unprivileged id.
+pub fn container_user(vault: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
     let (uid, gid) = parachute_core::util::sys::ids();
-    if uid == 0 {
-        (1000, 1000)
-    } else {
-        (uid, gid)
+    if uid != 0 {
+        return (uid, gid);
+    }
+    match std::fs::metadata(vault) {
+        Ok(m) if m.uid() != 0 => (m.uid(), m.gid()),
+        _ => (1000, 1000),
     }
 }
 
@@ -139,6 +142,22 @@ fn container_env(uid_home: &str) -> Vec<String> {
     env
 }
 
+/// The mounts: the vault read-only, its writable folders read-write over it (deeper
+/// mounts come after), the CLI's state and the relay's folder.
+fn binds(req: &ContainerRequest<'_>, claude_dir: &Path, run_dir: &Path) -> Vec<String> {
+    let mut b = vec![format!("{}:{VAULT_IN}:ro", req.vault.display())];
+    for w in &req.writable {
+        b.push(format!(
+            "{}:{}:rw",
+            w.display(),
+            in_container(&req.vault, w)
+        ));
+    }
+    b.push(format!("{}:{HOME_IN}/.claude:rw", claude_dir.display()));
+    b.push(format!("{}:{RUN_IN}:rw", run_dir.display()));
+    b
+}
+
 /// The container of a sandboxed CLI: no network, read-only root, the vault read-only,
 /// the session's own folders, a non-root user, the limits; removed when it stops.
 fn container_body(
@@ -160,11 +179,7 @@ fn container_body(
                 format!("rw,nosuid,nodev,size=64m,uid={uid},gid={gid}"),
             ),
         ])),
-        binds: Some(vec![
-            format!("{}:{VAULT_IN}:ro", req.vault.display()),
-            format!("{}:{HOME_IN}/.claude:rw", claude_dir.display()),
-            format!("{}:{RUN_IN}:rw", run_dir.display()),
-        ]),
+        binds: Some(binds(req, claude_dir, run_dir)),
         memory: Some(limits.memory_bytes),
         memory_swap: Some(limits.memory_bytes),
         nano_cpus: Some(limits.nano_cpus),
@@ -204,7 +219,7 @@ pub async fn launch(
     req: ContainerRequest<'_>,
 ) -> Result<AgentProcess, SandboxError> {
     crate::engine::require_image(docker, image).await?;
-    let (uid, gid) = container_user();
+    let (uid, gid) = container_user(&req.vault);
     let spec = req.spec;
     let (claude_dir, run_dir) = prepare_dirs(&req.session_dir, uid, gid)
         .map_err(|e| SandboxError::Setup(format!("the session folder: {e}")))?;

@@ -41,6 +41,8 @@ pub struct ContainerRequest<'a> {
     pub spec: &'a SpawnSpec,
     /// The vault on the host (resolved), mounted read-only.
     pub vault: PathBuf,
+    /// Folders of the vault (resolved host paths) mounted read-write over it.
+    pub writable: Vec<PathBuf>,
     /// A host folder of this session's own (the CLI's transcripts, the relay socket).
     pub session_dir: PathBuf,
     /// The credential the relay adds to model requests; never inside the container.

@@ -441,6 +441,11 @@ impl ChatService {
         // Never run a session with less confinement than its level asks for.
         crate::trust::can_confine(level, self.container_launcher.get().is_some())
             .map_err(TurnError::Refused)?;
+        let writable = workspace
+            .as_ref()
+            .and_then(|w| w.sandbox.as_ref())
+            .map(|sb| sb.writable.clone())
+            .unwrap_or_default();
         let container_limits = (level == TrustLevel::Sandboxed).then(|| {
             let own = workspace.as_ref().and_then(|w| w.sandbox.as_ref());
             own.and_then(|l| l.container_limits(self.settings.sandbox_limits.pids))
@@ -464,6 +469,7 @@ impl ChatService {
             trust_mode,
             level,
             container_limits,
+            writable,
             cwd,
             system_prompt,
             append,
@@ -685,10 +691,22 @@ impl ChatService {
         let session_id = match &spec.start {
             StartMode::New(id) | StartMode::Resume(id) => id.clone(),
         };
+        // Writable folders pass the gate again: the vault may have changed since.
+        let gate = self.settings.vault_gate();
+        let writable = r
+            .writable
+            .iter()
+            .map(|f| {
+                gate.resolve(f).map_err(|e| {
+                    crate::agent::AgentError::Sandbox(format!("sandbox.writable '{f}': {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         launcher
             .launch(ContainerRequest {
                 spec,
                 vault,
+                writable,
                 session_dir: self.sandbox_session_dir(&session_id),
                 credential: (kind, r.cred.clone()),
                 base_url: self.settings.anthropic_base_url.clone(),
@@ -1121,6 +1139,8 @@ struct Resolved {
     level: TrustLevel,
     /// The container's limits, for a turn at `sandboxed`.
     container_limits: Option<ContainerLimits>,
+    /// Vault folders a sandboxed turn's container may write (the workspace's).
+    writable: Vec<String>,
     cwd: PathBuf,
     system_prompt: Option<String>,
     append: Option<String>,

@@ -93,6 +93,10 @@ pub struct SandboxLimits {
     /// Time limit in seconds, 1 to 86400 (default 300).
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+    /// Vault folders (vault-relative) the container may write; the rest of the vault is
+    /// mounted read-only. Ours, beyond the contract; omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<String>,
 }
 
 impl SandboxLimits {
@@ -358,7 +362,7 @@ impl WorkspaceStore {
             working_directory: self.check_working_directory(req.working_directory)?,
             model: req.model.filter(|m| !m.trim().is_empty()),
             capabilities: req.capabilities.unwrap_or_default(),
-            sandbox: check_sandbox(req.sandbox)?,
+            sandbox: self.check_writable(check_sandbox(req.sandbox)?)?,
         };
         self.save(&w).await?;
         Ok(w)
@@ -390,7 +394,7 @@ impl WorkspaceStore {
             w.capabilities = c;
         }
         if req.sandbox.is_some() {
-            w.sandbox = check_sandbox(req.sandbox)?;
+            w.sandbox = self.check_writable(check_sandbox(req.sandbox)?)?;
         }
         self.save(&w).await?;
         Ok(w)
@@ -420,6 +424,27 @@ impl WorkspaceStore {
         .await
         .map_err(|e| io_err(&path, e))?
         .map_err(|e| io_err(&path, e))
+    }
+
+    /// Writable sandbox folders must be existing folders inside the vault, off the
+    /// protected list (checked again at each turn).
+    fn check_writable(
+        &self,
+        sandbox: Option<SandboxLimits>,
+    ) -> Result<Option<SandboxLimits>, WorkspaceError> {
+        if let Some(sb) = &sandbox {
+            for f in &sb.writable {
+                let p = self.gate.resolve(f).map_err(|e| {
+                    WorkspaceError::Invalid(format!("Invalid sandbox.writable '{f}': {e}"))
+                })?;
+                if !p.is_dir() || p == self.gate.root().canonicalize().unwrap_or_default() {
+                    return Err(WorkspaceError::Invalid(format!(
+                        "Invalid sandbox.writable '{f}': not a folder inside the vault"
+                    )));
+                }
+            }
+        }
+        Ok(sandbox)
     }
 
     /// A working directory must resolve inside the vault; empty means the vault root.
