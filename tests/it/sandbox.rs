@@ -169,6 +169,7 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
         ]),
         turn_of(host_attempts),
         FakeTurn::text("Done."),
+        FakeTurn::text("Still here."),
     ]);
     let s = server(&d, &fake, &[]).await;
     let ev = s
@@ -257,6 +258,14 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
         !env.contains(KEY),
         "the credential is in the container's environment"
     );
+    // A second turn runs in the same warm container, with the first turn's history.
+    let ev = s
+        .chat(json!({"message": "and now?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["response"], "Still here.", "{ev:#?}");
+    assert_eq!(containers_of(&id), ids, "the warm container was reused");
+    let last = fake.turn_requests().last().unwrap()["body"]["messages"].to_string();
+    assert!(last.contains("try to get out"), "history kept: {last}");
     drop(s);
     let gone = wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()).await;
     assert!(gone, "the container outlived the server");
