@@ -3,7 +3,8 @@
 # the remote-peer tests (test hosts in network namespaces), the D-Bus headers the
 # keyring crate builds against, bubblewrap and socat for the OS sandbox of the `vault`
 # trust level, python3 for its escape tests, Docker and mmdebstrap for the `sandboxed`
-# level (its image is built offline by the tests; nothing is pulled), and the pinned
+# level (its image is built offline by the tests; nothing is pulled), Chromium and its
+# WebDriver for the UI tests, and the pinned
 # Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
 set -euo pipefail
@@ -23,6 +24,8 @@ command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

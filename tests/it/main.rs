@@ -24,5 +24,6 @@ mod secrets;
 mod security;
 mod sync;
 mod trust;
+mod ui;
 mod vault_paths;
 mod workspaces;

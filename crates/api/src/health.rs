@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -32,12 +33,17 @@ pub struct RootInfo {
 
 /// Server info.
 #[utoipa::path(get, path = "/", tag = "health", responses((status = 200, body = RootInfo)))]
-async fn root() -> Json<RootInfo> {
+async fn root(headers: axum::http::HeaderMap) -> axum::response::Response {
+    // A browser navigating here gets the UI; every other client the contract's JSON.
+    if parachute_ui::wants_html(&headers) {
+        return axum::response::Redirect::to(parachute_ui::BASE).into_response();
+    }
     Json(RootInfo {
         name: "Parachute Computer",
         version: VERSION,
         status: "running",
     })
+    .into_response()
 }
 
 #[derive(Deserialize, IntoParams)]

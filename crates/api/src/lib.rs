@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let limit = state.settings.max_body_bytes;
     api.merge(docs::routes(doc))
+        .merge(parachute_ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // CORS inside auth: only a browser's preflight from an allowed origin is

@@ -1,0 +1,188 @@
+//! The dashboard: what runs, on which vault, how to reach it, and everything that needs
+//! the owner's attention, each with what to do about it.
+
+use axum::extract::State;
+use axum::response::Response;
+use leptos::prelude::*;
+
+use parachute_core::app::AppState;
+use parachute_core::trust::os_sandbox;
+
+use crate::shell;
+
+/// Something the owner should act on: what is wrong and what fixes it.
+struct Attention {
+    what: String,
+    fix: String,
+}
+
+/// Text in which `backticked` parts are commands, shown as code.
+fn prose(text: String) -> impl IntoView {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_string();
+            if i % 2 == 1 {
+                view! { <code>{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
+}
+
+/// One line of a status card.
+fn row(label: &'static str, value: String) -> impl IntoView {
+    view! { <div class="row"><dt>{label}</dt><dd>{value}</dd></div> }
+}
+
+fn uptime(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Whether `program` (a name or a path) can be run.
+fn runnable(program: &std::path::Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// `GET /ui/`.
+pub async fn page(State(s): State<AppState>) -> Response {
+    let settings = s.settings.clone();
+    let mut attention = Vec::new();
+
+    let credential = match s.secrets.claude_credential().await {
+        Ok(Some(c)) => format!("{} ({})", c.kind.label(), c.location.as_str()),
+        Ok(None) => {
+            attention.push(Attention {
+                what: "No Claude credential: chats cannot run.".into(),
+                fix: "Run `parachute setup-token` on this machine (an OAuth token from `claude setup-token`, or an API key).".into(),
+            });
+            "not set".into()
+        }
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    let cli = settings.claude_cli_path.display().to_string();
+    let cli_state = if runnable(&settings.claude_cli_path) {
+        format!("{cli} (found)")
+    } else {
+        attention.push(Attention {
+            what: format!("The Claude CLI `{cli}` is not installed."),
+            fix: "Install it with `npm install -g @anthropic-ai/claude-code`, or set claude_cli_path.".into(),
+        });
+        format!("{cli} (not found)")
+    };
+    let vault_level = match os_sandbox::missing_programs() {
+        m if m.is_empty() => "available (OS sandbox)".to_string(),
+        m => {
+            attention.push(Attention {
+                what: "Sessions at trust level 'vault' cannot run: the OS sandbox is missing."
+                    .into(),
+                fix: os_sandbox::missing_message(&m),
+            });
+            format!("needs {}", m.join(" and "))
+        }
+    };
+    let docker = parachute_sandbox::engine::status(&settings.sandbox_image).await;
+    let sandboxed = match (
+        docker["available"].as_bool(),
+        docker["image_exists"].as_bool(),
+    ) {
+        (Some(true), Some(true)) => "available (Docker)".to_string(),
+        (Some(true), _) => {
+            attention.push(Attention {
+                what: format!(
+                    "Sessions at 'sandboxed' cannot run: the image {} is missing.",
+                    settings.sandbox_image
+                ),
+                fix: "Run `parachute sandbox build` (it is built offline; nothing is pulled)."
+                    .into(),
+            });
+            "image missing".into()
+        }
+        _ => "no Docker engine answers".into(),
+    };
+    let sessions = match s.store.session_stats().await {
+        Ok(st) => format!("{} ({} archived)", st.total, st.archived),
+        Err(e) => format!("unavailable: {e}"),
+    };
+
+    let server = view! {
+        <section class="card" aria-labelledby="server-h">
+            <h2 id="server-h">"Server"</h2>
+            <dl>
+                {row("Version", env!("CARGO_PKG_VERSION").to_string())}
+                {row("Up for", uptime(s.started.elapsed().as_secs()))}
+                {row("Vault", settings.paths.vault.display().to_string())}
+                {row("Listening on", format!("{}:{}", settings.host, settings.port))}
+                {row("Auth mode", s.auth.mode().as_str().to_string())}
+                {row("Sessions", sessions)}
+            </dl>
+        </section>
+    };
+    let agent = view! {
+        <section class="card" aria-labelledby="agent-h">
+            <h2 id="agent-h">"Claude"</h2>
+            <dl>
+                {row("CLI", cli_state)}
+                {row("Credential", credential)}
+                {row("Default model", settings.default_model.clone().unwrap_or_else(|| "the CLI's default".into()))}
+            </dl>
+        </section>
+    };
+    let trust = view! {
+        <section class="card" aria-labelledby="trust-h">
+            <h2 id="trust-h">"Trust levels"</h2>
+            <dl>
+                {row("full", "available".to_string())}
+                {row("vault", vault_level)}
+                {row("sandboxed", sandboxed)}
+            </dl>
+        </section>
+    };
+    let later = view! {
+        <section class="card" aria-labelledby="more-h">
+            <h2 id="more-h">"Bots, modules, scheduler, hooks"</h2>
+            <p class="muted">"Not in this version yet."</p>
+        </section>
+    };
+    let attention_view = if attention.is_empty() {
+        view! { <p class="ok">"Nothing needs your attention."</p> }.into_any()
+    } else {
+        let items = attention
+            .into_iter()
+            .map(|a| view! { <li><strong>{prose(a.what)}</strong>" "<span>{prose(a.fix)}</span></li> })
+            .collect_view();
+        view! { <ul class="attention">{items}</ul> }.into_any()
+    };
+    shell::page(
+        "Dashboard",
+        "dashboard",
+        view! {
+            <h1>"Dashboard"</h1>
+            <section class="card" aria-labelledby="attn-h">
+                <h2 id="attn-h">"Needs attention"</h2>
+                {attention_view}
+            </section>
+            <div class="grid">{server}{agent}{trust}{later}</div>
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uptime_reads_like_a_person_would_say_it() {
+        assert_eq!(super::uptime(42), "42 s");
+        assert_eq!(super::uptime(3 * 3600 + 120), "3 h 2 min");
+        assert_eq!(super::uptime(2 * 86_400 + 3600), "2 d 1 h");
+    }
+}

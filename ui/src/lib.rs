@@ -1,0 +1,72 @@
+//! Parachute's web UI: pages rendered on the server with Leptos (no wasm: the HTML is
+//! complete when it arrives), a stylesheet embedded in the binary, and later a little
+//! plain JavaScript for the live parts. Mounted by the API crate under `/ui/`, behind
+//! the same auth layer as the API; pages read the same core services the API handlers
+//! call.
+
+#![warn(missing_docs)]
+
+mod dashboard;
+mod shell;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use parachute_core::app::AppState;
+
+/// Where the UI lives.
+pub const BASE: &str = "/ui/";
+
+/// The stylesheet, embedded so the UI works offline from a clean clone.
+const APP_CSS: &str = include_str!("../assets/app.css");
+/// The icon (a parachute), embedded too.
+const ICON_SVG: &str = include_str!("../assets/icon.svg");
+
+/// The UI's routes: the screens and their assets.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent(BASE) }),
+        )
+        .route("/ui/", get(dashboard::page))
+        .route("/ui/chat", get(|| shell::not_built("chat")))
+        .route("/ui/approvals", get(|| shell::not_built("approvals")))
+        .route("/ui/keys", get(|| shell::not_built("keys")))
+        .route("/ui/settings", get(|| shell::not_built("settings")))
+        .route(
+            "/ui/assets/app.css",
+            get(|| asset(APP_CSS, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/ui/assets/icon.svg",
+            get(|| asset(ICON_SVG, "image/svg+xml")),
+        )
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+/// Whether a request comes from a browser navigating (it asks for HTML first).
+pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .starts_with("text/html")
+        })
+}

@@ -1,0 +1,71 @@
+//! The page shell every screen shares: the document head, the left navigation (a top
+//! bar at phone width) and the main area.
+
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use leptos::prelude::*;
+
+/// The screens, in navigation order: (slug, path, label).
+const SCREENS: &[(&str, &str, &str)] = &[
+    ("dashboard", "/ui/", "Dashboard"),
+    ("chat", "/ui/chat", "Chat"),
+    ("approvals", "/ui/approvals", "Approvals"),
+    ("keys", "/ui/keys", "Devices & keys"),
+    ("settings", "/ui/settings", "Settings"),
+];
+
+/// Renders a full page: `active` is the screen's slug, `body` its content.
+pub fn page(title: &str, active: &str, body: impl IntoView + 'static) -> Response {
+    let nav = SCREENS
+        .iter()
+        .map(|(slug, href, label)| {
+            let current = (*slug == active).then_some("page");
+            view! { <a href=*href aria-current=current>{*label}</a> }
+        })
+        .collect_view();
+    let title = format!("{title} · Parachute");
+    let doc = view! {
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>{title}</title>
+                <link rel="icon" href="/ui/assets/icon.svg" type="image/svg+xml"/>
+                <link rel="stylesheet" href="/ui/assets/app.css"/>
+            </head>
+            <body>
+                <nav class="side" aria-label="Main">
+                    <a class="brand" href="/ui/">"Parachute"</a>
+                    {nav}
+                </nav>
+                <main>{body}</main>
+            </body>
+        </html>
+    };
+    let html = Owner::new().with(|| format!("<!doctype html>{}", doc.to_html()));
+    let mut r = Html(html).into_response();
+    // The pages hold no secrets, but they describe the machine: never cached by others.
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A screen whose feature is not in this build yet: says so plainly.
+pub async fn not_built(active: &'static str) -> Response {
+    let label = SCREENS
+        .iter()
+        .find(|(s, _, _)| *s == active)
+        .map(|(_, _, l)| *l)
+        .unwrap_or("This screen");
+    page(
+        label,
+        active,
+        view! {
+            <h1>{label}</h1>
+            <section class="card">
+                <p>"This screen is not in this version yet. Everything it will show is "
+                   "available through the HTTP API: see "<a href="/api/docs">"the API documentation"</a>"."</p>
+            </section>
+        },
+    )
+}
