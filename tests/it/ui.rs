@@ -2,6 +2,7 @@
 //! from Rust with fantoccini) against the server on loopback. Screens are checked at
 //! phone and desktop width and saved as screenshots in `target/ui-screenshots/`.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,7 +19,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // chromedriver and the browsers it started share its process group: stop them
+        // all, also when a test failed before closing its browser.
+        parachute_core::util::sys::signal_group(
+            self.child.id(),
+            parachute_core::util::sys::Signal::Kill,
+        );
         let _ = self.child.wait();
     }
 }
@@ -27,6 +33,7 @@ async fn driver() -> Driver {
     let port = free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

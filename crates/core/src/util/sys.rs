@@ -32,6 +32,20 @@ pub fn send_signal(pid: u32, signal: Signal) -> bool {
     unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
 }
 
+/// Sends `signal` to every process of the process group `pgid` (a process started in a
+/// group of its own, and whatever it started); `true` when it was delivered.
+pub fn signal_group(pgid: u32, signal: Signal) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    let sig = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: a plain syscall on a process group id; no memory is involved.
+    unsafe { libc::kill(-(pgid as libc::pid_t), sig) == 0 }
+}
+
 /// Collects the exit status of `pid` if it is our exited child (never blocks).
 pub fn reap_nohang(pid: u32) {
     // SAFETY: waitpid with WNOHANG and a null status pointer is allowed by POSIX.
