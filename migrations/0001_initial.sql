@@ -1,4 +1,5 @@
--- The contract's tables (contract/api.md §3.1). Every statement is IF NOT EXISTS so a
+-- The tables the mobile app's server used (sessions, pairing requests…). Every
+-- statement is IF NOT EXISTS so a
 -- Python-era `Chat/sessions.db` is adopted in place: db::legacy adds any columns its
 -- older schema lacks before this runs.
 

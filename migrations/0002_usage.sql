@@ -1,4 +1,4 @@
--- Token counts and cost of every turn, per session and model (SPEC §5 "Usage").
+-- Token counts and cost of every turn, per session and model (served by /api/usage/sessions).
 -- No foreign key: usage stays accounted for after a session is deleted.
 CREATE TABLE IF NOT EXISTS usage (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -33,7 +33,7 @@ pub const HOME_IN: &str = "/home/agent";
 /// The loopback port the entry program forwards to the relay socket.
 pub const RELAY_PORT: u16 = 8377;
 /// What the CLI inside is given instead of a credential.
-pub const PLACEHOLDER_KEY: &str = "sk-ant-api03-placeholder-the-relay-adds-the-real-one";
+pub const PLACEHOLDER_KEY: &str = "placeholder-the-relay-adds-the-real-one";
 /// Label on every sandbox container (value: the session id).
 pub const SESSION_LABEL: &str = "parachute.session";
 

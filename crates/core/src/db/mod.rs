@@ -3,6 +3,7 @@
 //! functions are named for what they return.
 
 mod legacy;
+mod reworded;
 mod session_contexts;
 mod sessions;
 mod usage;
@@ -69,7 +70,9 @@ impl Store {
             .await
             .map_err(|e| err(e.to_string()))?;
         legacy::adopt_python_schema(&pool).await?;
-        sqlx::migrate!("../../migrations")
+        let migrator = sqlx::migrate!("../../migrations");
+        reworded::accept_reworded(&pool, &migrator).await?;
+        migrator
             .run(&pool)
             .await
             .map_err(|e| DbError::Migrate(e.to_string()))?;
