@@ -6,20 +6,9 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, cli_children, parse_sse, read_rest, read_until, seed_sessions, types, wait_until,
-    Dirs, Opts, Server, CLI_SLOTS,
+    chat_env, chat_server, cli_children, parse_sse, read_rest, read_until, seed_sessions, types,
+    wait_until, Dirs, Opts, Server, CLI_SLOTS,
 };
-
-async fn chat_server(d: &Dirs, fake: &FakeAnthropic) -> Server {
-    Server::start_with(
-        d,
-        Opts {
-            env: chat_env(fake),
-            ..Default::default()
-        },
-    )
-    .await
-}
 
 fn last_user_text(req: &Value) -> String {
     let msgs = req["body"]["messages"]
@@ -37,7 +26,7 @@ async fn new_chat_streams_the_contract_events_and_persists_the_session() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "Hello! First message of a new session.", "sessionId": "new"}))
         .await;
@@ -165,7 +154,7 @@ async fn second_turn_is_warm_and_a_restart_resumes_the_transcript() {
         FakeTurn::text("Still 42."),
     ]);
     let d = Dirs::new();
-    let mut s = chat_server(&d, &fake).await;
+    let mut s = chat_server(&d, &fake, &[]).await;
     let ev = s.chat(json!({"message": "Remember the number 42."})).await;
     let id = ev.last().unwrap()["sessionId"]
         .as_str()
@@ -198,7 +187,7 @@ async fn second_turn_is_warm_and_a_restart_resumes_the_transcript() {
 
     // After a restart there is no warm process: the CLI resumes from its transcript.
     s.stop().await;
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev3 = s
         .chat(json!({"message": "And now?", "sessionId": id}))
         .await;
@@ -245,7 +234,7 @@ async fn second_turn_is_warm_and_a_restart_resumes_the_transcript() {
 async fn account_quota_comes_from_the_provider_with_the_oauth_token() {
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let (st, v) = s.get("/api/usage").await;
     assert_eq!(st, 200);
     assert!(v["error"].as_str().unwrap().contains("OAuth token"), "{v}");
@@ -313,7 +302,7 @@ async fn a_write_tool_call_creates_the_file_and_streams_tool_events() {
         FakeTurn::tool("Write", json!({"file_path": target.display().to_string(), "content": "hello from the fake model\n"})),
         FakeTurn::text("Done: wrote hello.md."),
     ]);
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "Please write Notes/hello.md"}))
         .await;
@@ -425,7 +414,7 @@ async fn a_disconnected_client_reattaches_and_replays_every_event_once() {
     )
     .slow(10, Duration::from_millis(150))]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let mut r = s.open_chat(json!({"message": "count slowly"})).await;
     // Read until the first text event, then drop the connection.
     let mut seen = String::new();
@@ -484,7 +473,7 @@ async fn abort_interrupts_the_turn_and_ends_with_done() {
         FakeTurn::text(&"word ".repeat(40)).slow(40, Duration::from_millis(200))
     ]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let mut r = s
         .open_chat(json!({"message": "talk for a long time"}))
         .await;
@@ -537,7 +526,7 @@ async fn ask_user_question_reaches_the_client_and_the_answer_reaches_the_model()
         FakeTurn::text("Blue it is."),
     ]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let mut r = s.open_chat(json!({"message": "ask me something"})).await;
     let mut seen = String::new();
     let q = read_until(&mut r, &mut seen, "user_question").await;
@@ -610,7 +599,7 @@ async fn permission_prompts_are_answered_by_the_owner() {
     })
     .await;
     let id = ids[0].clone();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
 
     let mut r = s
         .open_chat(json!({"message": "write denied.md", "sessionId": id}))
@@ -699,7 +688,7 @@ async fn a_killed_cli_is_replaced_and_the_session_resumes() {
         FakeTurn::text("It was blue."),
     ]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s.chat(json!({"message": "My colour is blue."})).await;
     let id = ev.last().unwrap()["sessionId"]
         .as_str()
@@ -833,7 +822,7 @@ async fn context_initial_context_and_attachments_reach_the_model() {
     .unwrap();
     std::fs::create_dir_all(d.vault.join("Notes")).unwrap();
     std::fs::write(d.vault.join("Notes/a.md"), "Note A says the sky is green.").unwrap();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     use base64::Engine;
     let data = base64::engine::general_purpose::STANDARD.encode("col1,col2\n1,2\n");
     let ev = s
@@ -902,7 +891,7 @@ async fn agent_files_and_bad_context_paths() {
         "---\nname: Poet\ndescription: rhymes\n---\nYou are a poet who answers in rhyme.\n",
     )
     .unwrap();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "Say hi", "agentPath": "agents/poet.md"}))
         .await;
@@ -948,7 +937,7 @@ async fn a_failing_model_api_gives_an_error_event_and_the_session_stays_usable()
         FakeTurn::text("Back again."),
     ]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s.chat(json!({"message": "hello"})).await;
     let id = ev.last().unwrap()["sessionId"]
         .as_str()
@@ -1059,7 +1048,7 @@ async fn a_stored_session_without_a_transcript_starts_fresh_with_its_history() {
     let imported = d.vault.join("Chat/sessions/imported");
     std::fs::create_dir_all(&imported).unwrap();
     std::fs::write(imported.join(format!("claude-{id}.md")), "### Human | 2026-01-01\nMy dog is called Rex.\n\n### Assistant | 2026-01-01\nRex is a fine name.\n").unwrap();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "What is my dog called?", "sessionId": id}))
         .await;
@@ -1090,7 +1079,7 @@ async fn two_turns_on_one_session_run_one_after_the_other() {
         FakeTurn::text("third"),
     ]);
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let id = s.chat(json!({"message": "start"})).await.last().unwrap()["sessionId"]
         .as_str()
         .unwrap()
@@ -1198,7 +1187,7 @@ async fn malformed_attachments_are_refused_or_reported() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let r = s
         .open_chat(json!({"message": "x", "attachments": "not a list"}))
         .await;
@@ -1263,7 +1252,7 @@ async fn a_changed_prompt_respawns_the_warm_cli_and_large_context_fits() {
         "lorem ipsum ".repeat(12_000)
     );
     std::fs::write(d.vault.join("Big/AGENTS.md"), &big).unwrap();
-    let s = chat_server(&d, &fake).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let id = s.chat(json!({"message": "first"})).await.last().unwrap()["sessionId"]
         .as_str()
         .unwrap()

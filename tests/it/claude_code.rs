@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{chat_env, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_env, chat_server, Dirs, Opts, Server, CLI_SLOTS};
 
 #[tokio::test]
 async fn claude_code_sessions_are_listed_and_adopted_and_resume() {
@@ -15,14 +15,7 @@ async fn claude_code_sessions_are_listed_and_adopted_and_resume() {
         FakeTurn::text("The word was pineapple."),
     ]);
     let d1 = Dirs::new();
-    let s1 = Server::start_with(
-        &d1,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s1 = chat_server(&d1, &fake, &[]).await;
     let ev = s1
         .chat(json!({"message": "Remember the word pineapple."}))
         .await;

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::fake_anthropic::FakeAnthropic;
-use crate::support::{chat_env, export_zip, upload_export, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_server, export_zip, upload_export, Dirs, Server, CLI_SLOTS};
 
 fn export() -> serde_json::Value {
     json!([
@@ -27,14 +27,7 @@ async fn exports_become_sessions_and_seed_their_first_turn() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server(&d, &fake, &[]).await;
     let (st, r) = s
         .send("POST", "/api/import", Some(json!({"data": export()})))
         .await;
@@ -202,14 +195,7 @@ async fn sync_recovers_sessions_from_cli_transcripts_after_losing_the_store() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let mut s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "Please remember this session."}))
         .await;
@@ -221,14 +207,7 @@ async fn sync_recovers_sessions_from_cli_transcripts_after_losing_the_store() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", d.db_path().display()));
     }
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server(&d, &fake, &[]).await;
     assert_eq!(
         s.get(&format!("/api/chat/{id}")).await.0,
         404,

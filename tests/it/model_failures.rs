@@ -7,23 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{
-    chat_env, cli_children, exited, types, wait_until, Dirs, Opts, Server, CLI_SLOTS,
-};
-
-async fn server_with(d: &Dirs, fake: &FakeAnthropic, extra: &[(&str, &str)]) -> Server {
-    let mut env = chat_env(fake);
-    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Server::start_with(
-        d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await
-}
+use crate::support::{chat_server, cli_children, exited, types, wait_until, Dirs, CLI_SLOTS};
 
 fn of_type<'a>(ev: &'a [Value], t: &str) -> Vec<&'a Value> {
     ev.iter().filter(|e| e["type"] == t).collect()
@@ -39,7 +23,7 @@ async fn a_refused_credential_shows_the_retries_and_fails_once_saying_what_to_ch
         FakeTurn::error(401, "authentication_error", "invalid x-api-key"),
     ]);
     let d = Dirs::new();
-    let s = server_with(&d, &fake, &[]).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s.chat(json!({"message": "hello"})).await;
     let retries = of_type(&ev, "retrying");
     assert!(!retries.is_empty(), "{ev:#?}");
@@ -72,7 +56,7 @@ async fn an_unreachable_model_api_fails_naming_the_network_and_the_url() {
     // A loopback port nobody listens on: every connection is refused.
     let closed = format!("http://127.0.0.1:{}", crate::support::free_port());
     let d = Dirs::new();
-    let s = server_with(&d, &fake, &[("ANTHROPIC_BASE_URL", &closed)]).await;
+    let s = chat_server(&d, &fake, &[("ANTHROPIC_BASE_URL", &closed)]).await;
     let ev = s.chat(json!({"message": "hello"})).await;
     let errors = of_type(&ev, "error");
     assert_eq!(errors.len(), 1, "{ev:#?}");
@@ -93,7 +77,7 @@ async fn a_model_that_stops_answering_ends_the_turn_at_model_timeout_secs() {
         FakeTurn::text("one two three four").slow(4, Duration::from_secs(60))
     ]);
     let d = Dirs::new();
-    let s = server_with(&d, &fake, &[("MODEL_TIMEOUT_SECS", "3")]).await;
+    let s = chat_server(&d, &fake, &[("MODEL_TIMEOUT_SECS", "3")]).await;
     let ev = s.chat(json!({"message": "hello"})).await;
     let last = ev.last().unwrap();
     assert_eq!(last["type"], "error", "{ev:#?}");

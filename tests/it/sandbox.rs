@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{chat_env, wait_until, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_server, tool_results, wait_until, Dirs, CLI_SLOTS};
 
 /// The credential the server holds (from `chat_env`); it must never be inside.
 const KEY: &str = "sk-ant-test-key-0123456789";
@@ -57,23 +57,6 @@ fn containers_of(session: &str) -> Vec<String> {
     .collect()
 }
 
-/// The text of every tool result the CLI sent back to the model (not the calls, which
-/// repeat the commands).
-fn tool_results(fake: &FakeAnthropic) -> String {
-    let mut out = String::new();
-    for r in fake.turn_requests() {
-        for m in r["body"]["messages"].as_array().into_iter().flatten() {
-            for block in m["content"].as_array().into_iter().flatten() {
-                if block["type"] == "tool_result" {
-                    out.push_str(&block["content"].to_string());
-                    out.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
 fn bash(cmd: &str) -> (String, Value) {
     (
         "Bash".into(),
@@ -86,19 +69,6 @@ fn turn_of(tools: Vec<(String, Value)>) -> FakeTurn {
         tool_uses: tools,
         ..FakeTurn::tool("Read", json!({}))
     }
-}
-
-async fn server(d: &Dirs, fake: &FakeAnthropic, extra: &[(&str, &str)]) -> Server {
-    let mut env = chat_env(fake);
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Server::start_with(
-        d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await
 }
 
 #[tokio::test]
@@ -171,7 +141,7 @@ async fn at_sandboxed_there_is_no_network_no_credential_and_the_vault_is_read_on
         FakeTurn::text("Done."),
         FakeTurn::text("Still here."),
     ]);
-    let s = server(&d, &fake, &[]).await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ev = s
         .chat(json!({"message": "try to get out", "trustLevel": "sandboxed"}))
         .await;
@@ -287,7 +257,7 @@ async fn a_sandboxed_session_resumes_in_a_new_container_and_a_slow_turn_is_stopp
         FakeTurn::text("one two three four").slow(4, Duration::from_secs(40)),
     ]);
     // No warm containers: the second turn starts a fresh one, which must resume.
-    let s = server(&d, &fake, &[("WARM_POOL_SIZE", "0")]).await;
+    let s = chat_server(&d, &fake, &[("WARM_POOL_SIZE", "0")]).await;
     // A workspace whose floor is `sandboxed`, with its own limits and one writable folder.
     std::fs::create_dir_all(d.vault.join("Out")).unwrap();
     // The container runs as an unprivileged user: the folder's own permissions decide,
@@ -370,7 +340,7 @@ async fn without_docker_a_sandboxed_turn_fails_clearly_and_never_runs_weaker() {
     let fake = FakeAnthropic::start().await;
     let missing = d.tmp.path().join("no-docker.sock");
     let host = format!("unix://{}", missing.display());
-    let s = server(&d, &fake, &[("DOCKER_HOST", &host)]).await;
+    let s = chat_server(&d, &fake, &[("DOCKER_HOST", &host)]).await;
     let ev = s
         .chat(json!({"message": "hi", "trustLevel": "sandboxed"}))
         .await;

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, export_zip, read_rest, read_until, seed_sessions, types, upload_export, Dirs, NetNs,
-    Opts, Server, CLI_SLOTS,
+    chat_env, chat_server, export_zip, read_rest, read_until, seed_sessions, types, upload_export,
+    Dirs, NetNs, Opts, Server, CLI_SLOTS,
 };
 
 fn envs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -48,14 +48,7 @@ async fn vault_settings_files_neither_run_hooks_nor_redirect_the_model() {
         "env": {"ANTHROPIC_BASE_URL": elsewhere.url},
         "permissions": {"allow": ["Bash"]},
     });
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server(&d, &fake, &[]).await;
 
     // The API refuses to write any of them…
     for path in [
@@ -114,14 +107,7 @@ async fn the_agent_cannot_write_protected_files_either() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server(&d, &fake, &[]).await;
     let vault = d.vault.canonicalize().unwrap();
     let server_yaml = vault.join(".parachute/server.yaml");
     let before = std::fs::read(&server_yaml).unwrap_or_default();

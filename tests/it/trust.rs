@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{chat_env, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_env, chat_server, tool_results, Dirs, Opts, Server, CLI_SLOTS};
 
 const HOME_CANARY: &str = "HOME-CANARY-7f3a";
 /// A file in the shared temporary folder, outside the vault.
@@ -58,19 +58,6 @@ fn scene(d: &Dirs, home_holds_vault: bool) -> Scene {
     }
 }
 
-async fn server(d: &Dirs, fake: &FakeAnthropic, s: &Scene) -> Server {
-    let mut env = chat_env(fake);
-    env.push(("HOME".into(), s.user_home.display().to_string()));
-    Server::start_with(
-        d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await
-}
-
 fn write(path: impl AsRef<Path>) -> (String, Value) {
     (
         "Write".into(),
@@ -90,15 +77,6 @@ fn turn_of(tools: Vec<(String, Value)>) -> FakeTurn {
         tool_uses: tools,
         ..FakeTurn::tool("Read", json!({}))
     }
-}
-
-/// Every tool result the CLI sent back to the model, as text.
-fn tool_results(fake: &FakeAnthropic) -> String {
-    fake.turn_requests()
-        .iter()
-        .map(|r| r["body"]["messages"].to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test]
@@ -174,7 +152,7 @@ async fn at_vault_no_tool_reaches_outside_the_vault_or_its_protected_paths() {
         ]),
         FakeTurn::text("Done trying."),
     ]);
-    let s = server(&d, &fake, &sc).await;
+    let s = chat_server(&d, &fake, &[("HOME", sc.user_home.to_str().unwrap())]).await;
     let ev = s
         .chat(json!({"message": "try to escape", "trustLevel": "vault"}))
         .await;
@@ -254,7 +232,7 @@ async fn at_vault_a_home_around_the_vault_stays_unreadable() {
         ]),
         FakeTurn::text("Done."),
     ]);
-    let s = server(&d, &fake, &sc).await;
+    let s = chat_server(&d, &fake, &[("HOME", sc.user_home.to_str().unwrap())]).await;
     let ev = s
         .chat(json!({"message": "look around", "trustLevel": "vault"}))
         .await;
@@ -271,14 +249,7 @@ async fn at_vault_a_home_around_the_vault_stays_unreadable() {
 async fn a_request_cannot_lower_a_sessions_level() {
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server(&d, &fake, &[]).await;
     let ids = crate::support::seed_sessions(&d, 1, |_, n| {
         n.trust_level = Some("vault".into());
     })

@@ -68,6 +68,16 @@ async fn browser(d: &Driver, width: u32) -> Client {
         .expect("a browser session")
 }
 
+/// The text of the first element matching `css`.
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Saves the window as `target/ui-screenshots/{name}.png`.
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
@@ -115,21 +125,9 @@ async fn the_dashboard_renders_in_a_real_browser_at_phone_and_desktop_width() {
         // A browser asking for `/` is sent to the UI.
         c.goto(&s.url("/")).await.unwrap();
         assert!(c.current_url().await.unwrap().path().ends_with("/ui/"));
-        let h1 = c
-            .find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let h1 = text_of(&c, "h1").await;
         assert_eq!(h1, "Dashboard");
-        let text = c
-            .find(Locator::Css("main"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = text_of(&c, "main").await;
         assert!(text.contains(&d.vault.display().to_string()), "{text}");
         // No credential in this vault's server: the dashboard says what to do.
         assert!(text.contains("No Claude credential"), "{text}");
@@ -147,13 +145,7 @@ async fn the_dashboard_renders_in_a_real_browser_at_phone_and_desktop_width() {
                 .click()
                 .await
                 .unwrap();
-            let h1 = c
-                .find(Locator::Css("h1"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let h1 = text_of(&c, "h1").await;
             assert_eq!(h1, heading);
             check_screen(&c, width, &format!("{label} at {width}px")).await;
         }

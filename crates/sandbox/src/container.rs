@@ -254,11 +254,13 @@ pub async fn launch(
         (&claude_dir, &run_dir),
         &session,
     );
-    let name = format!(
-        "parachute-{}-{}",
-        &session[..session.len().min(8)],
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    // Docker names allow [a-zA-Z0-9_.-]: keep a readable prefix of the id, nothing else.
+    let prefix: String = session
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
+    let name = format!("parachute-{prefix}-{}", uuid::Uuid::new_v4().simple());
     let created = docker
         .create_container(
             Some(CreateContainerOptionsBuilder::default().name(&name).build()),

@@ -66,6 +66,11 @@ pub fn native_claude(cli: &Path) -> Result<PathBuf, SandboxError> {
     Ok(real)
 }
 
+/// A path as one shell word (the hooks run through a shell).
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
 /// Builds `image` offline and reports each step through `progress`.
 pub async fn build_offline(
     docker: &Docker,
@@ -100,10 +105,10 @@ async fn assemble_and_import(
         PACKAGES.join(", ")
     ));
     let hooks = [
-        format!("cp '{}' \"$1/usr/local/bin/claude\"", claude.display()),
+        format!("cp {} \"$1/usr/local/bin/claude\"", sh_quote(claude)),
         format!(
-            "cp '{}' \"$1/usr/local/bin/parachute-entry\"",
-            entry.display()
+            "cp {} \"$1/usr/local/bin/parachute-entry\"",
+            sh_quote(&entry)
         ),
         "chmod 0755 \"$1/usr/local/bin/claude\" \"$1/usr/local/bin/parachute-entry\"".into(),
         "mkdir -p \"$1/vault\" \"$1/run/parachute\" \"$1/home/agent\"".into(),
@@ -200,6 +205,11 @@ mod tests {
         assert!(ENTRY.contains("UNIX-CONNECT:/run/parachute/model.sock"));
         assert!(ENTRY.contains("exec /usr/local/bin/claude \"$@\""));
         assert!(!host_suite().is_empty());
+    }
+
+    #[test]
+    fn paths_are_quoted_for_the_shell() {
+        assert_eq!(sh_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
     }
 
     #[test]

@@ -435,6 +435,43 @@ pub fn chat_env(fake: &fake_anthropic::FakeAnthropic) -> Vec<(String, String)> {
     .collect()
 }
 
+/// A server whose CLI talks to `fake`, offline; `extra` adds to or replaces the
+/// environment of [`chat_env`].
+pub async fn chat_server(
+    d: &Dirs,
+    fake: &fake_anthropic::FakeAnthropic,
+    extra: &[(&str, &str)],
+) -> Server {
+    let mut env = chat_env(fake);
+    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Server::start_with(
+        d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The text of every tool result the CLI sent back to the model — not the tool calls,
+/// which repeat the commands and paths.
+pub fn tool_results(fake: &fake_anthropic::FakeAnthropic) -> String {
+    let mut out = String::new();
+    for r in fake.turn_requests() {
+        for m in r["body"]["messages"].as_array().into_iter().flatten() {
+            for block in m["content"].as_array().into_iter().flatten() {
+                if block["type"] == "tool_result" {
+                    out.push_str(&block["content"].to_string());
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses an SSE body into `(id, event)` pairs (comments skipped).
 pub fn parse_sse(text: &str) -> Vec<(Option<u64>, Value)> {
     let mut out = Vec::new();
