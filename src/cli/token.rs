@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use parachute_core::config::paths;
-use parachute_core::config::secrets::{Location, SecretStore, TokenKind};
+use parachute_core::config::secrets::{SecretStore, SecretsError, TokenKind};
 
 pub async fn run(force: bool) -> anyhow::Result<ExitCode> {
     let home = paths::resolve_home();
@@ -26,32 +26,28 @@ pub async fn run(force: bool) -> anyhow::Result<ExitCode> {
         eprintln!("error: no token given; run `claude setup-token` to get one, then paste it here");
         return Ok(ExitCode::FAILURE);
     }
-    let kind = match TokenKind::detect(token) {
-        Some(k) => k,
-        None if force => {
-            eprintln!("warning: this looks like neither an OAuth token (sk-ant-oat…) nor an API key (sk-ant-api…); storing it as an OAuth token because of --force");
-            TokenKind::OAuth
-        }
-        None => {
+    let store = SecretStore::new(home.join("secrets.json"));
+    let (kind, at, removed) = match store.set_claude_credential(token, force).await {
+        Ok(r) => r,
+        Err(SecretsError::UnknownCredential) => {
             eprintln!(
                 "error: this looks like neither a Claude OAuth token (sk-ant-oat…, from `claude setup-token`) \
                  nor an Anthropic API key (sk-ant-api…); nothing was changed. Pass --force to store it anyway."
             );
             return Ok(ExitCode::FAILURE);
         }
+        Err(e) => return Err(e.into()),
     };
-    let store = SecretStore::new(home.join("secrets.json"));
-    let at = store.set(kind.secret_name(), token).await?;
+    if force && TokenKind::detect(token).is_none() {
+        eprintln!("warning: this looks like neither an OAuth token (sk-ant-oat…) nor an API key (sk-ant-api…); stored as an OAuth token because of --force");
+    }
     println!(
         "Claude {} stored in the {} (the CLI gets it as {}).",
         kind.label(),
         at.as_str(),
         kind.secret_name().env_var()
     );
-    // One credential at a time: the other kind, if stored, would be ambiguous.
-    let other = store.get(kind.other().secret_name()).await?;
-    if other.is_some_and(|(_, at)| at != Location::Env) {
-        store.delete(kind.other().secret_name()).await?;
+    if removed {
         println!("The stored {} was removed.", kind.other().label());
     }
     for k in [TokenKind::OAuth, TokenKind::ApiKey] {

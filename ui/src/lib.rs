@@ -6,8 +6,14 @@
 
 #![warn(missing_docs)]
 
+mod chat;
 mod dashboard;
+mod keys;
+mod prompt;
+mod settings;
 mod shell;
+
+pub use prompt::key_prompt;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +27,10 @@ pub const BASE: &str = "/ui/";
 
 /// The stylesheet, embedded so the UI works offline from a clean clone.
 const APP_CSS: &str = include_str!("../assets/app.css");
+/// The page script: the API key, page loads with it, and each screen's live parts.
+const APP_JS: &str = include_str!("../assets/app.js");
+/// The Markdown renderer for Claude's replies (escapes everything; no raw HTML).
+const MARKDOWN_JS: &str = include_str!("../assets/markdown.js");
 /// The icon (a parachute), embedded too.
 const ICON_SVG: &str = include_str!("../assets/icon.svg");
 
@@ -32,10 +42,29 @@ pub fn router() -> Router<AppState> {
             get(|| async { axum::response::Redirect::permanent(BASE) }),
         )
         .route("/ui/", get(dashboard::page))
-        .route("/ui/chat", get(|| shell::not_built("chat")))
-        .route("/ui/approvals", get(|| shell::not_built("approvals")))
-        .route("/ui/keys", get(|| shell::not_built("keys")))
-        .route("/ui/settings", get(|| shell::not_built("settings")))
+        .route("/ui/chat", get(chat::list_page))
+        .route("/ui/chat/{id}", get(chat::session_page))
+        .route(
+            "/ui/approvals",
+            get(|| {
+                shell::not_built(
+                    "approvals",
+                    "Pairing requests from Telegram and Discord, and vault modules waiting for \
+                     approval, will be approved here. Neither bots nor modules are enabled in \
+                     this version, so nothing waits for approval.",
+                )
+            }),
+        )
+        .route("/ui/keys", get(keys::page))
+        .route("/ui/settings", get(settings::page))
+        .route(
+            "/ui/assets/app.js",
+            get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/ui/assets/markdown.js",
+            get(|| asset(MARKDOWN_JS, "text/javascript; charset=utf-8")),
+        )
         .route(
             "/ui/assets/app.css",
             get(|| asset(APP_CSS, "text/css; charset=utf-8")),

@@ -32,8 +32,10 @@ pub fn page(title: &str, active: &str, body: impl IntoView + 'static) -> Respons
                 <title>{title}</title>
                 <link rel="icon" href="/ui/assets/icon.svg" type="image/svg+xml"/>
                 <link rel="stylesheet" href="/ui/assets/app.css"/>
+                <script src="/ui/assets/markdown.js" defer></script>
+                <script src="/ui/assets/app.js" defer></script>
             </head>
-            <body>
+            <body data-page=active.to_string()>
                 <nav class="side" aria-label="Main">
                     <a class="brand" href="/ui/">"Parachute"</a>
                     {nav}
@@ -43,15 +45,36 @@ pub fn page(title: &str, active: &str, body: impl IntoView + 'static) -> Respons
         </html>
     };
     let html = Owner::new().with(|| format!("<!doctype html>{}", doc.to_html()));
-    let mut r = Html(html).into_response();
-    // The pages hold no secrets, but they describe the machine: never cached by others.
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    html_response(Html(html).into_response())
+}
+
+/// What every page's response carries: never cached (pages hold no secrets, but they
+/// describe the machine), and a content policy that runs only the UI's own scripts and
+/// styles (no inline script, no other origin), so injected markup cannot act.
+pub fn html_response(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     r
 }
 
 /// A screen whose feature is not in this build yet: says so plainly.
-pub async fn not_built(active: &'static str) -> Response {
+pub async fn not_built(active: &'static str, what: &'static str) -> Response {
     let label = SCREENS
         .iter()
         .find(|(s, _, _)| *s == active)
@@ -63,8 +86,8 @@ pub async fn not_built(active: &'static str) -> Response {
         view! {
             <h1>{label}</h1>
             <section class="card">
-                <p>"This screen is not in this version yet. Everything it will show is "
-                   "available through the HTTP API: see "<a href="/api/docs">"the API documentation"</a>"."</p>
+                <p>{what}</p>
+                <p class="muted">"What Parachute can do today is listed in "<a href="/api/docs">"the API documentation"</a>"."</p>
             </section>
         },
     )

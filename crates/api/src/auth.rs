@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings, put_settings))
 }
 
-fn require_local(caller: &Caller, what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_local(caller: &Caller, what: &str) -> Result<(), ApiError> {
     if caller.local {
         Ok(())
     } else {
@@ -50,6 +50,9 @@ async fn list_keys(State(s): State<AppState>) -> Json<KeyList> {
 struct CreateKeyBody {
     /// 1 to 100 characters.
     label: String,
+    /// Also return a QR code for the mobile app (`server_url` and `qr_svg`).
+    #[serde(default)]
+    qr: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,6 +62,29 @@ struct CreatedKeyJson {
     /// Shown only this once.
     key: String,
     created_at: String,
+    /// With `qr`: the URL other devices reach this server at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_url: Option<String>,
+    /// With `qr`: whether that URL is reachable from other devices (false when the
+    /// server listens on loopback only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reachable_from_lan: Option<bool>,
+    /// With `qr`: an SVG QR code holding `{"server": server_url, "apiKey": key}`, for the
+    /// mobile app to scan. Shown only this once, like the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    qr_svg: Option<String>,
+}
+
+/// The pairing QR code: the server's URL and the key, as JSON, drawn as SVG.
+fn pairing_qr(server_url: &str, key: &str) -> Result<String, ApiError> {
+    let payload = json!({"server": server_url, "apiKey": key}).to_string();
+    let code = qrcode::QrCode::new(payload.as_bytes())
+        .map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build())
 }
 
 /// Create an API key (from this machine only). The key is shown once.
@@ -92,11 +118,21 @@ async fn create_key(
     }
     let created = s.auth.create(&body.label).await?;
     tracing::info!(id = %created.info.id, "created an API key");
+    let (server_url, reachable_from_lan, qr_svg) = if body.qr {
+        let (url, lan) = parachute_core::util::net::lan_url(&s.settings.host, s.settings.port);
+        let svg = pairing_qr(&url, &created.key)?;
+        (Some(url), Some(lan), Some(svg))
+    } else {
+        (None, None, None)
+    };
     Ok(Json(CreatedKeyJson {
         id: created.info.id,
         label: created.info.label,
         key: created.key,
         created_at: created.info.created_at,
+        server_url,
+        reachable_from_lan,
+        qr_svg,
     }))
 }
 

@@ -70,6 +70,11 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         && key_id.is_none()
     {
         tracing::info!(peer = ?peer, path = %path, mode = mode.as_str(), "refused a request without a valid API key");
+        // A browser opening a UI page gets the key prompt (its script then loads the page
+        // with the key); every other client gets the API's JSON answer.
+        if path.starts_with("/ui") && parachute_ui::wants_html(req.headers()) {
+            return parachute_ui::key_prompt();
+        }
         return ApiError::Unauthorized.into_response();
     }
     req.extensions_mut().insert(Caller { local, key_id });

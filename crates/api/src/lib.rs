@@ -25,6 +25,7 @@ mod prompt_preview;
 mod sandbox;
 pub mod server;
 mod sessions;
+mod settings;
 mod sync;
 mod usage;
 mod workspaces;
@@ -62,6 +63,7 @@ pub use server::{serve, serve_with};
         (name = "imports", description = "Claude.ai and ChatGPT imports"),
         (name = "daily", description = "Daily agents (need the scheduler)"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
+        (name = "settings", description = "Server settings and the Claude credential (write-only)"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(imports::routes())
         .merge(daily::routes())
         .merge(sandbox::routes())
+        .merge(settings::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

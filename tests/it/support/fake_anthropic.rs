@@ -65,6 +65,8 @@ struct FakeState {
     script: Mutex<VecDeque<FakeTurn>>,
     log: Mutex<Vec<Value>>,
     counter: Mutex<u64>,
+    /// When each reply's first text delta was written (ms since the Unix epoch).
+    first_text: Mutex<Vec<u128>>,
 }
 
 pub struct FakeAnthropic {
@@ -105,6 +107,12 @@ impl FakeAnthropic {
     /// Every request so far: `{path, headers, body, side}`.
     pub fn requests(&self) -> Vec<Value> {
         self.state.log.lock().unwrap().clone()
+    }
+
+    /// When each reply's first text delta was sent, in ms since the Unix epoch (the same
+    /// clock as a browser's `Date.now()` on this machine).
+    pub fn first_text_times(&self) -> Vec<u128> {
+        self.state.first_text.lock().unwrap().clone()
     }
 
     /// The agent-loop requests (not side queries).
@@ -236,12 +244,28 @@ async fn messages(
     ));
     events.push(sse("message_stop", json!({"type": "message_stop"})));
     let delay = turn.delay;
-    let body = futures_util::stream::unfold(events.into_iter(), move |mut it| async move {
-        let ev = it.next()?;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    let mut first = true;
+    let body = futures_util::stream::unfold(events.into_iter(), move |mut it| {
+        let st = st.clone();
+        let ev = it.next();
+        let record = first && ev.as_deref().is_some_and(|e| e.contains("text_delta"));
+        if record {
+            first = false;
         }
-        Some((Ok::<Bytes, Infallible>(Bytes::from(ev)), it))
+        async move {
+            let ev = ev?;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if record {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis();
+                st.first_text.lock().unwrap().push(now);
+            }
+            Some((Ok::<Bytes, Infallible>(Bytes::from(ev)), it))
+        }
     });
     Response::builder()
         .status(200)

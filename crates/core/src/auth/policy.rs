@@ -150,7 +150,11 @@ pub fn is_local(peer: Option<SocketAddr>, h: &RequestHints) -> bool {
 /// Whether a request to `path` needs a key under `mode`.
 pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -> AccessDecision {
     let under_api = path == "/api" || path.starts_with("/api/");
-    if path == "/api/health" || !under_api {
+    // The web UI's pages show what the API shows, so they are guarded alike; only its
+    // static assets (stylesheet, scripts, icon: nothing about this machine) are public,
+    // so the key prompt can load them.
+    let ui_page = path == "/ui" || (path.starts_with("/ui/") && !path.starts_with("/ui/assets/"));
+    if path == "/api/health" || !(under_api || ui_page) {
         return AccessDecision::Pass;
     }
     match mode {
@@ -344,6 +348,13 @@ mod tests {
             (Always, "/apix", false, 1, Pass),
             (Disabled, "/api/chat", true, 0, Pass),
             (Disabled, "/api/chat", false, 0, NeedKey),
+            // The UI's pages are guarded like the API; its assets are not.
+            (Remote, "/ui/", false, 1, NeedKey),
+            (Remote, "/ui/chat", true, 1, Pass),
+            (Always, "/ui", false, 1, NeedKey),
+            (Always, "/ui/keys", true, 1, NeedKey),
+            (Always, "/ui/assets/app.js", false, 1, Pass),
+            (Remote, "/uix", false, 1, Pass),
         ];
         for (mode, path, local, n, want) in cases {
             assert_eq!(

@@ -839,6 +839,21 @@ fn parse_cors(s: &str, port: u16) -> Vec<String> {
         .collect()
 }
 
+/// Settings whose value is a whole number (a count, a size in bytes, seconds).
+fn is_count_key(key: &str) -> bool {
+    [
+        "_secs",
+        "_size",
+        "_processes",
+        "_turns",
+        "_bytes",
+        "_pids",
+        "_per_peer",
+    ]
+    .iter()
+    .any(|suffix| key.ends_with(suffix))
+}
+
 /// Validates one `config set KEY VALUE` pair and returns the YAML value to store.
 pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
     if SECRET_KEYS.contains(&key) {
@@ -856,6 +871,10 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
     let typed = match key {
         "port" => Value::from(parse_num::<u16>(key, value, src)?),
         "max_message_length" | "max_body_bytes" => Value::from(parse_num::<u64>(key, value, src)?),
+        // Counts and durations are written as numbers, so the file reads as people write it.
+        k if is_count_key(k) && value.trim().parse::<u64>().is_ok() => {
+            Value::from(parse_num::<u64>(key, value, src)?)
+        }
         "debug" => Value::from(
             parse_bool(value).ok_or_else(|| invalid(key, src, "expected true or false"))?,
         ),
@@ -891,6 +910,105 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
         },
     )?;
     Ok(typed)
+}
+
+/// One setting as the settings screen and `GET /api/settings` show it.
+#[derive(Debug, Clone)]
+pub struct SettingView {
+    /// The key, as `parachute config set` takes it.
+    pub key: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// The value in force.
+    pub value: String,
+    /// Where the value in force comes from.
+    pub source: Source,
+    /// The value saved in its settings file when it differs from the one in force
+    /// (it takes effect at the next start).
+    pub saved: Option<String>,
+}
+
+/// Every known setting with its value in force and any saved change (reads the two
+/// small settings files: call it off the async runtime).
+pub fn setting_views(s: &Settings) -> Vec<SettingView> {
+    let vault_file = read_yaml_map(&s.paths.vault_config_file()).unwrap_or_default();
+    let home_file = read_yaml_map(&s.paths.home_config_file()).unwrap_or_default();
+    KNOWN_KEYS
+        .iter()
+        .filter_map(|(key, description)| {
+            let (value, source) = s.shown.get(*key)?;
+            let file = if *key == "vault_path" {
+                &home_file
+            } else {
+                &vault_file
+            };
+            let saved = file
+                .get(*key)
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .filter(|v| v != value);
+            Some(SettingView {
+                key,
+                description,
+                value: value.clone(),
+                source: *source,
+                saved,
+            })
+        })
+        .collect()
+}
+
+/// Checks and saves settings as `parachute config set` does: every value is checked
+/// before any is written; `vault_path` goes to the home config, the rest to the
+/// vault's. Returns each refused key with the reason, or the keys written.
+pub fn save_settings(
+    paths: &Paths,
+    values: &BTreeMap<String, String>,
+) -> Result<Vec<String>, SaveError> {
+    let mut checked = Vec::new();
+    let mut refused = Vec::new();
+    for (key, value) in values {
+        match validate_setting(key, value) {
+            Ok(v) => checked.push((key.clone(), v, value.clone())),
+            Err(ConfigError::Invalid { reason, .. }) => refused.push((key.clone(), reason)),
+            Err(e) => refused.push((key.clone(), e.to_string())),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(SaveError::Refused(refused));
+    }
+    let mut saved = Vec::new();
+    for (key, typed, raw) in checked {
+        if key == "vault_path" {
+            let abs = paths::absolutize(Path::new(&raw));
+            write_yaml_key(
+                &paths.home_config_file(),
+                &key,
+                Value::from(abs.display().to_string()),
+            )?;
+        } else {
+            std::fs::create_dir_all(paths.vault_dot()).map_err(|e| ConfigError::Unwritable {
+                path: paths.vault_dot(),
+                reason: e.to_string(),
+            })?;
+            write_yaml_key(&paths.vault_config_file(), &key, typed)?;
+        }
+        saved.push(key);
+    }
+    Ok(saved)
+}
+
+/// Why [`save_settings`] wrote nothing (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// These keys were refused, each with the reason; nothing was written.
+    #[error("settings refused: {0:?}")]
+    Refused(Vec<(String, String)>),
+    /// A file could not be written.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Sets one key in a flat YAML file (atomically), keeping the other keys.

@@ -174,6 +174,9 @@ pub enum SecretsError {
         /// The underlying I/O or parse error.
         reason: String,
     },
+    /// A Claude credential whose prefix says neither OAuth token nor API key.
+    #[error("this looks like neither a Claude OAuth token (sk-ant-oat…, from `claude setup-token`) nor an Anthropic API key (sk-ant-api…)")]
+    UnknownCredential,
     /// The fallback file could not be written, or the legacy token file removed.
     #[error("cannot write the secrets file {path}: {reason}")]
     FileWrite {
@@ -306,6 +309,39 @@ impl SecretStore {
             "no OS keychain answered; storing the secret in the 0600 fallback file");
         self.file_update(name, Some(value.to_string())).await?;
         Ok(Location::File)
+    }
+
+    /// Stores the Claude credential under the name of its kind (recognised by prefix;
+    /// with `force`, anything else is stored as an OAuth token), and removes a stored
+    /// credential of the other kind so only one is in force. Returns the kind, where it
+    /// went, and whether another kind was removed.
+    pub async fn set_claude_credential(
+        &self,
+        value: &str,
+        force: bool,
+    ) -> Result<(TokenKind, Location, bool), SecretsError> {
+        let value = value.trim();
+        let kind = match TokenKind::detect(value) {
+            Some(k) => k,
+            None if force => TokenKind::OAuth,
+            None => return Err(SecretsError::UnknownCredential),
+        };
+        let at = self.set(kind.secret_name(), value).await?;
+        let other = self.get(kind.other().secret_name()).await?;
+        let removed = other.is_some_and(|(_, at)| at != Location::Env);
+        if removed {
+            self.delete(kind.other().secret_name()).await?;
+        }
+        Ok((kind, at, removed))
+    }
+
+    /// Removes the stored Claude credential of both kinds (values in the environment stay:
+    /// they are not ours to remove).
+    pub async fn clear_claude_credential(&self) -> Result<(), SecretsError> {
+        for k in [TokenKind::OAuth, TokenKind::ApiKey] {
+            self.delete(k.secret_name()).await?;
+        }
+        Ok(())
     }
 
     /// Removes a secret from the keychain and the file.

@@ -1,6 +1,7 @@
 //! Small shared helpers: atomic file writes, time formats, a tiny local HTTP probe.
 
 pub mod fs;
+pub mod net;
 pub mod probe;
 pub mod sys;
 pub mod time;

@@ -1,0 +1,110 @@
+//! Settings: the values people change most, each saved through `PUT /api/settings` with
+//! refusals shown next to the field, and the Claude credential, which can be set or
+//! cleared but is never shown (`/api/settings/claude-credential`).
+
+use axum::extract::State;
+use axum::response::Response;
+use leptos::prelude::*;
+
+use parachute_core::app::AppState;
+use parachute_core::config::{setting_views, SettingView};
+
+use crate::shell;
+
+/// The settings on this screen, in order: (key, label, input type).
+const FIELDS: &[(&str, &str, &str)] = &[
+    ("vault_path", "Vault folder", "text"),
+    ("host", "Listen on (host)", "text"),
+    ("port", "Port", "number"),
+    ("default_model", "Default model", "text"),
+    ("warm_pool_size", "Warm CLI processes", "number"),
+    (
+        "warm_idle_secs",
+        "Keep an idle CLI warm for (seconds)",
+        "number",
+    ),
+    ("max_cli_processes", "Most CLI processes at once", "number"),
+    (
+        "model_timeout_secs",
+        "Model answer timeout (seconds)",
+        "number",
+    ),
+];
+
+fn field(v: &SettingView, label: &'static str, kind: &'static str) -> impl IntoView {
+    let id = format!("s-{}", v.key);
+    let err = format!("err-{}", v.key);
+    let shown = v.saved.clone().unwrap_or_else(|| v.value.clone());
+    let pending = v.saved.as_ref().map(|_| {
+        view! { <p class="note">"Saved; in force after the next start (now: "<code>{v.value.clone()}</code>")."</p> }
+    });
+    let hint = format!("{} · from {}", v.description, v.source.as_str());
+    view! {
+        <div class="field" data-key=v.key>
+            <label for=id.clone()>{label}</label>
+            <input id=id name=v.key type=kind value=shown.clone() data-initial=shown
+                aria-describedby=err.clone() autocomplete="off"/>
+            <p class="hint">{hint}</p>
+            {pending}
+            <p class="field-error" id=err role="alert" hidden></p>
+        </div>
+    }
+}
+
+/// `GET /ui/settings`.
+pub async fn page(State(s): State<AppState>) -> Response {
+    let current = s.settings.clone();
+    let views = tokio::task::spawn_blocking(move || setting_views(&current))
+        .await
+        .unwrap_or_default();
+    let fields = FIELDS
+        .iter()
+        .filter_map(|(key, label, kind)| {
+            let v = views.iter().find(|v| v.key == *key)?;
+            Some(field(v, label, kind))
+        })
+        .collect_view();
+    let credential = match s.secrets.claude_credential().await {
+        Ok(Some(c)) => format!("Set: {} (in the {}).", c.kind.label(), c.location.as_str()),
+        Ok(None) => "Not set: chats cannot run until it is.".to_string(),
+        Err(e) => format!("Cannot be read: {e}"),
+    };
+    shell::page(
+        "Settings",
+        "settings",
+        view! {
+            <h1>"Settings"</h1>
+            <form id="settings" class="card" aria-labelledby="server-h" novalidate>
+                <h2 id="server-h">"Server"</h2>
+                <p class="muted">"Saved to "<code>{s.settings.paths.vault_config_file().display().to_string()}</code>
+                    ". Changes take effect when Parachute next starts."</p>
+                {fields}
+                <div class="actions">
+                    <button type="submit">"Save settings"</button>
+                    <p class="ok" id="settings-saved" role="status" hidden></p>
+                    <p class="field-error" id="settings-error" role="alert" hidden></p>
+                </div>
+            </form>
+            <form id="credential" class="card" aria-labelledby="cred-h" autocomplete="off">
+                <h2 id="cred-h">"Claude credential"</h2>
+                <p id="credential-state">{credential}</p>
+                <p class="muted">"An OAuth token from "<code>"claude setup-token"</code>" or an Anthropic API key. "
+                    "It is stored in the OS keychain (or a private file) and never shown again."</p>
+                <div class="field">
+                    <label for="token">"New token or key"</label>
+                    <input id="token" name="token" type="password" autocomplete="new-password"
+                        aria-describedby="err-token" spellcheck="false"/>
+                    <p class="field-error" id="err-token" role="alert" hidden></p>
+                </div>
+                <div class="actions">
+                    <button type="submit">"Save credential"</button>
+                    <button type="button" id="clear-credential" class="danger">"Remove stored credential"</button>
+                </div>
+            </form>
+            <section class="card" aria-labelledby="bots-h">
+                <h2 id="bots-h">"Bots"</h2>
+                <p class="muted">"Telegram and Discord bots are not in this version yet."</p>
+            </section>
+        },
+    )
+}
