@@ -7,7 +7,8 @@
 //! - closed-loop load with 32 concurrent clients on `GET /api/health`, `GET /api/chat`
 //!   and `GET /api/chat?limit=20&search=topic%2042` (throughput, p50/p99/max latency);
 //! - a sequential pass of 2,000 `GET /api/chat` (the "list p99 under 5 ms" target);
-//! - the web UI's dashboard (`GET /ui/`) over the same sessions: its HTML size and
+//! - the web UI's dashboard (`GET /ui/`) and chat screen (`GET /ui/chat`, the newest 50
+//!   of the sessions) over the same sessions: their HTML size and
 //!   sequential render times.
 //!
 //! Figures are printed beside their targets and written as JSON to
@@ -67,8 +68,8 @@ const SCENARIOS: &[(&str, &str)] = &[
     ),
 ];
 const LIST_PATH: &str = "/api/chat";
-/// The web UI's dashboard, rendered on the server.
-const DASHBOARD_PATH: &str = "/ui/";
+/// The web UI's screens measured, rendered on the server: (name, path).
+const UI_PAGES: &[(&str, &str)] = &[("dashboard", "/ui/"), ("chat", "/ui/chat")];
 const DASHBOARD_REQUESTS: usize = 200;
 
 #[tokio::main]
@@ -102,20 +103,24 @@ async fn main() -> Result<()> {
     let sequential = run_sequential(&client, &server.url(LIST_PATH), SEQUENTIAL_REQUESTS)
         .await
         .named("GET /api/chat");
-    // The UI's dashboard over the same 10,000 sessions: its size and render time.
-    let dashboard_bytes = client
-        .get(server.url(DASHBOARD_PATH))
-        .send()
-        .await?
-        .bytes()
-        .await?
-        .len();
-    progress(&format!(
-        "sequential: {DASHBOARD_REQUESTS} x GET {DASHBOARD_PATH} ({dashboard_bytes} bytes of HTML)"
-    ));
-    let dashboard = run_sequential(&client, &server.url(DASHBOARD_PATH), DASHBOARD_REQUESTS)
-        .await
-        .named("GET /ui/ (dashboard)");
+    // The UI's screens over the same 10,000 sessions: their size and render time.
+    let mut ui_pages = Vec::new();
+    for (name, path) in UI_PAGES {
+        let bytes = client
+            .get(server.url(path))
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .len();
+        progress(&format!(
+            "sequential: {DASHBOARD_REQUESTS} x GET {path} ({bytes} bytes of HTML)"
+        ));
+        let samples = run_sequential(&client, &server.url(path), DASHBOARD_REQUESTS)
+            .await
+            .named(&format!("GET {path} ({name})"));
+        ui_pages.push((*name, *path, bytes, samples));
+    }
     let after_rss = server.rss_kb();
     drop(client); // closes the keep-alive connections so the graceful shutdown is quick
     let status = server.stop().await?;
@@ -128,8 +133,7 @@ async fn main() -> Result<()> {
         visible,
         loads,
         sequential,
-        dashboard,
-        dashboard_bytes,
+        ui_pages,
     };
     report.print();
     if !status.success() {
@@ -502,9 +506,8 @@ struct Report {
     visible: usize,
     loads: Vec<Samples>,
     sequential: Samples,
-    /// Sequential renders of the UI's dashboard, and its size.
-    dashboard: Samples,
-    dashboard_bytes: usize,
+    /// Sequential renders of each UI screen: (name, path, HTML bytes, samples).
+    ui_pages: Vec<(&'static str, &'static str, usize, Samples)>,
 }
 
 impl Report {
@@ -605,18 +608,18 @@ impl Report {
             ms(s.p(50.0)),
             verdict(Some(p99), TARGET_LIST_P99_MS)
         );
-        let d = &self.dashboard;
-        println!(
-            "\nsequential GET /ui/ (the dashboard) over {SESSIONS} sessions ({} requests, {} errors, {} bytes of HTML)",
-            d.requests(),
-            d.errors,
-            self.dashboard_bytes
-        );
-        println!(
-            "  p50 / p99                         {:>6.2} / {:>6.2} ms",
-            ms(d.p(50.0)),
-            ms(d.p(99.0))
-        );
+        for (name, path, bytes, d) in &self.ui_pages {
+            println!(
+                "\nsequential GET {path} (the {name} screen) over {SESSIONS} sessions ({} requests, {} errors, {bytes} bytes of HTML)",
+                d.requests(),
+                d.errors,
+            );
+            println!(
+                "  p50 / p99                         {:>6.2} / {:>6.2} ms",
+                ms(d.p(50.0)),
+                ms(d.p(99.0))
+            );
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -636,7 +639,9 @@ impl Report {
             "rss_mb": { "idle": idle, "after_load": mb(self.after_rss) },
             "load": self.loads.iter().map(Samples::to_json).collect::<Vec<_>>(),
             "sequential_list": self.sequential.to_json(),
-            "dashboard": { "bytes": self.dashboard_bytes, "sequential": self.dashboard.to_json() },
+            "ui": self.ui_pages.iter().map(|(name, path, bytes, d)| {
+                json!({"screen": name, "path": path, "bytes": bytes, "sequential": d.to_json()})
+            }).collect::<Vec<_>>(),
             "targets": {
                 "idle_rss_mb": target_json(idle, TARGET_IDLE_RSS_MB),
                 "cold_start_median_ms": target_json(Some(median), TARGET_COLD_START_MS),

@@ -637,3 +637,81 @@ async fn a_browser_without_a_key_gets_the_key_prompt() {
     assert_eq!(v, json!({"cookie": "", "stored": true}));
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn questions_are_answered_inline_and_a_reply_can_be_stopped() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let questions = json!([{"question": "Which colour do you like?", "header": "Colour", "multiSelect": false,
+        "options": [{"label": "Red", "description": "warm"}, {"label": "Blue", "description": "cool"}]}]);
+    let long = "word ".repeat(80);
+    fake.script(vec![
+        FakeTurn::tool("AskUserQuestion", json!({"questions": questions})),
+        FakeTurn::text("Blue it is."),
+        FakeTurn::text(&long).slow(80, Duration::from_millis(100)),
+    ]);
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake, &[]).await;
+    let drv = driver().await;
+    let c = browser(&drv, 375).await;
+    c.goto(&s.url("/ui/chat")).await.unwrap();
+    type_into(&c, "#message", "Ask me something").await;
+    click(&c, "#send").await;
+    wait_js(
+        &c,
+        "return document.querySelector('form.prompt.question input[value=\"Blue\"]');",
+        "the question",
+    )
+    .await;
+    let prompt = text_of(&c, "form.prompt.question").await;
+    assert!(prompt.contains("Which colour do you like?"), "{prompt}");
+    check_screen(&c, 375, "a question at phone width").await;
+    screenshot(&c, "chat-question-375").await;
+    click(&c, "form.prompt.question input[value=\"Blue\"]").await;
+    click(&c, "form.prompt.question button[type=submit]").await;
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#messages li.msg.assistant')].pop().innerText.includes('Blue it is.');",
+        "the reply after the answer",
+    )
+    .await;
+    assert!(
+        tool_results_contain(&fake, "Blue"),
+        "the answer reached the model"
+    );
+
+    // A long reply, stopped part-way: it ends, short, and the composer is usable again.
+    type_into(&c, "#message", "Talk a lot").await;
+    click(&c, "#send").await;
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#messages li.msg.assistant')].pop().innerText.includes('word');",
+        "the long reply to start",
+    )
+    .await;
+    click(&c, "#abort").await;
+    let v = wait_js(
+        &c,
+        "return document.querySelector('.chat').dataset.streaming === '0' && {
+            text: [...document.querySelectorAll('#messages li.msg.assistant')].pop().innerText,
+            sendable: !document.getElementById('send').disabled };",
+        "the stopped reply",
+    )
+    .await;
+    assert_eq!(v["sendable"], true);
+    let shown = v["text"].as_str().unwrap().trim().len();
+    assert!(
+        shown < long.trim().len(),
+        "the reply was not stopped: {shown} chars"
+    );
+    c.close().await.unwrap();
+}
+
+/// Whether a tool result the CLI sent back to the model contains `text`.
+fn tool_results_contain(fake: &FakeAnthropic, text: &str) -> bool {
+    crate::support::tool_results(fake).contains(text)
+        || fake
+            .turn_requests()
+            .iter()
+            .any(|r| r["body"]["messages"].to_string().contains(text))
+}

@@ -202,7 +202,7 @@
         btn.disabled = true;
         P.api('POST', '/api/chat/' + encodeURIComponent(ev.sessionId || sid) + '/answer', { request_id: ev.requestId, answers: answers })
           .then(function (r) {
-            if (r.ok) { f.replaceWith(el('p', { class: 'prompt done muted' }, 'Answered.')); }
+            if (r.ok) { f.replaceWith(el('p', { class: 'prompt done muted' }, 'Answered.')); setStatus(''); }
             else { btn.disabled = false; show(err, P.detail(r.data)); }
           });
       });
@@ -222,7 +222,7 @@
         allow.disabled = deny.disabled = true;
         P.api('POST', '/api/chat/' + encodeURIComponent(sid) + '/permissions/' + kind, { requestId: ev.id })
           .then(function (r) {
-            if (r.ok) box.replaceWith(el('p', { class: 'prompt done muted' }, kind === 'grant' ? 'Allowed.' : 'Denied.'));
+            if (r.ok) { box.replaceWith(el('p', { class: 'prompt done muted' }, kind === 'grant' ? 'Allowed.' : 'Denied.')); setStatus(''); }
             else { allow.disabled = deny.disabled = false; show(err, P.detail(r.data)); }
           });
       }
@@ -276,7 +276,12 @@
           }
           turn.thinking.lastChild.textContent = ev.content || '';
           break;
-        case 'tool_use': if (ev.tool) toolCard(turn, ev.tool); turn.thinking = null; break;
+        case 'tool_use':
+          // A question is shown as its own form (the next event), not as a tool call.
+          if (ev.tool && ev.tool.name !== 'AskUserQuestion') toolCard(turn, ev.tool);
+          turn.thinking = null;
+          turn.text = null;
+          break;
         case 'tool_result': {
           var d = turn.tools[ev.toolUseId];
           if (d) {
@@ -286,8 +291,8 @@
           }
           break;
         }
-        case 'user_question': questionForm(turn, ev); break;
-        case 'permission_request': permissionCard(turn, ev); break;
+        case 'user_question': questionForm(turn, ev); setStatus('Claude is waiting for your answer.'); break;
+        case 'permission_request': permissionCard(turn, ev); setStatus('Claude is waiting for your decision.'); break;
         case 'retrying': setStatus('The model API is busy; retrying (attempt ' + ev.attempt + ' of ' + ev.maxRetries + ')…'); break;
         case 'warning': setStatus(ev.message || ''); break;
         case 'error':
