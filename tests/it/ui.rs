@@ -369,6 +369,14 @@ async fn a_chat_streams_in_pieces_survives_a_reload_and_answers_a_permission_pro
         "the permission prompt",
     )
     .await;
+    // A reload while the prompt waits shows it again (the turn is replayed).
+    c.refresh().await.unwrap();
+    wait_js(
+        &c,
+        "return document.querySelector('.prompt.permission button.primary');",
+        "the permission prompt after a reload",
+    )
+    .await;
     let prompt = text_of(&c, ".prompt.permission").await;
     assert!(prompt.contains("Write"), "{prompt}");
     assert!(prompt.contains("from-the-ui.md"), "{prompt}");

@@ -2,14 +2,18 @@
    live parts, talking to the same public HTTP API the mobile app uses:
    - the API key (when the auth mode asks this browser for one): kept in sessionStorage,
      sent as X-API-Key on every request, pages loaded with it and written in place;
-   - chat: send, stream the reply (fetch + ReadableStream), re-attach after a reload with
-     Last-Event-ID, inline prompts, abort, archive;
+   - chat: send, stream the reply (fetch + ReadableStream), re-attach to a running turn
+     after a reload (replayed from its start, so waiting prompts show again) and after a
+     dropped connection (with Last-Event-ID), inline prompts, abort, archive;
    - devices & keys, settings: forms saved through the API, errors next to the field. */
 (function () {
   'use strict';
   var KEY = 'parachute.apiKey';
   var P = (window.Parachute = window.Parachute || {});
-  var leaving = [];
+  /* Kept on the shared object: a page written in place runs this script again, and the
+     next load must stop the streams of the page it replaces. */
+  P.leaving = P.leaving || [];
+  P.loads = P.loads || 0;
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
@@ -51,21 +55,33 @@
 
   /* With a key, pages are fetched with it and written in place (a browser navigation
      cannot carry the header). Streams of the page being left are stopped first. */
-  P.load = function (url, push) {
+  P.load = function (url, push, fromPrompt) {
+    var n = ++P.loads;
     return fetch(url, { headers: P.headers({ Accept: 'text/html' }) }).then(function (r) {
-      if (r.status === 401) return r.status;
+      if (n !== P.loads) return r.status; // a later click won
+      if (r.status === 401) {
+        // The key was revoked or is wrong: forget it; the prompt asks again.
+        sessionStorage.removeItem(KEY);
+        if (!fromPrompt) location.href = url;
+        return r.status;
+      }
       return r.text().then(function (html) {
-        leaving.forEach(function (f) { try { f(); } catch (e) { /* already gone */ } });
-        leaving = [];
+        if (n !== P.loads) return r.status;
+        P.leaving.forEach(function (f) { try { f(); } catch (e) { /* already gone */ } });
+        P.leaving = [];
         if (push) history.pushState({}, '', url);
         document.open();
         document.write(html);
         document.close();
         return r.status;
       });
+    }, function () {
+      // Parachute did not answer: let the browser try, and show what it gets.
+      if (n === P.loads && !fromPrompt) location.href = url;
+      return 0;
     });
   };
-  P.onLeave = function (f) { leaving.push(f); };
+  P.onLeave = function (f) { P.leaving.push(f); };
   P.go = function (url) { if (P.key()) P.load(url, true); else location.href = url; };
 
   function keyedNavigation() {
@@ -75,6 +91,8 @@
       if (!a || a.target || e.defaultPrevented || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
       var u = new URL(a.getAttribute('href'), location.href);
       if (u.origin !== location.origin || u.pathname.indexOf('/ui/') !== 0 || u.pathname.indexOf('/ui/assets/') === 0) return;
+      // A link within the page (#…) stays a link within the page.
+      if (u.hash && u.pathname === location.pathname && u.search === location.search) return;
       e.preventDefault();
       P.load(u.href, true);
     });
@@ -82,19 +100,23 @@
       var f = e.target;
       if (e.defaultPrevented || (f.method || 'get').toLowerCase() !== 'get') return;
       var u = new URL(f.getAttribute('action') || location.href, location.href);
-      if (u.pathname.indexOf('/ui/') !== 0) return;
+      if (u.origin !== location.origin || u.pathname.indexOf('/ui/') !== 0) return;
       e.preventDefault();
       u.search = new URLSearchParams(new FormData(f)).toString();
       P.load(u.href, true);
     });
-    window.addEventListener('popstate', function () { P.load(location.href, false); });
+    var shown = location.pathname + location.search;
+    window.addEventListener('popstate', function () {
+      if (location.pathname + location.search === shown) return; // only the #fragment moved
+      P.load(location.href, false);
+    });
   }
 
   function keyPrompt() {
     var form = $('key-form'), input = $('api-key'), err = $('key-error');
     function tryKey(k) {
       sessionStorage.setItem(KEY, k);
-      return P.load(location.href, false).then(function (status) {
+      return P.load(location.href, false, true).then(function (status) {
         if (status === 401) {
           sessionStorage.removeItem(KEY);
           show(err, 'This key was not accepted. Check it, or create a new one.');
@@ -132,13 +154,12 @@
     var list = $('messages'), form = $('composer'), ta = $('message');
     var sendBtn = $('send'), abortBtn = $('abort'), status = $('turn-status');
     var sid = root.dataset.session || null;
-    var busy = false, controller = null;
+    var busy = false, controller = null, stopWanted = false;
 
     list.querySelectorAll('.md').forEach(function (n) { md(n, n.textContent); });
     function scroll() { var last = list.lastElementChild; if (last && last.scrollIntoView) last.scrollIntoView({ block: 'end' }); }
     scroll();
 
-    function lastKey(id) { return 'parachute.lastEvent.' + id; }
     function setBusy(b) {
       busy = b;
       sendBtn.disabled = b;
@@ -152,7 +173,27 @@
       var bubble = el('div', { class: 'bubble' });
       li.appendChild(bubble);
       list.appendChild(li);
-      return { li: li, body: bubble, text: null, thinking: null, tools: {}, gotText: false };
+      return { li: li, body: bubble, text: null, thinking: null, tools: {}, gotText: false, lastId: null };
+    }
+
+    /* A turn replayed after the page loaded: it is placed once its user message is known. */
+    function replayTurn() {
+      var t = newTurn();
+      t.li.remove();
+      t.replay = true;
+      return t;
+    }
+    function place(turn, userText) {
+      if (turn.li.isConnected) return;
+      var users = list.querySelectorAll('li.msg.user');
+      var lastUser = users[users.length - 1];
+      if (userText !== undefined && lastUser && lastUser.innerText.trim() === userText.trim()) {
+        // The stored part of this turn is replaced by its replay.
+        while (lastUser.nextElementSibling) lastUser.nextElementSibling.remove();
+      } else if (userText !== undefined) {
+        list.appendChild(el('li', { class: 'msg user' })).appendChild(el('div', { class: 'bubble' }, userText));
+      }
+      list.appendChild(turn.li);
     }
 
     function toolCard(turn, tool) {
@@ -169,7 +210,7 @@
     }
 
     function questionForm(turn, ev) {
-      var f = el('form', { class: 'prompt question' });
+      var f = el('form', { class: 'prompt question', 'data-prompt-tool': String(ev.requestId || '').split('-q-').pop() });
       (ev.questions || []).forEach(function (q, i) {
         var fs = el('fieldset');
         fs.appendChild(el('legend', {}, q.question || q.header || 'Question'));
@@ -211,7 +252,7 @@
     }
 
     function permissionCard(turn, ev) {
-      var box = el('div', { class: 'prompt permission', role: 'group', 'aria-label': 'Permission request' });
+      var box = el('div', { class: 'prompt permission', role: 'group', 'aria-label': 'Permission request', 'data-prompt-tool': String(ev.id || '').split('-p-').pop() });
       var what = ev.filePath || briefInput(ev.input) || '';
       box.appendChild(el('p', {}, 'Claude asks to use ' + (ev.toolName || 'a tool') + (what ? ' on ' + what : '') + '.'));
       if (ev.input) box.appendChild(el('pre', { class: 'tool-input' }, JSON.stringify(ev.input, null, 2)));
@@ -239,6 +280,7 @@
       if (!id || id === 'pending' || id === sid) return;
       sid = id;
       root.dataset.session = id;
+      if (stopWanted && busy) { stopWanted = false; sendStop(); }
       var path = '/ui/chat/' + encodeURIComponent(id);
       if (location.pathname !== path) history.replaceState({}, '', path);
       // A new chat became a session: its options are set, and the list shows it.
@@ -259,8 +301,10 @@
     }
 
     function handle(turn, ev) {
+      if (turn.replay && !turn.li.isConnected && ['session', 'prompt_metadata', 'user_message', 'init', 'model'].indexOf(ev.type) < 0) place(turn);
       switch (ev.type) {
         case 'session': adopt(ev.sessionId); break;
+        case 'user_message': if (turn.replay) place(turn, ev.content || ''); break;
         case 'text':
           if (!turn.text) { turn.text = el('div', { class: 'md' }); turn.body.appendChild(turn.text); }
           md(turn.text, ev.content || '');
@@ -284,6 +328,10 @@
           break;
         case 'tool_result': {
           var d = turn.tools[ev.toolUseId];
+          // A prompt about this tool call was answered (here, or on another device).
+          turn.body.querySelectorAll('[data-prompt-tool="' + CSS.escape(ev.toolUseId || '') + '"]').forEach(function (f) {
+            f.replaceWith(el('p', { class: 'prompt done muted' }, 'Answered.'));
+          });
           if (d) {
             var c = String(ev.content || '');
             d.appendChild(el('pre', { class: 'tool-result' + (ev.isError ? ' error' : '') }, c.length > 8000 ? c.slice(0, 8000) + '\n…' : c));
@@ -312,11 +360,14 @@
       return null;
     }
 
-    /* Reads an SSE response, remembering the last event id for a later re-attach. */
+    /* Reads an SSE response; resolves to whether the turn ended. `turn.lastId` keeps
+       the last event id, to re-attach with Last-Event-ID if the connection drops. */
     function consume(response, turn) {
       if (!response.ok || !response.body) {
         return response.json().catch(function () { return null; }).then(function (data) {
+          if (response.status === 404 && turn.lastId !== null) return true; // the turn is over
           handle(turn, { type: 'error', error: P.detail(data, 'Parachute answered ' + response.status + '.') });
+          return true;
         });
       }
       var reader = response.body.getReader();
@@ -324,43 +375,57 @@
       var buf = '';
       var ended = false;
       function block(b) {
-        var id = null, data = '';
+        var id = null, data = [];
         b.split('\n').forEach(function (line) {
           if (line.indexOf('id:') === 0) id = line.slice(3).trim();
-          else if (line.indexOf('data:') === 0) data += line.slice(5).replace(/^ /, '');
+          else if (line.indexOf('data:') === 0) data.push(line.slice(5).replace(/^ /, ''));
         });
-        if (!data) return;
+        if (id !== null) turn.lastId = id;
+        if (!data.length) return;
         var ev;
-        try { ev = JSON.parse(data); } catch (e) { return; }
-        if (id !== null && (sid || ev.sessionId)) sessionStorage.setItem(lastKey(sid || ev.sessionId), id);
+        try { ev = JSON.parse(data.join('\n')); } catch (e) { return; }
         if (handle(turn, ev) === 'end') ended = true;
-        if (id !== null && sid) sessionStorage.setItem(lastKey(sid), id);
         scroll();
       }
       function pump() {
         return reader.read().then(function (r) {
           if (r.done) return;
-          buf += decoder.decode(r.value, { stream: true }).replace(/\r\n/g, '\n');
+          // Normalised over the whole buffer, so a \r\n split across reads is one break.
+          buf = (buf + decoder.decode(r.value, { stream: true })).replace(/\r\n/g, '\n');
           var i;
           while ((i = buf.indexOf('\n\n')) >= 0) { block(buf.slice(0, i)); buf = buf.slice(i + 2); }
           if (ended) { reader.cancel().catch(function () {}); return; }
           return pump();
         });
       }
-      return pump().then(function () {
-        if (sid && ended) sessionStorage.removeItem(lastKey(sid));
-      });
+      return pump().then(function () { return ended; });
     }
 
+    /* Runs a stream to its end; a connection that drops mid-turn is re-attached (up to
+       three times) from the last event seen, with Last-Event-ID. */
     function run(promise, turn) {
       setBusy(true);
-      return promise
-        .then(function (r) { return consume(r, turn); })
+      var tries = 0;
+      function attempt(p) {
+        return p
+          .then(function (r) { return consume(r, turn); })
+          .then(function (ended) {
+            if (ended || !sid || tries >= 3) {
+              if (!ended) handle(turn, { type: 'error', error: 'The connection to Parachute was lost.' });
+              return;
+            }
+            tries += 1;
+            var headers = P.headers({ Accept: 'text/event-stream' });
+            if (turn.lastId !== null) headers['Last-Event-ID'] = turn.lastId;
+            return attempt(stream('/api/chat/' + encodeURIComponent(sid) + '/stream', { headers: headers }));
+          });
+      }
+      return attempt(promise)
         .catch(function (e) {
           if (e && e.name === 'AbortError') return;
           handle(turn, { type: 'error', error: 'The connection to Parachute was lost.' });
         })
-        .then(function () { setBusy(false); controller = null; ta.focus(); });
+        .then(function () { setBusy(false); controller = null; stopWanted = false; ta.focus(); });
     }
 
     function stream(url, opts) {
@@ -394,25 +459,26 @@
     ta.addEventListener('keydown', function (e) {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
     });
-    abortBtn.addEventListener('click', function () {
-      if (!sid) return;
+    function sendStop() {
       abortBtn.disabled = true;
-      P.api('POST', '/api/chat/' + encodeURIComponent(sid) + '/abort').then(function () { abortBtn.disabled = false; setStatus('Stopping…'); });
+      P.api('POST', '/api/chat/' + encodeURIComponent(sid) + '/abort').then(function (r) {
+        abortBtn.disabled = false;
+        // 404: the turn had already ended.
+        setStatus(r.ok ? 'Stopping…' : (r.status === 404 ? '' : P.detail(r.data)));
+      });
+    }
+    abortBtn.addEventListener('click', function () {
+      // Before the new chat has its id, the stop is sent as soon as it does.
+      if (!sid) { stopWanted = true; setStatus('Stopping…'); return; }
+      sendStop();
     });
 
-    /* A turn still running (e.g. after a reload): re-attach where this tab left off. */
+    /* A turn still running after the page loaded (a reload, another device's turn):
+       its events are replayed from the start in place of its stored part, so prompts
+       still waiting are shown again; a dropped connection then resumes with Last-Event-ID. */
     if (sid && root.dataset.active === '1') {
-      var last = sessionStorage.getItem(lastKey(sid));
-      if (last === null) {
-        // Nothing seen in this tab: replay the whole turn in place of its stored part.
-        var users = list.querySelectorAll('li.msg.user');
-        var lastUser = users[users.length - 1];
-        while (lastUser && lastUser.nextElementSibling) lastUser.nextElementSibling.remove();
-      }
-      var headers = P.headers({ Accept: 'text/event-stream' });
-      if (last !== null) headers['Last-Event-ID'] = last;
       setStatus('Claude is still answering…');
-      run(stream('/api/chat/' + encodeURIComponent(sid) + '/stream', { headers: headers }), newTurn());
+      run(stream('/api/chat/' + encodeURIComponent(sid) + '/stream', { headers: P.headers({ Accept: 'text/event-stream' }) }), replayTurn());
     }
 
     /* Archive / unarchive from the list. */

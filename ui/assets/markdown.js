@@ -52,7 +52,8 @@
 
   // ---- links ---------------------------------------------------------------------------------
   function safeHref(url) {
-    return /^(?:https?:\/\/|mailto:)/i.test(url) || /^[\/#]/.test(url) ? url : null;
+    // `//host` and `/\host` name another site: not relative.
+    return /^(?:https?:\/\/|mailto:)/i.test(url) || /^(?:\/(?![\/\\])|#)/.test(url) ? url : null;
   }
   function anchor(href, html) {
     var ext = /^https?:/i.test(href) ? ' target="_blank"' : '';

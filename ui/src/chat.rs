@@ -1,7 +1,8 @@
 //! Chat: the session list (search, archived, paging) beside a conversation. The page
 //! renders the list and the stored messages; the page's script sends messages to
-//! `POST /api/chat`, reads the reply as it streams, re-attaches to a running turn with
-//! `Last-Event-ID` after a reload, and answers prompts inline — all through the public API.
+//! `POST /api/chat`, reads the reply as it streams, re-attaches to a running turn after a
+//! reload (and with `Last-Event-ID` after a dropped connection), and answers prompts
+//! inline — all through the public API.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use parachute_core::app::AppState;
-use parachute_core::chat::transcript;
 use parachute_core::db::{ListFilter, SessionRow};
 use parachute_core::trust::os_sandbox;
 
@@ -279,25 +279,20 @@ pub async fn session_page(
     q: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
     let p = params(q);
+    let running = s.chat.hub.active(&id).is_some();
     let row = match s.store.get_session(&id).await {
         Ok(Some(r)) => r,
+        // A new chat's first turn can run before its row is stored (the CLI is still
+        // starting): show it, and the page re-attaches to the turn.
+        Ok(None) if running => SessionRow {
+            id: id.clone(),
+            title: Some("New chat".into()),
+            ..SessionRow::default()
+        },
         _ => return not_found(&s, &p, &id).await,
     };
-    let cfg = s.settings.claude_config_dir.clone();
-    let sid = id.clone();
-    let messages = tokio::task::spawn_blocking(move || {
-        transcript::find(&cfg, &sid)
-            .and_then(|p| transcript::read_events(&p).ok())
-            .map(|ev| transcript::messages(&ev))
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default();
-    let active = if s.chat.hub.active(&id).is_some() {
-        "1"
-    } else {
-        "0"
-    };
+    let messages = s.chat.stored_messages(&id).await;
+    let active = if running { "1" } else { "0" };
     let list = session_list(&s, &p, Some(&id)).await;
     let title = title_of(&row);
     let trust = row.trust_level.clone().unwrap_or_else(|| "full".into());

@@ -29,7 +29,7 @@ pub fn key_prompt() -> Response {
                            <strong>"Devices & keys"</strong>" (open Parachute in a browser there)."</p>
                         <div class="field">
                             <label for="api-key">"API key"</label>
-                            <input id="api-key" name="key" type="password" autocomplete="off" required
+                            <input id="api-key" type="password" autocomplete="off" required
                                 spellcheck="false" aria-describedby="key-error"/>
                             <p class="field-error" id="key-error" role="alert" hidden></p>
                         </div>

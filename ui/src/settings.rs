@@ -92,7 +92,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                     "It is stored in the OS keychain (or a private file) and never shown again."</p>
                 <div class="field">
                     <label for="token">"New token or key"</label>
-                    <input id="token" name="token" type="password" autocomplete="new-password"
+                    <input id="token" type="password" autocomplete="new-password"
                         aria-describedby="err-token" spellcheck="false"/>
                     <p class="field-error" id="err-token" role="alert" hidden></p>
                 </div>

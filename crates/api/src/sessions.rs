@@ -56,10 +56,11 @@ async fn get_transcript(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TranscriptQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let cfg = s.settings.claude_config_dir.clone();
+    let chat = s.chat.clone();
     let sid = id.clone();
     let found = tokio::task::spawn_blocking(move || {
-        transcript::find(&cfg, &sid).and_then(|p| transcript::read_events(&p).ok())
+        chat.transcript_path(&sid)
+            .and_then(|p| transcript::read_events(&p).ok())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -235,15 +236,7 @@ async fn get_session(
     let mut v = serde_json::to_value(SessionJson::from(row))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Messages come from the CLI's transcript of the session.
-    let cfg = s.settings.claude_config_dir.clone();
-    let messages = tokio::task::spawn_blocking(move || {
-        transcript::find(&cfg, &id)
-            .and_then(|p| transcript::read_events(&p).ok())
-            .map(|ev| transcript::messages(&ev))
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default();
+    let messages = s.chat.stored_messages(&id).await;
     v["messages"] = Value::from(messages);
     Ok(Json(v))
 }

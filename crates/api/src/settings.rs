@@ -15,8 +15,9 @@ use super::auth_layer::Caller;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use parachute_core::app::AppState;
+use parachute_core::auth::AuthMode;
 use parachute_core::config::secrets::SecretsError;
-use parachute_core::config::{save_settings, setting_views, SaveError};
+use parachute_core::config::{host_is_loopback, save_settings, setting_views, SaveError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,6 +127,27 @@ async fn put_settings(
     ApiJson(body): ApiJson<PutSettingsBody>,
 ) -> Result<Json<SavedJson>, ApiError> {
     require_local(&caller, "Changing settings")?;
+    // What only makes sense for the running server: refused here, before anything is
+    // checked or written.
+    let mut refused = Vec::new();
+    if let Some(v) = body.values.get("vault_path") {
+        if !std::path::Path::new(v.trim()).is_absolute() {
+            refused.push(
+                json!({"type": "value_error", "loc": ["body", "values", "vault_path"],
+                "msg": "expected an absolute path, e.g. /home/me/Vault", "input": v}),
+            );
+        }
+    }
+    if let Some(h) = body.values.get("host") {
+        if s.auth.mode() == AuthMode::Disabled && !host_is_loopback(h) {
+            refused.push(json!({"type": "value_error", "loc": ["body", "values", "host"],
+                "msg": "the auth mode is `disabled`, which only works while listening on this machine only: choose another auth mode first",
+                "input": h}));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::Validation(refused));
+    }
     let paths = s.settings.paths.clone();
     let values = body.values;
     let asked = values.clone();

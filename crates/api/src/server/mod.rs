@@ -31,6 +31,15 @@ pub struct RuntimeInfo {
 /// Runs the server from settings until SIGINT/SIGTERM: opens the state, binds, writes
 /// the runtime file the command line reads, and serves.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
+    serve_until(settings, shutdown_signal()).await
+}
+
+/// [`serve`] until `shutdown` resolves instead of a signal: the one path for the daemon
+/// and the tray app, which stops its embedded server from its Quit menu.
+pub async fn serve_until(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let state = AppState::open(settings).await?;
     let listener = TcpListener::bind(&addr)
@@ -47,7 +56,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     tracing::info!(addr = %local, vault = %state.settings.paths.vault.display(), auth_mode = state.auth.mode().as_str(),
         api = %format!("{url}/api"), docs = %format!("{url}/api/docs"), "parachute server listening");
     write_runtime_file(&state, local);
-    let result = serve_with(state.clone(), listener, shutdown_signal()).await;
+    let result = serve_with(state.clone(), listener, shutdown).await;
     let _ = std::fs::remove_file(state.settings.paths.runtime_file());
     result.map_err(|e| StartError::Bind {
         addr,
@@ -167,7 +176,8 @@ async fn after_listen(state: AppState, cancel: CancellationToken) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

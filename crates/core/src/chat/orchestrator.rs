@@ -185,6 +185,33 @@ impl ChatService {
             .join(session_id)
     }
 
+    /// The CLI's transcript of a session: in the server's CLI config dir, or for a
+    /// sandboxed session in its own folder. Reads the file system: call it off the
+    /// async runtime.
+    pub fn transcript_path(&self, session_id: &str) -> Option<PathBuf> {
+        transcript::find(&self.settings.claude_config_dir, session_id).or_else(|| {
+            transcript::find(
+                &self.sandbox_session_dir(session_id).join("claude"),
+                session_id,
+            )
+        })
+    }
+
+    /// A session's stored messages (user and assistant text), from its transcript;
+    /// none when it has no transcript.
+    pub async fn stored_messages(self: &Arc<Self>, session_id: &str) -> Vec<Value> {
+        let this = self.clone();
+        let id = session_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            this.transcript_path(&id)
+                .and_then(|p| transcript::read_events(&p).ok())
+                .map(|ev| transcript::messages(&ev))
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
     /// Starts a turn and returns its event log at once; the turn runs on its own task
     /// and finishes even if nobody listens.
     pub async fn start(self: &Arc<Self>, req: ChatRequest) -> Arc<Turn> {

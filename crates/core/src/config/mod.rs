@@ -800,7 +800,18 @@ fn invalid(key: &str, src: Source, reason: &str) -> ConfigError {
     }
 }
 
+/// The longest duration any `*_secs` setting may name: a year. Longer ones would
+/// overflow the clocks they are added to.
+const MAX_SECS: u64 = 31_536_000;
+
 fn parse_num<T: std::str::FromStr>(key: &str, s: &str, src: Source) -> Result<T, ConfigError> {
+    if key.ends_with("_secs") && s.trim().parse::<u64>().is_ok_and(|n| n > MAX_SECS) {
+        return Err(invalid(
+            key,
+            src,
+            &format!("must be at most {MAX_SECS} (a year)"),
+        ));
+    }
     s.trim()
         .parse::<T>()
         .map_err(|_| invalid(key, src, &format!("`{s}` is not a valid number")))
@@ -882,6 +893,12 @@ pub fn validate_setting(key: &str, value: &str) -> Result<Value, ConfigError> {
             value
                 .parse::<AuthMode>()
                 .map_err(|_| invalid(key, src, "expected remote, always or disabled"))?;
+            Value::from(value)
+        }
+        "vault_path" => {
+            if value.trim().is_empty() {
+                return Err(invalid(key, src, "expected the vault folder's path"));
+            }
             Value::from(value)
         }
         "host" => {
@@ -979,23 +996,29 @@ pub fn save_settings(
     if !refused.is_empty() {
         return Err(SaveError::Refused(refused));
     }
-    let mut saved = Vec::new();
+    // One save at a time, and each file written once with all its keys.
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut home_keys = BTreeMap::new();
+    let mut vault_keys = BTreeMap::new();
     for (key, typed, raw) in checked {
         if key == "vault_path" {
-            let abs = paths::absolutize(Path::new(&raw));
-            write_yaml_key(
-                &paths.home_config_file(),
-                &key,
-                Value::from(abs.display().to_string()),
-            )?;
+            let abs = paths::absolutize(Path::new(raw.trim()));
+            home_keys.insert(key, Value::from(abs.display().to_string()));
         } else {
-            std::fs::create_dir_all(paths.vault_dot()).map_err(|e| ConfigError::Unwritable {
-                path: paths.vault_dot(),
-                reason: e.to_string(),
-            })?;
-            write_yaml_key(&paths.vault_config_file(), &key, typed)?;
+            vault_keys.insert(key, typed);
         }
-        saved.push(key);
+    }
+    let saved: Vec<String> = home_keys.keys().chain(vault_keys.keys()).cloned().collect();
+    if !vault_keys.is_empty() {
+        std::fs::create_dir_all(paths.vault_dot()).map_err(|e| ConfigError::Unwritable {
+            path: paths.vault_dot(),
+            reason: e.to_string(),
+        })?;
+        write_yaml_keys(&paths.vault_config_file(), vault_keys)?;
+    }
+    if !home_keys.is_empty() {
+        write_yaml_keys(&paths.home_config_file(), home_keys)?;
     }
     Ok(saved)
 }
@@ -1013,8 +1036,13 @@ pub enum SaveError {
 
 /// Sets one key in a flat YAML file (atomically), keeping the other keys.
 pub fn write_yaml_key(path: &Path, key: &str, value: Value) -> Result<(), ConfigError> {
+    write_yaml_keys(path, BTreeMap::from([(key.to_string(), value)]))
+}
+
+/// Sets keys in a flat YAML file in one atomic write, keeping the other keys.
+pub fn write_yaml_keys(path: &Path, values: BTreeMap<String, Value>) -> Result<(), ConfigError> {
     let mut map = read_yaml_map(path)?;
-    map.insert(key.to_string(), value);
+    map.extend(values);
     let text = serde_saphyr::to_string(&map).map_err(|e| ConfigError::Unwritable {
         path: path.into(),
         reason: e.to_string(),
@@ -1069,5 +1097,12 @@ mod tests {
             Err(ConfigError::Invalid { .. })
         ));
         assert_eq!(validate_setting("port", "4000").unwrap(), Value::from(4000));
+        // Counts are stored as numbers; durations beyond a year and an empty vault are refused.
+        assert_eq!(
+            validate_setting("warm_pool_size", "3").unwrap(),
+            Value::from(3)
+        );
+        assert!(validate_setting("model_timeout_secs", "99999999999").is_err());
+        assert!(validate_setting("vault_path", " ").is_err());
     }
 }

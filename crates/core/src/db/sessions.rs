@@ -6,7 +6,7 @@ use super::{DbError, Store};
 use crate::util::time::now_session;
 
 /// A `sessions` row as stored.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, Default, FromRow)]
 pub struct SessionRow {
     /// The session id (primary key).
     pub id: String,
