@@ -4,7 +4,9 @@
 # keyring crate builds against, bubblewrap and socat for the OS sandbox of the `vault`
 # trust level, python3 for its escape tests, Docker and mmdebstrap for the `sandboxed`
 # level (its image is built offline by the tests; nothing is pulled), Chromium and its
-# WebDriver for the UI tests, and the pinned
+# WebDriver for the UI tests, the WebKitGTK/GTK/AppIndicator headers the desktop app
+# (src-tauri) builds against plus Xvfb, a D-Bus session daemon, an XEmbed tray host
+# (trayer), x11-utils and ImageMagick for its tests under a virtual display, and the pinned
 # Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
 set -euo pipefail
@@ -26,6 +28,16 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
+  libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v xauth >/dev/null || need+=(xauth)
+command -v dbus-daemon >/dev/null || need+=(dbus)
+command -v trayer >/dev/null || need+=(trayer)
+command -v xwininfo >/dev/null || need+=(x11-utils)
+command -v import >/dev/null || need+=(imagemagick)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

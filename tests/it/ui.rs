@@ -226,6 +226,14 @@ async fn every_screen_renders_in_a_real_browser_at_phone_and_desktop_width() {
             let slug = label.split_whitespace().next().unwrap().to_lowercase();
             screenshot(&c, &format!("{slug}-{width}")).await;
         }
+        // The first-run page (the desktop app opens it while no credential is set).
+        c.goto(&s.url("/ui/setup")).await.unwrap();
+        assert_eq!(text_of(&c, "h1").await, "Welcome to Parachute");
+        assert!(text_of(&c, "main")
+            .await
+            .contains(&d.vault.display().to_string()));
+        check_screen(&c, width, &format!("setup at {width}px")).await;
+        screenshot(&c, &format!("setup-{width}")).await;
         c.close().await.unwrap();
     }
     // Other clients keep the contract's JSON at `/`.

@@ -574,7 +574,13 @@
         } else show($('settings-error'), P.detail(r.data));
       });
     });
+    credentialForm();
+  }
+
+  /* The write-only credential form (Settings, and the first-run page). */
+  function credentialForm() {
     var cred = $('credential');
+    if (!cred) return;
     cred.addEventListener('submit', function (e) {
       e.preventDefault();
       var t = $('token');
@@ -601,6 +607,7 @@
     if (page === 'chat') chatPage();
     else if (page === 'keys') keysPage();
     else if (page === 'settings') settingsPage();
+    else if (page === 'setup') credentialForm();
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();

@@ -14,6 +14,8 @@ use crate::shell;
 struct Attention {
     what: String,
     fix: String,
+    /// The screen where it is fixed, if the UI has one.
+    link: Option<(&'static str, &'static str)>,
 }
 
 /// Text in which `backticked` parts are commands, shown as code.
@@ -54,6 +56,22 @@ fn runnable(program: &std::path::Path) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
+/// The attention items, each with its fix and, where the UI has one, a link to it.
+fn attention_list(attention: Vec<Attention>) -> AnyView {
+    if attention.is_empty() {
+        view! { <p class="ok">"Nothing needs your attention."</p> }.into_any()
+    } else {
+        let items = attention
+            .into_iter()
+            .map(|a| {
+                let link = a.link.map(|(href, text)| view! { " "<a href=href>{text}</a> });
+                view! { <li><strong>{prose(a.what)}</strong>" "<span>{prose(a.fix)}</span>{link}</li> }
+            })
+            .collect_view();
+        view! { <ul class="attention">{items}</ul> }.into_any()
+    }
+}
+
 /// `GET /ui/`.
 pub async fn page(State(s): State<AppState>) -> Response {
     let settings = s.settings.clone();
@@ -64,7 +82,8 @@ pub async fn page(State(s): State<AppState>) -> Response {
         Ok(None) => {
             attention.push(Attention {
                 what: "No Claude credential: chats cannot run.".into(),
-                fix: "Run `parachute setup-token` on this machine (an OAuth token from `claude setup-token`, or an API key).".into(),
+                fix: "Paste an OAuth token from `claude setup-token` (or an API key) in Settings, or run `parachute setup-token` on this machine.".into(),
+                link: Some(("/ui/settings#credential", "Set the credential")),
             });
             "not set".into()
         }
@@ -77,6 +96,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
         attention.push(Attention {
             what: format!("The Claude CLI `{cli}` is not installed."),
             fix: "Install it with `npm install -g @anthropic-ai/claude-code`, or set claude_cli_path.".into(),
+            link: None,
         });
         format!("{cli} (not found)")
     };
@@ -87,6 +107,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                 what: "Sessions at trust level 'vault' cannot run: the OS sandbox is missing."
                     .into(),
                 fix: os_sandbox::missing_message(&m),
+                link: None,
             });
             format!("needs {}", m.join(" and "))
         }
@@ -105,6 +126,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                 ),
                 fix: "Run `parachute sandbox build` (it is built offline; nothing is pulled)."
                     .into(),
+                link: None,
             });
             "image missing".into()
         }
@@ -154,15 +176,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             <p class="muted">"Not in this version yet."</p>
         </section>
     };
-    let attention_view = if attention.is_empty() {
-        view! { <p class="ok">"Nothing needs your attention."</p> }.into_any()
-    } else {
-        let items = attention
-            .into_iter()
-            .map(|a| view! { <li><strong>{prose(a.what)}</strong>" "<span>{prose(a.fix)}</span></li> })
-            .collect_view();
-        view! { <ul class="attention">{items}</ul> }.into_any()
-    };
+    let attention_view = attention_list(attention);
     shell::page(
         "Dashboard",
         "dashboard",

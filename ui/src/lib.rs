@@ -11,6 +11,7 @@ mod dashboard;
 mod keys;
 mod prompt;
 mod settings;
+mod setup;
 mod shell;
 
 pub use prompt::key_prompt;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/ui/keys", get(keys::page))
         .route("/ui/settings", get(settings::page))
+        .route("/ui/setup", get(setup::page))
         .route(
             "/ui/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),

@@ -51,6 +51,37 @@ fn field(v: &SettingView, label: &'static str, kind: &'static str) -> impl IntoV
     }
 }
 
+/// What the credential is now, in words (never its value).
+pub(crate) async fn credential_state(s: &AppState) -> String {
+    match s.secrets.claude_credential().await {
+        Ok(Some(c)) => format!("Set: {} (in the {}).", c.kind.label(), c.location.as_str()),
+        Ok(None) => "Not set: chats cannot run until it is.".to_string(),
+        Err(e) => format!("Cannot be read: {e}"),
+    }
+}
+
+/// The write-only credential form (saved by the page script through the API).
+pub(crate) fn credential_form(state: String) -> impl IntoView {
+    view! {
+    <form id="credential" class="card" aria-labelledby="cred-h" autocomplete="off">
+        <h2 id="cred-h">"Claude credential"</h2>
+        <p id="credential-state">{state}</p>
+        <p class="muted">"An OAuth token from "<code>"claude setup-token"</code>" or an Anthropic API key. "
+            "It is stored in the OS keychain (or a private file) and never shown again."</p>
+        <div class="field">
+            <label for="token">"New token or key"</label>
+            <input id="token" type="password" autocomplete="new-password"
+                aria-describedby="err-token" spellcheck="false"/>
+            <p class="field-error" id="err-token" role="alert" hidden></p>
+        </div>
+        <div class="actions">
+            <button type="submit">"Save credential"</button>
+            <button type="button" id="clear-credential" class="danger">"Remove stored credential"</button>
+        </div>
+    </form>
+    }
+}
+
 /// `GET /ui/settings`.
 pub async fn page(State(s): State<AppState>) -> Response {
     let current = s.settings.clone();
@@ -64,11 +95,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             Some(field(v, label, kind))
         })
         .collect_view();
-    let credential = match s.secrets.claude_credential().await {
-        Ok(Some(c)) => format!("Set: {} (in the {}).", c.kind.label(), c.location.as_str()),
-        Ok(None) => "Not set: chats cannot run until it is.".to_string(),
-        Err(e) => format!("Cannot be read: {e}"),
-    };
+    let credential = credential_state(&s).await;
     shell::page(
         "Settings",
         "settings",
@@ -85,22 +112,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                     <p class="field-error" id="settings-error" role="alert" hidden></p>
                 </div>
             </form>
-            <form id="credential" class="card" aria-labelledby="cred-h" autocomplete="off">
-                <h2 id="cred-h">"Claude credential"</h2>
-                <p id="credential-state">{credential}</p>
-                <p class="muted">"An OAuth token from "<code>"claude setup-token"</code>" or an Anthropic API key. "
-                    "It is stored in the OS keychain (or a private file) and never shown again."</p>
-                <div class="field">
-                    <label for="token">"New token or key"</label>
-                    <input id="token" type="password" autocomplete="new-password"
-                        aria-describedby="err-token" spellcheck="false"/>
-                    <p class="field-error" id="err-token" role="alert" hidden></p>
-                </div>
-                <div class="actions">
-                    <button type="submit">"Save credential"</button>
-                    <button type="button" id="clear-credential" class="danger">"Remove stored credential"</button>
-                </div>
-            </form>
+            {credential_form(credential)}
             <section class="card" aria-labelledby="bots-h">
                 <h2 id="bots-h">"Bots"</h2>
                 <p class="muted">"Telegram and Discord bots are not in this version yet."</p>
