@@ -6,7 +6,8 @@
 # level (its image is built offline by the tests; nothing is pulled), Chromium and its
 # WebDriver for the UI tests, the WebKitGTK/GTK/AppIndicator headers the desktop app
 # (src-tauri) builds against plus Xvfb, a D-Bus session daemon, an XEmbed tray host
-# (trayer), x11-utils and ImageMagick for its tests under a virtual display, and the pinned
+# (trayer), x11-utils and ImageMagick for its tests under a virtual display,
+# gnome-keyring for the OS-keychain tests (a real Secret Service), and the pinned
 # Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
 set -euo pipefail
@@ -35,6 +36,8 @@ done
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xauth >/dev/null || need+=(xauth)
 command -v dbus-daemon >/dev/null || need+=(dbus)
+command -v dbus-send >/dev/null || need+=(dbus-bin)
+command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v trayer >/dev/null || need+=(trayer)
 command -v xwininfo >/dev/null || need+=(x11-utils)
 command -v import >/dev/null || need+=(imagemagick)

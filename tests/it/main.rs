@@ -16,6 +16,7 @@ mod contract;
 mod durability;
 mod files;
 mod imports;
+mod keychain;
 mod legacy_db;
 mod model_failures;
 mod router;
