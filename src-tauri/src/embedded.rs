@@ -22,6 +22,8 @@ pub enum Server {
         task: JoinHandle<Result<(), StartError>>,
         /// Its port.
         port: u16,
+        /// The window's per-launch key (see `AuthStore::issue_window_key`).
+        window_key: Option<String>,
     },
     /// Another Parachute (the daemon) answers on the port: the app uses it.
     Attached {
@@ -41,6 +43,14 @@ impl Server {
         match self {
             Server::Embedded { port, .. } | Server::Attached { port } => Some(*port),
             Server::Unavailable { .. } => None,
+        }
+    }
+
+    /// The window's key, when the server runs inside the app.
+    pub fn window_key(&self) -> Option<String> {
+        match self {
+            Server::Embedded { window_key, .. } => window_key.clone(),
+            _ => None,
         }
     }
 
@@ -114,9 +124,18 @@ pub async fn start(settings: Settings) -> Server {
         Occupant::Free => {}
     }
     let (shutdown, rx) = oneshot::channel::<()>();
-    let mut task = tokio::spawn(parachute_api::server::serve_until(settings, async {
-        let _ = rx.await;
-    }));
+    let (key_tx, key_rx) = std::sync::mpsc::channel::<String>();
+    let mut task = tokio::spawn(parachute_api::server::serve_until_with(
+        settings,
+        async {
+            let _ = rx.await;
+        },
+        move |state| {
+            if let Some(k) = state.auth.issue_window_key() {
+                let _ = key_tx.send(k);
+            }
+        },
+    ));
     // Healthy, or failed to start (the port taken meanwhile, an unreadable store…).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -125,6 +144,7 @@ pub async fn start(settings: Settings) -> Server {
                 shutdown,
                 task,
                 port,
+                window_key: key_rx.try_recv().ok(),
             };
         }
         tokio::select! {
@@ -143,6 +163,7 @@ pub async fn start(settings: Settings) -> Server {
                 shutdown,
                 task,
                 port,
+                window_key: key_rx.try_recv().ok(),
             };
         }
     }

@@ -46,6 +46,8 @@ struct Core {
     port: Mutex<Option<u16>>,
     /// Why there is no server, once known.
     unavailable: Mutex<Option<String>>,
+    /// The embedded server's key for the window (never written anywhere).
+    window_key: Mutex<Option<String>>,
     places: Places,
     /// No credential yet: the window opens on the first-run page.
     first_run: AtomicBool,
@@ -170,6 +172,7 @@ fn build_tray(app: &AppHandle, places: Places) -> tauri::Result<Core> {
         server: tokio::sync::Mutex::new(None),
         port: Mutex::new(None),
         unavailable: Mutex::new(None),
+        window_key: Mutex::new(None),
         places,
         first_run: AtomicBool::new(false),
         quitting: AtomicBool::new(false),
@@ -263,7 +266,23 @@ fn open_window(app: &AppHandle) {
         None => "about:blank".to_string(),
     };
     let Ok(url) = url.parse() else { return };
-    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
+    let mut builder = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url));
+    // The window's own key, put where the UI's script looks for it, on the server's
+    // origin only: the window is let in in every auth mode, other local pages are not.
+    if let (Some(p), Some(key)) = (
+        port,
+        c.window_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    ) {
+        let key = serde_json::to_string(&key).unwrap_or_default();
+        builder = builder.initialization_script(format!(
+            "if (location.origin === 'http://127.0.0.1:{p}') {{ \
+               try {{ sessionStorage.setItem('parachute.apiKey', {key}); }} catch (e) {{}} }}"
+        ));
+    }
+    let built = builder
         .title("Parachute")
         .inner_size(1100.0, 760.0)
         .min_inner_size(380.0, 480.0)
@@ -317,6 +336,7 @@ fn start_server(
         tracing::info!(server = %server.describe(), "desktop app");
         let c = core(&app);
         *c.port.lock().unwrap_or_else(|e| e.into_inner()) = server.port();
+        *c.window_key.lock().unwrap_or_else(|e| e.into_inner()) = server.window_key();
         if let Server::Unavailable { reason } = &server {
             *c.unavailable.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
             show_status(&app, &Status::Error(reason.clone()));

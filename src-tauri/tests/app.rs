@@ -465,3 +465,48 @@ async fn a_running_server_on_the_port_is_attached_to_not_doubled() {
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_window_is_let_in_with_its_own_key_when_every_request_needs_one() {
+    let d = Desktop::start();
+    let home = Home::new();
+    // One device key exists, so even this machine needs a key (with none, it may come
+    // in to create the first).
+    std::fs::create_dir_all(home.path("vault/.parachute")).unwrap();
+    std::fs::write(
+        home.path("vault/.parachute/server.yaml"),
+        "security:\n  require_auth: always\n  api_keys:\n  - id: k_phone\n    label: phone\n    \
+         key_hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n    \
+         created_at: 2026-12-01T00:00:00.000000\n",
+    )
+    .unwrap();
+    let mut app = home
+        .app(&d, &[])
+        .env("LOG_LEVEL", "info,parachute_api=debug")
+        .spawn()
+        .expect("the app");
+    assert!(
+        wait_healthy(home.port, Duration::from_secs(60)).await,
+        "{}",
+        home.log()
+    );
+    // The window's first navigation carries no header and gets the key prompt; the
+    // prompt's script finds the window's key and loads the page with it.
+    assert!(
+        wait_for(Duration::from_secs(30), || home
+            .log()
+            .contains("key_id=k_desktop_window path=/ui/setup")),
+        "the window never used its key: {}",
+        home.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.screenshot("app-always-mode");
+    // Other callers still need a key.
+    let r = get_loopback(home.port, "/api/chat", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    menu(&home, &d, "quit");
+    let st = wait_exit(&mut app, Duration::from_secs(30)).expect("the app did not quit");
+    assert!(st.success());
+}

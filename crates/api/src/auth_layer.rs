@@ -77,6 +77,9 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         }
         return ApiError::Unauthorized.into_response();
     }
+    if let Some(id) = &key_id {
+        tracing::debug!(key_id = %id, path = %path, "request with an API key");
+    }
     req.extensions_mut().insert(Caller { local, key_id });
     next.run(req).await
 }

@@ -40,8 +40,19 @@ pub async fn serve_until(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
+    serve_until_with(settings, shutdown, |_| {}).await
+}
+
+/// [`serve_until`], calling `prepare` with the opened state before it listens (the tray
+/// app issues its window's key there).
+pub async fn serve_until_with(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+    prepare: impl FnOnce(&AppState),
+) -> Result<(), StartError> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let state = AppState::open(settings).await?;
+    prepare(&state);
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| StartError::Bind {

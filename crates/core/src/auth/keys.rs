@@ -74,6 +74,20 @@ pub struct AuthStore {
     dirty: AtomicBool,
     env_override: Option<AuthMode>,
     write_lock: tokio::sync::Mutex<()>,
+    /// The hash of the desktop window's key: issued once per launch, never stored.
+    window_key: std::sync::OnceLock<String>,
+}
+
+/// The key id the desktop window's per-launch key answers to.
+pub const WINDOW_KEY_ID: &str = "k_desktop_window";
+
+/// A new random key: `para_` and 32 alphanumerics.
+fn new_key() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let random: String = (0..32)
+        .map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char)
+        .collect();
+    format!("para_{random}")
 }
 
 fn hash_key(key: &str) -> String {
@@ -109,6 +123,7 @@ impl AuthStore {
             dirty: AtomicBool::new(false),
             env_override,
             write_lock: tokio::sync::Mutex::new(()),
+            window_key: std::sync::OnceLock::new(),
         })
     }
 
@@ -162,6 +177,12 @@ impl AuthStore {
     /// records the use in memory and returns the key id.
     pub fn verify(&self, presented: &str) -> Option<String> {
         let digest = hash_key(presented);
+        if let Some(w) = self.window_key.get() {
+            let eq: bool = w.as_bytes().ct_eq(digest.as_bytes()).into();
+            if eq {
+                return Some(WINDOW_KEY_ID.to_string());
+            }
+        }
         let mut found: Option<usize> = None;
         {
             let st = self.read();
@@ -185,13 +206,19 @@ impl AuthStore {
         Some(key.id.clone())
     }
 
+    /// Issues the desktop window's key: valid until the server stops, kept only in
+    /// memory (never listed, never saved), so the app's own window is let in whatever
+    /// the auth mode while other local pages are not. Once per launch: `None` after.
+    pub fn issue_window_key(&self) -> Option<String> {
+        let key = new_key();
+        self.window_key.set(hash_key(&key)).ok()?;
+        Some(key)
+    }
+
     /// Creates a key and saves it at once.
     pub async fn create(&self, label: &str) -> Result<CreatedKey, AuthError> {
         let mut rng = rand::rngs::OsRng;
-        let random: String = (0..32)
-            .map(|_| KEY_ALPHABET[rng.gen_range(0..KEY_ALPHABET.len())] as char)
-            .collect();
-        let key = format!("para_{random}");
+        let key = new_key();
         let info = ApiKeyInfo {
             // The id is shown to every key holder: it must not reveal any of the key.
             id: format!(
@@ -273,5 +300,27 @@ impl AuthStore {
                 reason,
             }
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_key_is_accepted_once_issued_never_listed_and_issued_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            AuthStore::load(dir.path().join("server.yaml"), AuthMode::Always, None).unwrap();
+        assert_eq!(store.verify("para_anything"), None);
+        let key = store.issue_window_key().unwrap();
+        assert!(key.starts_with("para_") && key.len() == 37, "{key}");
+        assert_eq!(store.verify(&key).as_deref(), Some(WINDOW_KEY_ID));
+        assert_eq!(store.verify("para_other"), None);
+        // Not a stored key: nothing listed, nothing written.
+        assert_eq!((store.key_count(), store.list().len()), (0, 0));
+        assert!(!dir.path().join("server.yaml").exists());
+        assert_eq!(store.issue_window_key(), None, "issued twice");
     }
 }
