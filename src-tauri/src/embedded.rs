@@ -2,6 +2,7 @@
 //! `parachute server` daemon runs, or, when a Parachute already answers on the port,
 //! attached to instead of starting a second.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -10,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use parachute_core::app::StartError;
 use parachute_core::config::Settings;
+use parachute_core::desktop::DesktopControl;
 use parachute_core::util::probe::get_loopback;
 
 /// How the app reaches its server.
@@ -108,8 +110,9 @@ pub async fn occupant(port: u16) -> Occupant {
     }
 }
 
-/// Attaches to a Parachute on the configured port, or starts one in this process.
-pub async fn start(settings: Settings) -> Server {
+/// Attaches to a Parachute on the configured port, or starts one in this process,
+/// lending it the app's `desktop` controls.
+pub async fn start(settings: Settings, desktop: Arc<dyn DesktopControl>) -> Server {
     let port = settings.port;
     match occupant(port).await {
         Occupant::Parachute => return Server::Attached { port },
@@ -131,6 +134,7 @@ pub async fn start(settings: Settings) -> Server {
             let _ = rx.await;
         },
         move |state| {
+            state.desktop.install(desktop);
             if let Some(k) = state.auth.issue_window_key() {
                 let _ = key_tx.send(k);
             }

@@ -28,6 +28,7 @@ use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, Wind
 use tauri_plugin_autostart::{MacosLauncher, ManagerExt};
 
 use parachute_core::config::{Overrides, Settings};
+use parachute_core::desktop::DesktopControl;
 
 use embedded::Server;
 use menu::{handle_menu, Desktop, MenuId, Outcome, Places};
@@ -79,6 +80,9 @@ pub fn run() {
         ))
         .plugin(tauri_plugin_shell::init())
         .setup(move |app| {
+            // A tray app: no Dock icon on macOS.
+            #[cfg(target_os = "macos")]
+            app.set_activation_policy(tauri::ActivationPolicy::Accessory);
             let places = match &settings {
                 Some(s) => Places {
                     vault: s.paths.vault.clone(),
@@ -237,14 +241,29 @@ impl Desktop for TauriDesktop<'_> {
             .map_err(|e| e.to_string())
     }
     fn autostart(&self) -> Result<bool, String> {
-        self.0.autolaunch().is_enabled().map_err(|e| e.to_string())
+        LoginItem(self.0.clone()).login_item()
     }
     fn set_autostart(&self, on: bool) -> Result<(), String> {
-        let a = self.0.autolaunch();
-        if on { a.enable() } else { a.disable() }.map_err(|e| e.to_string())
+        LoginItem(self.0.clone()).set_login_item(on)
     }
     fn quit(&self) {
         quit(self.0);
+    }
+}
+
+/// The login item, for the menu and for the server's API (the UI's Settings); both keep
+/// the menu's checkbox in step.
+struct LoginItem(AppHandle);
+
+impl DesktopControl for LoginItem {
+    fn login_item(&self) -> Result<bool, String> {
+        self.0.autolaunch().is_enabled().map_err(|e| e.to_string())
+    }
+    fn set_login_item(&self, on: bool) -> Result<(), String> {
+        let a = self.0.autolaunch();
+        if on { a.enable() } else { a.disable() }.map_err(|e| e.to_string())?;
+        let _ = core(&self.0).autostart_item.set_checked(on);
+        Ok(())
     }
 }
 
@@ -325,7 +344,7 @@ fn start_server(
 ) {
     tauri::async_runtime::spawn(async move {
         let server = match settings {
-            Some(s) => embedded::start(s).await,
+            Some(s) => embedded::start(s, Arc::new(LoginItem(app.clone()))).await,
             None => Server::Unavailable {
                 reason: format!(
                     "The settings cannot be read: {}",

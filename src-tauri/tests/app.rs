@@ -387,6 +387,35 @@ async fn the_app_serves_shows_its_tray_and_window_toggles_login_and_quits_cleanl
         "the autostart entry stayed"
     );
 
+    // The same login item from the UI's Settings, through the API.
+    let put = |on: bool| {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+            ])
+            .arg(format!("{{\"enabled\":{on}}}"))
+            .arg(format!(
+                "http://127.0.0.1:{}/api/desktop/login-item",
+                home.port
+            ))
+            .output()
+            .unwrap()
+    };
+    let out = put(true);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"enabled\":true"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(home.autostart_entry().is_some());
+    put(false);
+    assert!(home.autostart_entry().is_none());
+
     // Quit through the menu: the server stops, the store is intact, the app exits.
     menu(&home, &d, "quit");
     let st = wait_exit(&mut app, Duration::from_secs(30)).expect("the app did not quit");

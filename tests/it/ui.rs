@@ -548,6 +548,17 @@ async fn settings_are_checked_next_to_the_field_and_persist() {
     let (_, v) = s.get("/api/settings").await;
     assert_eq!(v["claude_credential"]["kind"], "api_key");
     assert!(!v.to_string().contains(token));
+    // Outside the desktop app there is no login item to change.
+    let (_, v) = s.get("/api/desktop/login-item").await;
+    assert_eq!(v, json!({"available": false, "enabled": null}));
+    let (st, _) = s
+        .send(
+            "PUT",
+            "/api/desktop/login-item",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(st, 404);
     check_screen(&c, 1280, "settings").await;
     screenshot(&c, "settings-1280").await;
     c.close().await.unwrap();

@@ -575,6 +575,16 @@
       });
     });
     credentialForm();
+    var login = $('login-item');
+    if (login) {
+      login.addEventListener('change', function () {
+        show($('err-login-item'), '');
+        var want = login.checked;
+        P.api('PUT', '/api/desktop/login-item', { enabled: want }).then(function (r) {
+          if (!r.ok) { login.checked = !want; show($('err-login-item'), P.detail(r.data)); }
+        });
+      });
+    }
   }
 
   /* The write-only credential form (Settings, and the first-run page). */

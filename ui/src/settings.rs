@@ -82,6 +82,35 @@ pub(crate) fn credential_form(state: String) -> impl IntoView {
     }
 }
 
+/// The desktop app's "Start at login" (saved through `/api/desktop/login-item`).
+fn login_item(s: &AppState) -> impl IntoView {
+    let body = match s.desktop.get().map(|d| d.login_item()) {
+        Some(Ok(on)) => view! {
+            <div class="field checkbox">
+                <label for="login-item">
+                    <input id="login-item" type="checkbox" checked=on aria-describedby="err-login-item"/>
+                    " Start Parachute when I log in"
+                </label>
+                <p class="field-error" id="err-login-item" role="alert" hidden></p>
+            </div>
+        }
+        .into_any(),
+        Some(Err(e)) => view! { <p class="field-error">{format!("The login item cannot be read: {e}")}</p> }
+            .into_any(),
+        None => view! {
+            <p class="muted">"Start at login is a setting of the desktop app (in its tray menu and here, "
+                "when this page is opened from it)."</p>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="card" aria-labelledby="desktop-h">
+            <h2 id="desktop-h">"Desktop app"</h2>
+            {body}
+        </section>
+    }
+}
+
 /// `GET /ui/settings`.
 pub async fn page(State(s): State<AppState>) -> Response {
     let current = s.settings.clone();
@@ -113,6 +142,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                 </div>
             </form>
             {credential_form(credential)}
+            {login_item(&s)}
             <section class="card" aria-labelledby="bots-h">
                 <h2 id="bots-h">"Bots"</h2>
                 <p class="muted">"Telegram and Discord bots are not in this version yet."</p>

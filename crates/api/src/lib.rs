@@ -15,6 +15,7 @@ mod chat;
 mod claude_code;
 mod contexts;
 mod daily;
+mod desktop;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -64,6 +65,7 @@ pub use server::{serve, serve_with};
         (name = "daily", description = "Daily agents (need the scheduler)"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
         (name = "settings", description = "Server settings and the Claude credential (write-only)"),
+        (name = "desktop", description = "The desktop app's login item, when the server runs inside it"),
     )
 )]
 struct ApiDoc;
@@ -86,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(daily::routes())
         .merge(sandbox::routes())
         .merge(settings::routes())
+        .merge(desktop::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -29,6 +29,8 @@ pub struct AppState {
     pub chat: Arc<crate::chat::ChatService>,
     /// Serializes read-modify-write updates of a session's row and metadata.
     pub sessions: Arc<crate::sessions::SessionUpdates>,
+    /// The desktop app's controls, when the server runs inside it.
+    pub desktop: crate::desktop::Desktop,
 }
 
 /// Why the server could not start.
@@ -100,6 +102,7 @@ impl AppState {
             chat,
             started: Instant::now(),
             sessions: Arc::default(),
+            desktop: crate::desktop::Desktop::default(),
         })
     }
 }

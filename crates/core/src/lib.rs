@@ -16,6 +16,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod db;
+pub mod desktop;
 pub mod logging;
 pub mod sessions;
 pub mod trust;
