@@ -6,7 +6,8 @@
 # level (its image is built offline by the tests; nothing is pulled), Chromium and its
 # WebDriver for the UI tests, the WebKitGTK/GTK/AppIndicator headers the desktop app
 # (src-tauri) builds against plus Xvfb, a D-Bus session daemon, an XEmbed tray host
-# (trayer), x11-utils and ImageMagick for its tests under a virtual display,
+# (trayer), x11-utils, python3-xlib (to close a window as a window manager would) and
+# ImageMagick for its tests under a virtual display,
 # gnome-keyring for the OS-keychain tests (a real Secret Service), and the pinned
 # Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
@@ -41,6 +42,7 @@ command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v trayer >/dev/null || need+=(trayer)
 command -v xwininfo >/dev/null || need+=(x11-utils)
 command -v import >/dev/null || need+=(imagemagick)
+/usr/bin/python3 -c 'import Xlib' 2>/dev/null || need+=(python3-xlib)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -282,7 +282,13 @@ fn open_window(app: &AppHandle) {
             format!("http://127.0.0.1:{p}/ui/setup")
         }
         Some(p) => format!("http://127.0.0.1:{p}/ui/"),
-        None => "about:blank".to_string(),
+        None => message_page(
+            &c.unavailable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| "Parachute is starting…".into()),
+        ),
     };
     let Ok(url) = url.parse() else { return };
     let mut builder = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url));
@@ -316,22 +322,37 @@ fn open_window(app: &AppHandle) {
                     let _ = hide.hide();
                 }
             });
-            if port.is_none() {
-                let why = c
-                    .unavailable
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-                    .unwrap_or_else(|| "Parachute is starting…".into());
-                let text = serde_json::to_string(&why).unwrap_or_default();
-                let _ = w.eval(format!(
-                    "document.title = 'Parachute'; document.body.style.font = '16px system-ui'; \
-                     document.body.style.padding = '2rem'; document.body.textContent = {text};"
-                ));
-            }
         }
         Err(e) => tracing::warn!(error = %e, "could not open the window"),
     }
+}
+
+/// A page (a `data:` URL) saying why there is no server.
+fn message_page(why: &str) -> String {
+    let escaped: String = why
+        .chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>Parachute</title>\
+         <body style=\"font:16px/1.5 system-ui,sans-serif;padding:2rem;max-width:40rem\">\
+         <h1 style=\"font-size:1.4rem\">Parachute is not running</h1><p>{escaped}</p>"
+    );
+    let encoded: String = html
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("data:text/html;charset=utf-8,{encoded}")
 }
 
 /// Starts (or attaches to) the server in the background, then opens the window and

@@ -202,6 +202,42 @@ fn group_rss_mb(pgid: u32) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// The id of the app's top-level window named `Parachute`, if it exists.
+fn app_window(d: &Desktop) -> Option<String> {
+    d.tree()
+        .lines()
+        .find(|l| l.contains("\"Parachute\": (\"parachute-app\""))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+}
+
+/// Whether X window `id` is mapped and viewable.
+fn viewable(d: &Desktop, id: &str) -> bool {
+    Command::new("xwininfo")
+        .args(["-id", id, "-display", &d.display])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Map State: IsViewable"))
+}
+
+/// Asks window `id` to close as a window manager's close button does: the ICCCM
+/// `WM_DELETE_WINDOW` client message (Debian's python3-xlib).
+fn close_window(d: &Desktop, id: &str) {
+    let script = format!(
+        "from Xlib import display, X\n\
+         from Xlib.protocol import event\n\
+         d = display.Display('{}')\n\
+         w = d.create_resource_object('window', {id})\n\
+         p = d.intern_atom('WM_PROTOCOLS'); x = d.intern_atom('WM_DELETE_WINDOW')\n\
+         w.send_event(event.ClientMessage(window=w, client_type=p, data=(32, [x, X.CurrentTime, 0, 0, 0])))\n\
+         d.flush()\n",
+        d.display
+    );
+    let st = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3 with Xlib (Debian's python3-xlib)");
+    assert!(st.success(), "could not send WM_DELETE_WINDOW");
+}
+
 /// A home, vault and port for one app.
 struct Home {
     dir: tempfile::TempDir,
@@ -364,6 +400,28 @@ async fn the_app_serves_shows_its_tray_and_window_toggles_login_and_quits_cleanl
     eprintln!(
         "FIGURE app RSS with the window open (app + WebKit processes): {:.1} MB",
         group_rss_mb(app.id())
+    );
+    // Closing the window keeps the app (and its server) in the tray; Open brings it back.
+    let window = app_window(&d).expect("the app's window");
+    assert!(viewable(&d, &window));
+    close_window(&d, &window);
+    assert!(
+        wait_for(Duration::from_secs(10), || !viewable(&d, &window)),
+        "the window did not close"
+    );
+    assert!(
+        app.try_wait().unwrap().is_none(),
+        "the app exited with its window"
+    );
+    assert!(
+        healthy(home.port).await,
+        "the server stopped with the window"
+    );
+    assert!(tray_has_icon(&d));
+    menu(&home, &d, "open");
+    assert!(
+        wait_for(Duration::from_secs(10), || viewable(&d, &window)),
+        "Open did not show the window again"
     );
     // One process serves: the app itself.
     assert!(
@@ -538,4 +596,47 @@ async fn the_window_is_let_in_with_its_own_key_when_every_request_needs_one() {
     menu(&home, &d, "quit");
     let st = wait_exit(&mut app, Duration::from_secs(30)).expect("the app did not quit");
     assert!(st.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_held_by_another_program_is_reported_not_fought_over() {
+    let d = Desktop::start();
+    let home = Home::new();
+    // Something that is not Parachute answers on the port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", home.port))
+        .await
+        .unwrap();
+    let other = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                )
+                .await;
+        }
+    });
+    let mut app = home.app(&d, &[]).spawn().expect("the app");
+    assert!(
+        wait_for(Duration::from_secs(30), || home
+            .log()
+            .contains("is used by another program")),
+        "{}",
+        home.log()
+    );
+    // The app stays up to say so (tray and window), and quits cleanly.
+    assert!(wait_for(Duration::from_secs(30), || tray_has_icon(&d)));
+    // The window says why (its screenshot shows the message).
+    assert!(
+        wait_for(Duration::from_secs(30), || app_window(&d).is_some()),
+        "no window: {}",
+        home.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.screenshot("app-port-taken");
+    assert!(app.try_wait().unwrap().is_none());
+    menu(&home, &d, "quit");
+    let st = wait_exit(&mut app, Duration::from_secs(30)).expect("the app did not quit");
+    assert!(st.success());
+    other.abort();
 }
