@@ -1,5 +1,6 @@
-//! `parachute server start|stop|restart|status`: the background daemon. Where a systemd
-//! user instance runs, a user unit `parachute.service`; otherwise a detached process
+//! `parachute server start|stop|restart|status`: the background daemon. On macOS a
+//! launchd user agent (`launchd.rs`); where a systemd user instance runs, a user unit
+//! `parachute.service`; otherwise a detached process
 //! tracked by `$PARACHUTE_HOME/parachute.pid`. Either way the daemon logs to rotating
 //! files under `$PARACHUTE_HOME/logs/`.
 
@@ -29,7 +30,9 @@ pub async fn run(ov: &Overrides, action: Option<DaemonAction>) -> anyhow::Result
             println!("Created the vault {}", settings.paths.vault.display());
         }
     }
-    let manager = if systemd_user_available() {
+    let manager = if cfg!(target_os = "macos") {
+        Manager::Launchd
+    } else if systemd_user_available() {
         Manager::Systemd
     } else {
         Manager::PidFile
@@ -47,6 +50,9 @@ pub async fn run(ov: &Overrides, action: Option<DaemonAction>) -> anyhow::Result
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Manager {
+    /// A launchd user agent (macOS).
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    Launchd,
     Systemd,
     PidFile,
 }
@@ -120,6 +126,7 @@ async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow:
     let exe = std::env::current_exe()?;
     let args = daemon_args(settings, ov);
     match manager {
+        Manager::Launchd => super::launchd::start(&exe, &args, &settings.paths.home)?,
         Manager::Systemd => {
             write_unit(settings, &exe, &args)?;
             systemctl(&["daemon-reload"])?;
@@ -167,6 +174,11 @@ async fn start(settings: &Settings, ov: &Overrides, manager: Manager) -> anyhow:
 }
 
 async fn stop(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCode> {
+    if manager == Manager::Launchd {
+        super::launchd::stop()?;
+        println!("parachute stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
     if manager == Manager::Systemd {
         systemctl(&["stop", UNIT])?;
         println!("parachute stopped");
@@ -208,7 +220,9 @@ async fn status(settings: &Settings, manager: Manager) -> anyhow::Result<ExitCod
                 "not answering"
             };
             // Who started it: the unit, the pid file's daemon, or someone's `server -f`.
-            let how = if manager == Manager::Systemd && unit_active() {
+            let how = if manager == Manager::Launchd && super::launchd::active() {
+                "the background daemon (launchd agent)"
+            } else if manager == Manager::Systemd && unit_active() {
                 "the background daemon (systemd user unit)"
             } else if read_pid(&settings.paths.pid_file()) == Some(info.pid) {
                 "the background daemon (pid file)"

@@ -5,6 +5,7 @@ mod config_cmd;
 mod daemon;
 mod doctor;
 mod install;
+mod launchd;
 mod logs;
 mod sandbox;
 mod status;
