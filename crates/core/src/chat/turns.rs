@@ -21,6 +21,104 @@ pub struct LoggedEvent {
     pub json: Arc<str>,
 }
 
+/// One entry of a turn's log. A `text` event repeats its whole block so far, so keeping
+/// each one whole would grow the log quadratically with the answer: text events are kept
+/// as positions in their block's text (held once) and rebuilt when read.
+#[derive(Debug, Clone)]
+enum Entry {
+    Whole(LoggedEvent),
+    Text {
+        /// Index of the block's text in [`Log::blocks`].
+        block: usize,
+        /// `content` is the block's text up to here.
+        end: usize,
+        delta: Delta,
+    },
+}
+
+/// A text event's `delta`: normally the tail of its `content`.
+#[derive(Debug, Clone)]
+enum Delta {
+    /// `content[start..]`.
+    Tail(usize),
+    /// Anything else, kept as is.
+    Own(Arc<str>),
+}
+
+/// A turn's events, in order.
+#[derive(Debug, Default)]
+struct Log {
+    entries: Vec<Entry>,
+    /// The text of each block, appended to as its events arrive.
+    blocks: Vec<String>,
+}
+
+impl Log {
+    fn push(&mut self, event: &TurnEvent) {
+        let TurnEvent::Text { content, delta } = event else {
+            self.entries.push(Entry::Whole(LoggedEvent {
+                json: Arc::from(event.to_json()),
+                event: Arc::new(event.clone()),
+            }));
+            return;
+        };
+        // A continuation of the last block extends it; anything else starts a new one.
+        // Either way the block's text up to `end` is exactly `content`.
+        let block = match self.blocks.last_mut() {
+            Some(b) if content.starts_with(b.as_str()) => {
+                b.push_str(&content[b.len()..]);
+                self.blocks.len() - 1
+            }
+            _ => {
+                self.blocks.push(content.clone());
+                self.blocks.len() - 1
+            }
+        };
+        let end = content.len();
+        let delta = if content.ends_with(delta.as_str()) {
+            Delta::Tail(end - delta.len())
+        } else {
+            Delta::Own(Arc::from(delta.as_str()))
+        };
+        self.entries.push(Entry::Text { block, end, delta });
+    }
+
+    fn get(&self, i: usize) -> LoggedEvent {
+        match &self.entries[i] {
+            Entry::Whole(e) => e.clone(),
+            Entry::Text { block, end, delta } => {
+                let content = &self.blocks[*block][..*end];
+                let delta = match delta {
+                    Delta::Tail(start) => &content[*start..],
+                    Delta::Own(d) => d,
+                };
+                let event = super::events::text(content, delta);
+                LoggedEvent {
+                    json: Arc::from(event.to_json()),
+                    event: Arc::new(event),
+                }
+            }
+        }
+    }
+
+    /// Bytes of text the log holds (JSON of whole events, block texts, own deltas).
+    fn stored_bytes(&self) -> usize {
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Whole(w) => w.json.len(),
+                Entry::Text {
+                    delta: Delta::Own(d),
+                    ..
+                } => d.len(),
+                Entry::Text { .. } => 0,
+            })
+            .sum();
+        entries + self.blocks.iter().map(String::len).sum::<usize>()
+    }
+}
+
 /// Finished turns stay available for re-attach this long.
 const KEEP_FINISHED: Duration = Duration::from_secs(300);
 
@@ -28,7 +126,7 @@ const KEEP_FINISHED: Duration = Duration::from_secs(300);
 pub struct Turn {
     /// The session the turn belongs to; empty for a detached turn.
     pub session_id: String,
-    events: Mutex<Vec<LoggedEvent>>,
+    events: Mutex<Log>,
     count: watch::Sender<usize>,
     finished: AtomicBool,
     finished_at: Mutex<Option<Instant>>,
@@ -41,7 +139,7 @@ impl Turn {
     fn new(session_id: String) -> Turn {
         Turn {
             session_id,
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new(Log::default()),
             count: watch::channel(0).0,
             finished: AtomicBool::new(false),
             finished_at: Mutex::new(None),
@@ -57,14 +155,10 @@ impl Turn {
 
     /// Appends an event; its id is its 1-based position.
     pub fn push(&self, event: &TurnEvent) -> usize {
-        let logged = LoggedEvent {
-            json: Arc::from(event.to_json()),
-            event: Arc::new(event.clone()),
-        };
         let n = {
-            let mut ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
-            ev.push(logged);
-            ev.len()
+            let mut log = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            log.push(event);
+            log.entries.len()
         };
         self.count.send_replace(n);
         n
@@ -80,6 +174,14 @@ impl Turn {
     /// Whether the turn has ended (no more events will be added).
     pub fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of text the turn's log holds: linear in the answer's length.
+    pub fn stored_bytes(&self) -> usize {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stored_bytes()
     }
 
     /// Requests an abort (the orchestrator interrupts the CLI).
@@ -117,13 +219,10 @@ impl Turn {
         let mut rx = self.count.subscribe();
         loop {
             {
-                let ev = self.events.lock().unwrap_or_else(|p| p.into_inner());
-                if ev.len() > after {
-                    return ev[after..]
-                        .iter()
-                        .cloned()
-                        .enumerate()
-                        .map(|(i, e)| (after + i + 1, e))
+                let log = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                if log.entries.len() > after {
+                    return (after..log.entries.len())
+                        .map(|i| (i + 1, log.get(i)))
                         .collect();
                 }
             }
@@ -214,6 +313,55 @@ impl TurnHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::super::events::{text, tool_use, user_message};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn text_is_stored_once_and_replayed_exactly() {
+        let turn = Turn::detached();
+        let mut pushed = Vec::new();
+        let mut push = |e: TurnEvent| {
+            pushed.push(e.to_json());
+            turn.push(&e);
+        };
+        push(user_message("write a lot"));
+        // A 100 KB answer in 1,000 deltas: each event repeats the block so far.
+        let piece = "0123456789".repeat(10);
+        let mut block = String::new();
+        for _ in 0..1000 {
+            block.push_str(&piece);
+            push(text(&block, &piece));
+        }
+        // A tool call ends the block; the next one starts afresh; the result repeats all.
+        push(tool_use(
+            &json!("t1"),
+            &json!("Read"),
+            &json!({"file_path": "a.md"}),
+        ));
+        push(text("After the tool.", "After the tool."));
+        push(text("After the tool. More.", " More."));
+        let whole = format!("{block}After the tool. More.");
+        push(text(&whole, &whole));
+        let replayed: Vec<String> = turn
+            .next_after(0)
+            .await
+            .into_iter()
+            .map(|(_, j)| j.to_string())
+            .collect();
+        assert_eq!(replayed, pushed);
+        // From the middle, too (a re-attach with Last-Event-ID).
+        let tail = turn.next_after(500).await;
+        assert_eq!(tail[0].0, 501);
+        assert_eq!(&*tail[0].1, pushed[500].as_str());
+        // Linear: the answer, the final repeat, and a little more; not ~50 MB.
+        let stored = turn.stored_bytes();
+        eprintln!("a 100 KB answer in 1,000 text events: {stored} bytes stored");
+        assert!(
+            stored < 250_000,
+            "{stored} bytes stored for a 100 KB answer"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn finished_turns_stay_for_re_attach_then_go() {
