@@ -369,6 +369,9 @@ async fn a_chat_streams_in_pieces_survives_a_reload_and_answers_a_permission_pro
 
     // The asking chat: the permission prompt is answered inline, and the tool runs.
     c.goto(&s.url(&format!("/ui/chat/{asking}"))).await.unwrap();
+    // Seeded without a transcript: the page says its messages are elsewhere.
+    let note = text_of(&c, "#no-transcript").await;
+    assert!(note.contains("not stored on this machine"), "{note}");
     type_into(&c, "#message", "Write the file").await;
     click(&c, "#send").await;
     wait_js(

@@ -292,6 +292,14 @@ pub async fn session_page(
         _ => return not_found(&s, &p, &id).await,
     };
     let messages = s.chat.stored_messages(&id).await;
+    // A chat the store knows but whose transcript is not on this machine (imported, or
+    // from another computer): say so rather than show an empty conversation.
+    let missing = (messages.is_empty() && row.message_count.unwrap_or(0) > 0).then(|| {
+        view! {
+            <p class="note" id="no-transcript">"This chat's earlier messages are not stored on this machine. "
+                "You can still continue it."</p>
+        }
+    });
     let active = if running { "1" } else { "0" };
     let list = session_list(&s, &p, Some(&id)).await;
     let title = title_of(&row);
@@ -308,6 +316,7 @@ pub async fn session_page(
                     <h1 id="conv-h">{title.clone()}</h1>
                     <p class="muted meta">{format!("Trust level {trust} · {model}")}
                         {archived.then_some(" · archived")}</p>
+                    {missing}
                     <ol class="messages" id="messages" aria-live="polite">{messages_view(messages)}</ol>
                     {composer()}
                 </section>

@@ -979,7 +979,9 @@ pub fn setting_views(s: &Settings) -> Vec<SettingView> {
 
 /// Checks and saves settings as `parachute config set` does: every value is checked
 /// before any is written; `vault_path` goes to the home config, the rest to the
-/// vault's. Returns each refused key with the reason, or the keys written.
+/// vault's. Returns each refused key with the reason, or the keys written. Each file is
+/// written atomically, the vault's first: should the home config then fail, the error
+/// names that file and the vault's changes stay saved.
 pub fn save_settings(
     paths: &Paths,
     values: &BTreeMap<String, String>,
