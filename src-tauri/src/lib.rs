@@ -124,8 +124,10 @@ pub fn run() {
     });
 }
 
-fn core(app: &AppHandle) -> Arc<Core> {
-    app.state::<Arc<Core>>().inner().clone()
+/// The app's state; `None` only in the moment before `setup` has built it (a second
+/// launch or a signal arriving that early finds nothing to act on yet).
+fn core(app: &AppHandle) -> Option<Arc<Core>> {
+    app.try_state::<Arc<Core>>().map(|c| c.inner().clone())
 }
 
 /// The tray icon and its menu.
@@ -187,7 +189,7 @@ fn build_tray(app: &AppHandle, places: Places) -> tauri::Result<Core> {
 
 /// Runs a menu item and reflects what it did in the menu.
 fn on_menu(app: &AppHandle, id: MenuId) {
-    let c = core(app);
+    let Some(c) = core(app) else { return };
     let outcome = handle_menu(id, &TauriDesktop(app), &c.places);
     tracing::info!(item = id.as_str(), outcome = ?outcome, "tray menu");
     match outcome {
@@ -262,7 +264,9 @@ impl DesktopControl for LoginItem {
     fn set_login_item(&self, on: bool) -> Result<(), String> {
         let a = self.0.autolaunch();
         if on { a.enable() } else { a.disable() }.map_err(|e| e.to_string())?;
-        let _ = core(&self.0).autostart_item.set_checked(on);
+        if let Some(c) = core(&self.0) {
+            let _ = c.autostart_item.set_checked(on);
+        }
         Ok(())
     }
 }
@@ -275,7 +279,7 @@ fn open_window(app: &AppHandle) {
         let _ = w.set_focus();
         return;
     }
-    let c = core(app);
+    let Some(c) = core(app) else { return };
     let port = *c.port.lock().unwrap_or_else(|e| e.into_inner());
     let url = match port {
         Some(p) if c.first_run.swap(false, Ordering::SeqCst) => {
@@ -343,15 +347,7 @@ fn message_page(why: &str) -> String {
          <body style=\"font:16px/1.5 system-ui,sans-serif;padding:2rem;max-width:40rem\">\
          <h1 style=\"font-size:1.4rem\">Parachute is not running</h1><p>{escaped}</p>"
     );
-    let encoded: String = html
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(&html, percent_encoding::NON_ALPHANUMERIC);
     format!("data:text/html;charset=utf-8,{encoded}")
 }
 
@@ -374,7 +370,9 @@ fn start_server(
             },
         };
         tracing::info!(server = %server.describe(), "desktop app");
-        let c = core(&app);
+        let Some(c) = core(&app) else {
+            return server.stop().await;
+        };
         *c.port.lock().unwrap_or_else(|e| e.into_inner()) = server.port();
         *c.window_key.lock().unwrap_or_else(|e| e.into_inner()) = server.window_key();
         if let Server::Unavailable { reason } = &server {
@@ -410,7 +408,7 @@ fn start_server(
 
 /// Puts a status in the tray: its icon, tooltip and the menu's status line.
 fn show_status(app: &AppHandle, s: &Status) {
-    let c = core(app);
+    let Some(c) = core(app) else { return };
     let _ = c.status_item.set_text(s.line());
     if let Some(tray) = app.tray_by_id(TRAY) {
         if let Ok(icon) = Image::from_bytes(s.icon()) {
@@ -430,7 +428,11 @@ fn watch_signals(app: AppHandle) {
 
 /// Stops the server gracefully (turns ended, store closed), then exits. Once.
 fn quit(app: &AppHandle) {
-    let c = core(app);
+    let Some(c) = core(app) else {
+        // Nothing started yet: nothing to stop.
+        app.exit(0);
+        return;
+    };
     if c.quitting.swap(true, Ordering::SeqCst) {
         return;
     }

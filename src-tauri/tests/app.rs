@@ -83,6 +83,16 @@ impl Desktop {
             .exists()),
             "Xvfb did not start"
         );
+        // The socket appears before the server accepts clients: wait until one is served.
+        assert!(
+            wait_for(Duration::from_secs(10), || Command::new("xwininfo")
+                .args(["-root", "-display", &display])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())),
+            "Xvfb does not answer"
+        );
         let out = Command::new("dbus-daemon")
             .args(["--session", "--fork", "--print-address=1", "--print-pid=1"])
             .output()

@@ -101,6 +101,12 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     out
 }
 
+/// Sets the credential through the API the UI uses.
+async fn set_credential(s: &Server, body: serde_json::Value) -> (u16, serde_json::Value) {
+    s.send("PUT", "/api/settings/claude-credential", Some(body))
+        .await
+}
+
 fn keychain_env(k: &Keyring) -> Opts {
     Opts {
         env: vec![
@@ -116,13 +122,7 @@ async fn the_credential_lives_in_the_os_keychain_survives_a_restart_and_is_in_no
     let d = Dirs::new();
     let k = Keyring::start(&d.tmp.path().join("keyring")).await;
     let mut s = Server::start_with(&d, keychain_env(&k)).await;
-    let (st, v) = s
-        .send(
-            "PUT",
-            "/api/settings/claude-credential",
-            Some(json!({"token": TOKEN})),
-        )
-        .await;
+    let (st, v) = set_credential(&s, json!({"token": TOKEN})).await;
     assert_eq!(
         (st, v),
         (
@@ -162,13 +162,7 @@ async fn without_a_keychain_the_credential_goes_to_the_private_file_and_says_so(
         },
     )
     .await;
-    let (st, v) = s
-        .send(
-            "PUT",
-            "/api/settings/claude-credential",
-            Some(json!({"token": TOKEN})),
-        )
-        .await;
+    let (st, v) = set_credential(&s, json!({"token": TOKEN})).await;
     assert_eq!(
         (st, v),
         (
@@ -176,6 +170,15 @@ async fn without_a_keychain_the_credential_goes_to_the_private_file_and_says_so(
             json!({"set": true, "kind": "api_key", "location": "secrets file"})
         )
     );
+    // A malformed body (a misspelt field, a wrong type) is refused without repeating it.
+    for bad in [
+        json!({"tokn": TOKEN}),
+        json!({"token": TOKEN, "force": "yes"}),
+    ] {
+        let (st, v) = set_credential(&s, bad).await;
+        assert_eq!(st, 422, "{v}");
+        assert!(!v.to_string().contains(TOKEN), "the token came back: {v}");
+    }
     let file = d.home.join("secrets.json");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());

@@ -175,6 +175,7 @@ async fn put_settings(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct CredentialBody {
     /// An OAuth token (`sk-ant-oat…`, from `claude setup-token`) or an API key
     /// (`sk-ant-api…`).
@@ -193,15 +194,19 @@ struct CredentialBody {
 async fn set_credential(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    ApiJson(body): ApiJson<CredentialBody>,
+    ApiJson(raw): ApiJson<serde_json::Value>,
 ) -> Result<Json<CredentialState>, ApiError> {
     require_local(&caller, "Setting the Claude credential")?;
     let refuse = |msg: String| {
-        // The input is a secret: it is never echoed back.
+        // The input is a secret: it is never echoed back, not even when the body is
+        // malformed (the usual 422 repeats the offending input).
         ApiError::Validation(vec![json!({
             "type": "value_error", "loc": ["body", "token"], "msg": msg, "input": "(hidden)",
         })])
     };
+    let body: CredentialBody = serde_json::from_value(raw).map_err(|_| {
+        refuse(r#"expected {"token": "…"} with an optional boolean "force""#.into())
+    })?;
     let (kind, location, _) = s
         .secrets
         .set_claude_credential(&body.token, body.force)
