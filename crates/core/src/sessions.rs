@@ -156,6 +156,28 @@ impl SessionUpdates {
         update_config(store, id, upd).await
     }
 
+    /// Changes a session's row and metadata under the update lock: `edit` gets the
+    /// metadata object and the column changes to fill. `None` when the session is unknown.
+    pub async fn modify(
+        &self,
+        store: &Store,
+        id: &str,
+        edit: impl FnOnce(&mut Map<String, Value>, &mut SessionChanges),
+    ) -> Result<Option<SessionRow>, SessionError> {
+        let _g = self.lock.lock().await;
+        let Some(row) = store.get_session(id).await? else {
+            return Ok(None);
+        };
+        let before = metadata_object(&row);
+        let mut md = before.clone();
+        let mut changes = SessionChanges::default();
+        edit(&mut md, &mut changes);
+        if md != before {
+            changes.metadata = Some(Some(Value::Object(md).to_string()));
+        }
+        Ok(store.update_session(id, &changes).await?)
+    }
+
     /// [`activate`] under the update lock.
     pub async fn activate(
         &self,

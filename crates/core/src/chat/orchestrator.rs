@@ -823,6 +823,7 @@ impl ChatService {
                             workspace_id: r.workspace_id.clone(),
                             metadata: None,
                             created_at: None,
+                            linked_bot: None,
                         };
                         if let Err(e) = self.store.insert_session(&new).await {
                             break Err(e.into());

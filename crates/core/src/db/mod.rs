@@ -3,6 +3,7 @@
 //! functions are named for what they return.
 
 mod legacy;
+mod pairing;
 mod reworded;
 mod session_contexts;
 mod sessions;
@@ -15,7 +16,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use sessions::{ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
+pub use pairing::{PairingRow, PairingStatus};
+pub use sessions::{LinkedBot, ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
 pub use usage::{UsageEntry, UsageTotals};
 
 /// A store failure. The HTTP layer logs it and answers a generic 500-free message.

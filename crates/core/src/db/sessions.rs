@@ -38,11 +38,11 @@ pub struct SessionRow {
     pub metadata: Option<String>,
     /// Stored trust level (`full`, `vault` or `sandboxed`); `None` means `full`.
     pub trust_level: Option<String>,
-    /// Platform of a linked bot chat (kept from older rows; this server does not set it).
+    /// Platform of a linked bot chat (`telegram`, `discord`), for sessions a bot made.
     pub linked_bot_platform: Option<String>,
-    /// Id of the linked bot chat (kept from older rows; this server does not set it).
+    /// Id of the linked bot chat.
     pub linked_bot_chat_id: Option<String>,
-    /// Type of the linked bot chat (kept from older rows; this server does not set it).
+    /// Type of the linked bot chat (`dm` or `group`).
     pub linked_bot_chat_type: Option<String>,
     /// Slug of the workspace the session belongs to, if any.
     pub workspace_id: Option<String>,
@@ -102,6 +102,19 @@ pub struct NewSession {
     /// Creation time in the session timestamp format; `None` means now. Also the first
     /// `last_accessed`.
     pub created_at: Option<String>,
+    /// The bot chat the session belongs to, if a bot created it.
+    pub linked_bot: Option<LinkedBot>,
+}
+
+/// The bot chat a session is linked to (`linked_bot_*` columns).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkedBot {
+    /// `telegram` or `discord`.
+    pub platform: String,
+    /// The platform's chat id, as text.
+    pub chat_id: String,
+    /// `dm` or `group`.
+    pub chat_type: String,
 }
 
 /// The columns a config update may change; `None` leaves a column alone.
@@ -167,6 +180,22 @@ impl Store {
         )
     }
 
+    /// The most recent non-archived session linked to a bot chat.
+    pub async fn latest_linked_session(
+        &self,
+        platform: &str,
+        chat_id: &str,
+    ) -> Result<Option<SessionRow>, DbError> {
+        Ok(sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE linked_bot_platform = ? AND linked_bot_chat_id = ? \
+             AND COALESCE(archived, 0) = 0 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        ))
+        .bind(platform)
+        .bind(chat_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// Totals for the stats route.
     pub async fn session_stats(&self) -> Result<SessionStats, DbError> {
         let (total, archived): (i64, Option<i64>) = sqlx::query_as(
@@ -191,8 +220,9 @@ impl Store {
         let created = s.created_at.clone().unwrap_or_else(|| now.clone());
         sqlx::query(
             "INSERT INTO sessions (id, title, module, source, working_directory, model, message_count, \
-             archived, created_at, last_accessed, trust_level, workspace_id, metadata) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+             archived, created_at, last_accessed, trust_level, workspace_id, metadata, \
+             linked_bot_platform, linked_bot_chat_id, linked_bot_chat_type) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&s.title)
@@ -206,6 +236,9 @@ impl Store {
         .bind(&s.trust_level)
         .bind(&s.workspace_id)
         .bind(&s.metadata)
+        .bind(s.linked_bot.as_ref().map(|l| l.platform.as_str()))
+        .bind(s.linked_bot.as_ref().map(|l| l.chat_id.as_str()))
+        .bind(s.linked_bot.as_ref().map(|l| l.chat_type.as_str()))
         .execute(self.pool())
         .await?;
         self.get_session(&s.id)

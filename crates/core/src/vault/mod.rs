@@ -6,6 +6,7 @@
 pub mod context_folders;
 pub mod files;
 pub mod imported_contexts;
+pub mod journal;
 mod protected;
 pub mod sync;
 

@@ -1,0 +1,435 @@
+//! `{vault}/.parachute/bots.yaml`: one section per platform (`telegram`, `discord`).
+//! Read and checked field by field, so a bad value is refused with a message naming
+//! it; written atomically with mode 0600. Tokens never stay in the file: they move to
+//! the secrets store ([`crate::tokens`]), and views of the config never carry them.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use parachute_core::trust::TrustLevel;
+
+use crate::platform::Platform;
+use crate::BotsError;
+
+/// When the bot answers in a group: every message, or only when mentioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// Every message of an allowed user.
+    AllMessages,
+    /// Only messages that mention the bot (platform mention entities).
+    MentionOnly,
+}
+
+impl ResponseMode {
+    /// Parses `all_messages` / `mention_only`.
+    pub fn parse(s: &str) -> Option<ResponseMode> {
+        match s.trim() {
+            "all_messages" => Some(ResponseMode::AllMessages),
+            "mention_only" => Some(ResponseMode::MentionOnly),
+            _ => None,
+        }
+    }
+
+    /// The name as written in `bots.yaml` and session metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::AllMessages => "all_messages",
+            ResponseMode::MentionOnly => "mention_only",
+        }
+    }
+}
+
+/// One platform's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformConfig {
+    /// Start the connector with the server.
+    pub enabled: bool,
+    /// A token still found in the file (moved to the secrets store on start); empty
+    /// when none. Never served.
+    pub file_token: String,
+    /// Platform user ids allowed to talk to the agent (Telegram ids are numbers,
+    /// Discord ids strings; both kept as text).
+    pub allowed_users: Vec<String>,
+    /// Trust level of direct-message chats.
+    pub dm_trust_level: TrustLevel,
+    /// Trust level of group chats.
+    pub group_trust_level: TrustLevel,
+    /// Default response mode in groups.
+    pub group_mention_mode: ResponseMode,
+    /// The reaction put on a message when it arrives; `None` disables it.
+    pub ack_emoji: Option<String>,
+    /// The platform API's base URL; `None` means the official one.
+    pub api_url: Option<String>,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        PlatformConfig {
+            enabled: false,
+            file_token: String::new(),
+            allowed_users: Vec::new(),
+            dm_trust_level: TrustLevel::Vault,
+            group_trust_level: TrustLevel::Sandboxed,
+            group_mention_mode: ResponseMode::MentionOnly,
+            ack_emoji: Some("👀".into()),
+            api_url: None,
+        }
+    }
+}
+
+/// Both platforms' settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BotsConfig {
+    /// The `telegram` section.
+    pub telegram: PlatformConfig,
+    /// The `discord` section.
+    pub discord: PlatformConfig,
+}
+
+impl BotsConfig {
+    /// The section of `p`.
+    pub fn platform(&self, p: Platform) -> &PlatformConfig {
+        match p {
+            Platform::Telegram => &self.telegram,
+            Platform::Discord => &self.discord,
+        }
+    }
+
+    /// The section of `p`, to change.
+    pub fn platform_mut(&mut self, p: Platform) -> &mut PlatformConfig {
+        match p {
+            Platform::Telegram => &mut self.telegram,
+            Platform::Discord => &mut self.discord,
+        }
+    }
+
+    /// Reads the file; a missing or empty file is the defaults (both disabled). A
+    /// file that is not YAML, or a field with a bad value, is an error naming it.
+    pub fn load(path: &Path) -> Result<BotsConfig, BotsError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BotsConfig::default()),
+            Err(e) => return Err(BotsError::Config(format!("cannot read bots.yaml: {e}"))),
+        };
+        if text.trim().is_empty() {
+            return Ok(BotsConfig::default());
+        }
+        let v: Value = serde_saphyr::from_str(&text)
+            .map_err(|e| BotsError::Config(format!("bots.yaml is not valid YAML: {e}")))?;
+        let mut cfg = BotsConfig::default();
+        match v {
+            Value::Null => {}
+            Value::Object(m) => cfg.apply(&m, true)?,
+            _ => return Err(BotsError::Config("bots.yaml: expected a mapping".into())),
+        }
+        Ok(cfg)
+    }
+
+    /// Applies a partial update (a `PUT /api/bots/config` body or a whole file):
+    /// known keys are checked, unknown keys ignored. `file` also reads `bot_token`
+    /// into [`PlatformConfig::file_token`]; a PUT's token is taken by the caller.
+    pub fn apply(&mut self, body: &Map<String, Value>, file: bool) -> Result<(), BotsError> {
+        for p in Platform::ALL {
+            match body.get(p.as_str()) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(section)) => self.platform_mut(p).apply(p, section, file)?,
+                Some(_) => {
+                    return Err(BotsError::Config(format!(
+                        "{}: expected an object of settings",
+                        p.as_str()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's text: every setting, tokens left out (they live in the secrets store).
+    pub fn to_yaml(&self) -> Result<String, BotsError> {
+        let mut root = Map::new();
+        for p in Platform::ALL {
+            root.insert(p.as_str().into(), self.platform(p).file_value(p));
+        }
+        serde_saphyr::to_string(&Value::Object(root))
+            .map_err(|e| BotsError::Config(format!("cannot write bots.yaml: {e}")))
+    }
+
+    /// Writes the file atomically with mode 0600.
+    pub fn save(&self, path: &Path) -> Result<(), BotsError> {
+        let text = self.to_yaml()?;
+        parachute_core::util::fs::write_atomic(path, text.as_bytes(), Some(0o600))
+            .map_err(|e| BotsError::Config(format!("cannot write bots.yaml: {e}")))
+    }
+}
+
+fn field_err(p: Platform, key: &str, why: impl std::fmt::Display) -> BotsError {
+    BotsError::Config(format!("{}.{key}: {why}", p.as_str()))
+}
+
+impl PlatformConfig {
+    fn apply(&mut self, p: Platform, m: &Map<String, Value>, file: bool) -> Result<(), BotsError> {
+        if let Some(v) = m.get("enabled") {
+            self.enabled = v
+                .as_bool()
+                .ok_or_else(|| field_err(p, "enabled", "expected true or false"))?;
+        }
+        if file {
+            if let Some(v) = m.get("bot_token") {
+                self.file_token = match v {
+                    Value::Null => String::new(),
+                    Value::String(s) => s.trim().to_string(),
+                    _ => return Err(field_err(p, "bot_token", "expected a string")),
+                };
+            }
+        }
+        if let Some(v) = m.get("allowed_users") {
+            self.allowed_users = parse_users(p, v)?;
+        }
+        for (key, slot) in [
+            ("dm_trust_level", &mut self.dm_trust_level),
+            ("group_trust_level", &mut self.group_trust_level),
+        ] {
+            if let Some(v) = m.get(key) {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| field_err(p, key, "expected full, vault or sandboxed"))?;
+                *slot = s.parse().map_err(|e| field_err(p, key, e))?;
+            }
+        }
+        if let Some(v) = m.get("group_mention_mode") {
+            self.group_mention_mode =
+                v.as_str().and_then(ResponseMode::parse).ok_or_else(|| {
+                    field_err(
+                        p,
+                        "group_mention_mode",
+                        "expected mention_only or all_messages",
+                    )
+                })?;
+        }
+        if let Some(v) = m.get("ack_emoji") {
+            self.ack_emoji = match v {
+                Value::Null => None,
+                Value::String(s) if s.trim().is_empty() => None,
+                Value::String(s) if s.chars().count() <= 8 => Some(s.trim().to_string()),
+                _ => {
+                    return Err(field_err(
+                        p,
+                        "ack_emoji",
+                        "expected one emoji, or null to disable",
+                    ))
+                }
+            };
+        }
+        if let Some(v) = m.get("api_url") {
+            self.api_url = match v {
+                Value::Null => None,
+                Value::String(s) if s.trim().is_empty() => None,
+                Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                    Some(s.trim().trim_end_matches('/').to_string())
+                }
+                _ => return Err(field_err(p, "api_url", "expected an http(s) URL")),
+            };
+        }
+        Ok(())
+    }
+
+    fn file_value(&self, p: Platform) -> Value {
+        let users: Vec<Value> = self
+            .allowed_users
+            .iter()
+            .map(|u| match (p, u.parse::<i64>()) {
+                (Platform::Telegram, Ok(n)) => Value::from(n),
+                _ => Value::from(u.as_str()),
+            })
+            .collect();
+        let mut m = Map::new();
+        m.insert("enabled".into(), Value::from(self.enabled));
+        m.insert("allowed_users".into(), Value::Array(users));
+        m.insert("dm_trust_level".into(), self.dm_trust_level.as_str().into());
+        m.insert(
+            "group_trust_level".into(),
+            self.group_trust_level.as_str().into(),
+        );
+        m.insert(
+            "group_mention_mode".into(),
+            self.group_mention_mode.as_str().into(),
+        );
+        m.insert(
+            "ack_emoji".into(),
+            self.ack_emoji
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        if let Some(u) = &self.api_url {
+            m.insert("api_url".into(), u.as_str().into());
+        }
+        Value::Object(m)
+    }
+
+    /// Whether `user_id` is on the allowlist (numbers and their text match).
+    pub fn allows(&self, user_id: &str) -> bool {
+        self.allowed_users.iter().any(|u| u == user_id)
+    }
+
+    /// The default trust level of a chat of this kind.
+    pub fn default_level(&self, group: bool) -> TrustLevel {
+        if group {
+            self.group_trust_level
+        } else {
+            self.dm_trust_level
+        }
+    }
+}
+
+/// Most users an allowlist holds (a bad paste must not make a huge file).
+const MAX_USERS: usize = 1000;
+
+fn parse_users(p: Platform, v: &Value) -> Result<Vec<String>, BotsError> {
+    let list = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        _ => return Err(field_err(p, "allowed_users", "expected a list of user ids")),
+    };
+    if list.len() > MAX_USERS {
+        return Err(field_err(
+            p,
+            "allowed_users",
+            format!("at most {MAX_USERS} users"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, u) in list.iter().enumerate() {
+        let id = match u {
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            Value::String(s) if valid_user_id(p, s.trim()) => s.trim().to_string(),
+            _ => {
+                let want = match p {
+                    Platform::Telegram => "a numeric Telegram user id",
+                    Platform::Discord => "a numeric Discord user id (as text)",
+                };
+                return Err(field_err(
+                    p,
+                    &format!("allowed_users[{i}]"),
+                    format!("expected {want}"),
+                ));
+            }
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+fn valid_user_id(p: Platform, s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty()
+        && digits.len() <= 24
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (p == Platform::Telegram || !s.starts_with('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_disabled_and_cautious() {
+        let c = BotsConfig::default();
+        assert!(!c.telegram.enabled && !c.discord.enabled);
+        assert_eq!(c.telegram.dm_trust_level, TrustLevel::Vault);
+        assert_eq!(c.telegram.group_trust_level, TrustLevel::Sandboxed);
+        assert_eq!(c.discord.group_mention_mode, ResponseMode::MentionOnly);
+        assert_eq!(c.telegram.ack_emoji.as_deref(), Some("👀"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_field() {
+        let cases = [
+            (json!({"telegram": {"enabled": "yes"}}), "telegram.enabled"),
+            (
+                json!({"telegram": {"dm_trust_level": "root"}}),
+                "telegram.dm_trust_level",
+            ),
+            (
+                json!({"discord": {"group_mention_mode": "loud"}}),
+                "discord.group_mention_mode",
+            ),
+            (
+                json!({"telegram": {"allowed_users": [1, "x"]}}),
+                "telegram.allowed_users[1]",
+            ),
+            (
+                json!({"discord": {"allowed_users": "123"}}),
+                "discord.allowed_users",
+            ),
+            (
+                json!({"telegram": {"api_url": "ftp://x"}}),
+                "telegram.api_url",
+            ),
+            (json!({"telegram": 3}), "telegram"),
+        ];
+        for (body, field) in cases {
+            let err = BotsConfig::default()
+                .apply(&obj(body.clone()), false)
+                .unwrap_err();
+            assert!(err.to_string().starts_with(field), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn users_are_kept_as_text_and_written_as_each_platform_expects() {
+        let mut c = BotsConfig::default();
+        c.apply(
+            &obj(json!({"telegram": {"allowed_users": [42, "43", 42]},
+                         "discord": {"allowed_users": ["987654321"]},
+                         "allowed_guilds": ["ignored"]})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.telegram.allowed_users, vec!["42", "43"]);
+        assert!(c.telegram.allows("43") && !c.telegram.allows("44"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bots.yaml");
+        c.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("bot_token"), "{text}");
+        let back = BotsConfig::load(&path).unwrap();
+        assert_eq!(back, c);
+        let v: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(v["telegram"]["allowed_users"], json!([42, 43]));
+        assert_eq!(v["discord"]["allowed_users"], json!(["987654321"]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_token_in_the_file_is_read_for_moving_and_a_missing_file_is_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bots.yaml");
+        assert_eq!(BotsConfig::load(&path).unwrap(), BotsConfig::default());
+        std::fs::write(
+            &path,
+            "telegram:\n  enabled: true\n  bot_token: \"123:abc\"\n",
+        )
+        .unwrap();
+        let c = BotsConfig::load(&path).unwrap();
+        assert!(c.telegram.enabled);
+        assert_eq!(c.telegram.file_token, "123:abc");
+        std::fs::write(&path, "telegram: [unclosed").unwrap();
+        assert!(BotsConfig::load(&path).is_err());
+    }
+}

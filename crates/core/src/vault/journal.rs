@@ -1,0 +1,177 @@
+//! The one journal function: a Daily entry at `Daily/entries/{YYYY-MM-DD-HH-MM}.md`
+//! (the UTC minute it was made), Markdown with frontmatter. A second entry in the same
+//! minute gets `-2` (then `-3`, …): an entry is never overwritten. The file is written
+//! to a temporary name and linked into place, so a reader never sees half an entry.
+//! Bots' `/journal`, the Daily routes and the MCP journal tool all call [`save_entry`].
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::{VaultGate, VaultPathError};
+
+/// A saved entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedEntry {
+    /// The entry id: the file name without `.md` (`2026-12-01-21-30` or `…-2`).
+    pub id: String,
+    /// The vault-relative path (`Daily/entries/{id}.md`).
+    pub relative_path: String,
+    /// The absolute path.
+    pub path: PathBuf,
+    /// When it was made (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// Why an entry was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The entry has no text.
+    #[error("A journal entry needs some text")]
+    Empty,
+    /// The entry is longer than the limit.
+    #[error("A journal entry is at most {0} characters")]
+    TooLong(usize),
+    /// The entries folder is not writable through the vault gate.
+    #[error(transparent)]
+    Path(#[from] VaultPathError),
+    /// Writing failed.
+    #[error("cannot write the journal entry: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Most characters an entry may have.
+pub const MAX_ENTRY_CHARS: usize = 100_000;
+
+/// Most same-minute entries (`-2` … `-999`) before giving up.
+const MAX_SUFFIX: u32 = 999;
+
+/// Saves `content` as a new Daily entry made at `now`; `metadata` (e.g. `source`)
+/// goes into the frontmatter after `entry_id` and `created_at`. Blocking file I/O.
+pub fn save_entry(
+    gate: &VaultGate,
+    content: &str,
+    metadata: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<SavedEntry, JournalError> {
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(JournalError::Empty);
+    }
+    if content.chars().count() > MAX_ENTRY_CHARS {
+        return Err(JournalError::TooLong(MAX_ENTRY_CHARS));
+    }
+    let dir = gate.resolve("Daily/entries")?;
+    std::fs::create_dir_all(&dir)?;
+    let stem = now.format("%Y-%m-%d-%H-%M").to_string();
+    let created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for n in 1..=MAX_SUFFIX {
+        let id = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let mut front = Map::new();
+        front.insert("entry_id".into(), Value::from(id.as_str()));
+        front.insert("created_at".into(), Value::from(created_at.as_str()));
+        for (k, v) in metadata {
+            if k != "entry_id" && k != "created_at" {
+                front.insert(k.clone(), v.clone());
+            }
+        }
+        let yaml = serde_saphyr::to_string(&Value::Object(front))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let text = format!("---\n{}---\n\n{content}\n", ensure_newline(&yaml));
+        let path = dir.join(format!("{id}.md"));
+        if place_new(&dir, &path, text.as_bytes())? {
+            return Ok(SavedEntry {
+                relative_path: format!("Daily/entries/{id}.md"),
+                id,
+                path,
+                created_at,
+            });
+        }
+    }
+    Err(JournalError::Io(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "too many entries in one minute",
+    )))
+}
+
+fn ensure_newline(s: &str) -> String {
+    if s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+/// Writes `bytes` to a temporary file and hard-links it to `path` only if `path` does
+/// not exist: `false` when it does (the caller tries the next name).
+fn place_new(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let tmp = dir.join(format!(
+        ".entry.tmp.{}.{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    let placed = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn same_minute_entries_get_suffixes_and_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = VaultGate::with_default_database(dir.path());
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 21, 30, 5).unwrap();
+        let mut md = Map::new();
+        md.insert("source".into(), "telegram".into());
+        let a = save_entry(&gate, "first", &md, now).unwrap();
+        let b = save_entry(&gate, "second", &md, now).unwrap();
+        let c = save_entry(&gate, "third", &Map::new(), now).unwrap();
+        assert_eq!(a.id, "2026-12-01-21-30");
+        assert_eq!(b.id, "2026-12-01-21-30-2");
+        assert_eq!(c.relative_path, "Daily/entries/2026-12-01-21-30-3.md");
+        let text = std::fs::read_to_string(&a.path).unwrap();
+        assert!(
+            text.starts_with("---\nentry_id: 2026-12-01-21-30\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("source: telegram\n") && text.ends_with("\n\nfirst\n"),
+            "{text}"
+        );
+        assert!(std::fs::read_to_string(&b.path)
+            .unwrap()
+            .ends_with("second\n"));
+        let leftovers: Vec<_> = std::fs::read_dir(a.path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".entry.tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        assert!(matches!(
+            save_entry(&gate, "  ", &md, now),
+            Err(JournalError::Empty)
+        ));
+    }
+}
