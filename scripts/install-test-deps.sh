@@ -8,8 +8,8 @@
 # (src-tauri) builds against plus Xvfb, a D-Bus session daemon, an XEmbed tray host
 # (trayer), x11-utils, python3-xlib (to close a window as a window manager would) and
 # ImageMagick for its tests under a virtual display,
-# gnome-keyring for the OS-keychain tests (a real Secret Service), and the pinned
-# Claude Code CLI from npm. Starts dockerd when no engine answers (its pid goes to
+# gnome-keyring for the OS-keychain tests (a real Secret Service), the pinned
+# Claude Code CLI and the Telegram Bot API emulator (telegram-test-api) from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
 set -euo pipefail
 
@@ -54,6 +54,14 @@ if ! claude --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION "; then
   $SUDO npm install -g --no-fund --no-audit "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null
 fi
 claude --version
+
+# The Telegram Bot API emulator the bot tests drive (through a proxy in the tests).
+TELEGRAM_TEST_API_VERSION=4.2.1
+if [ ! -f "$(npm root -g)/telegram-test-api/package.json" ] || \
+   ! grep -q "\"version\": \"$TELEGRAM_TEST_API_VERSION\"" "$(npm root -g)/telegram-test-api/package.json"; then
+  echo "installing telegram-test-api@$TELEGRAM_TEST_API_VERSION"
+  $SUDO npm install -g --no-fund --no-audit "telegram-test-api@$TELEGRAM_TEST_API_VERSION" >/dev/null
+fi
 
 # A Docker engine for the sandbox tests: no bridge, no iptables, the vfs storage driver
 # (works inside containers and VMs alike).

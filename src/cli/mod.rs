@@ -1,6 +1,7 @@
 //! The `parachute` command line: clap definitions and dispatch. Each
 //! command lives in its own file; all of them are thin over the library.
 
+mod bot;
 mod config_cmd;
 mod daemon;
 mod doctor;
@@ -82,6 +83,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SandboxAction,
     },
+    /// The Telegram and Discord connectors of the running server: status, start, stop,
+    /// test, pending pairing requests, approve, deny, allowlists.
+    Bot {
+        #[command(subcommand)]
+        action: BotAction,
+    },
     /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
     /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
     /// prompt, never from arguments. The kind is recognised and stored under its own name.
@@ -120,6 +127,32 @@ pub enum DaemonAction {
     Restart,
     /// Is the daemon running and healthy?
     Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BotAction {
+    /// Each connector: enabled, running, token set, allowlist size, restarts, last error.
+    Status,
+    /// Start a connector (`telegram`).
+    Start { platform: String },
+    /// Stop a connector.
+    Stop { platform: String },
+    /// Check a connector's token with its platform.
+    Test { platform: String },
+    /// Pending pairing requests.
+    Pairing,
+    /// Approve a pairing request; the user is told and may chat.
+    Approve {
+        /// The request id (from `parachute bot pairing`).
+        id: String,
+        /// Trust level: full, vault or sandboxed.
+        #[arg(long, default_value = "vault")]
+        trust: String,
+    },
+    /// Deny a pairing request.
+    Deny { id: String },
+    /// The allowlists.
+    Users,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy)]
@@ -240,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config { action } => config_cmd::run(&ov, action),
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
         Command::SetupToken { force } => token::run(force).await,
+        Command::Bot { action } => bot::run(&ov, action).await,
         Command::Sandbox { action } => match action {
             SandboxAction::Status => sandbox::status(&ov).await,
             SandboxAction::Build => sandbox::build(&ov).await,

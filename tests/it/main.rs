@@ -9,6 +9,7 @@ mod support;
 mod app_compat;
 mod auth;
 mod bad_input;
+mod bots;
 mod chat;
 mod claude_code;
 mod cli;

@@ -28,6 +28,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 403 with this message (outside the vault, protected, remote-only refusals).
     Forbidden(String),
+    /// 409 with this message (already running, already decided).
+    Conflict(String),
     /// 422 with the contract's list of `{type, loc, msg, input, ctx?}`.
     Validation(Vec<Value>),
     /// 413: the body is over the limit (in bytes).
@@ -63,6 +65,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, json!({"detail": d})),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, json!({"detail": d})),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, json!({"detail": d})),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, json!({"detail": d})),
             ApiError::Validation(items) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": items}))
             }
@@ -93,6 +96,21 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<parachute_bots::BotsError> for ApiError {
+    fn from(e: parachute_bots::BotsError) -> Self {
+        use parachute_bots::BotsError as B;
+        match e {
+            B::Config(_) | B::UnknownPlatform(_) | B::NotReady(_) | B::Platform(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            B::AlreadyRunning(_) | B::AlreadyResolved(_) => ApiError::Conflict(e.to_string()),
+            B::PairingNotFound => ApiError::NotFound(e.to_string()),
+            B::Db(d) => d.into(),
+            B::Secrets(_) => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -66,6 +66,7 @@ pub fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::E
 async fn health(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
+    bots: Option<Extension<std::sync::Arc<parachute_bots::Bots>>>,
     ApiQuery(q): ApiQuery<HealthQuery>,
 ) -> Json<Value> {
     let ms = SystemTime::now()
@@ -88,10 +89,13 @@ async fn health(
     let trusted = caller.is_some_and(|Extension(c)| c.local || c.key_id.is_some());
     let path = trusted.then(|| vault.display().to_string());
     body["vault"] = json!({"path": path, "status": vault_status});
-    // Modules and bots arrive with their issues; until then none are loaded or running.
+    // Modules arrive with their issue; until then none are loaded.
     body["modules"] = json!([]);
     body["docker"] = docker_status(&state.settings.sandbox_image).await;
-    body["bots"] = json!({"telegram": {"running": false}, "discord": {"running": false}});
+    body["bots"] = match bots {
+        Some(Extension(b)) => b.health_summary(),
+        None => json!({"telegram": {"running": false}, "discord": {"running": false}}),
+    };
     body["uptime"] = json!(state.started.elapsed().as_secs_f64());
     // Ours: which kind of Claude credential turns use (never the value), for this
     // machine and key holders only.

@@ -11,6 +11,7 @@
 
 mod auth;
 pub mod auth_layer;
+mod bots;
 mod chat;
 mod claude_code;
 mod contexts;
@@ -66,12 +67,19 @@ pub use server::{serve, serve_with};
         (name = "usage", description = "Token usage and cost, and the account quota"),
         (name = "settings", description = "Server settings and the Claude credential (write-only)"),
         (name = "desktop", description = "The desktop app's login item, when the server runs inside it"),
+        (name = "bots", description = "Telegram and Discord connectors, and pairing requests"),
     )
 )]
 struct ApiDoc;
 
-/// The full router for `state`, with every layer.
+/// The full router for `state`, with every layer; its bots are loaded but not started.
 pub fn router(state: AppState) -> Router {
+    let bots = parachute_bots::Bots::load(state.clone());
+    router_with_bots(state, bots)
+}
+
+/// [`router`] with the server's bots service (which `serve_with` starts and stops).
+pub fn router_with_bots(state: AppState, bots: Arc<parachute_bots::Bots>) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(chat::routes())
@@ -89,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sandbox::routes())
         .merge(settings::routes())
         .merge(desktop::routes())
+        .merge(bots::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
@@ -107,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
+        .layer(Extension(bots))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()
         }))

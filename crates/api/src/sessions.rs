@@ -351,10 +351,15 @@ async fn update_session_config(
         (status = 404, description = "Session not found")))]
 async fn activate_session(
     State(s): State<AppState>,
+    bots: Option<axum::Extension<std::sync::Arc<parachute_bots::Bots>>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SessionConfigBody>,
 ) -> Result<Json<SessionEnvelope>, ApiError> {
-    Ok(envelope(
-        s.sessions.activate(&s.store, &id, &body.into()).await?,
-    ))
+    let row = s.sessions.activate(&s.store, &id, &body.into()).await?;
+    // The chat hears it may start (off the request's path: the platform may be slow).
+    if let Some(axum::Extension(bots)) = bots {
+        let r = row.clone();
+        tokio::spawn(async move { bots.session_activated(&r).await });
+    }
+    Ok(envelope(row))
 }

@@ -155,19 +155,11 @@ impl Writer {
                     self.out.push('\n');
                 }
             }
-            TagEnd::Item => {
-                if !self.out.ends_with('\n') {
-                    self.out.push('\n');
-                }
-            }
+            TagEnd::Item if !self.out.ends_with('\n') => self.out.push('\n'),
             TagEnd::Emphasis => self.tag("</i>"),
             TagEnd::Strong => self.tag("</b>"),
             TagEnd::Strikethrough => self.tag("</s>"),
-            TagEnd::Link => {
-                if self.links.pop() == Some(true) {
-                    self.out.push_str("</a>");
-                }
-            }
+            TagEnd::Link if self.links.pop() == Some(true) => self.out.push_str("</a>"),
             _ => {}
         }
     }

@@ -67,6 +67,8 @@ struct FakeState {
     counter: Mutex<u64>,
     /// When each reply's first text delta was written (ms since the Unix epoch).
     first_text: Mutex<Vec<u128>>,
+    /// Unscripted replies repeat the user's last text (`echo: …`).
+    echo: Mutex<bool>,
 }
 
 pub struct FakeAnthropic {
@@ -102,6 +104,11 @@ impl FakeAnthropic {
     /// Queues replies for the next agent-loop requests.
     pub fn script(&self, turns: Vec<FakeTurn>) {
         self.state.script.lock().unwrap().extend(turns);
+    }
+
+    /// Unscripted replies say `echo: <the user's last text>` instead of the default.
+    pub fn echo(&self, on: bool) {
+        *self.state.echo.lock().unwrap() = on;
     }
 
     /// Every request so far: `{path, headers, body, side}`.
@@ -154,6 +161,28 @@ fn sse(event: &str, data: Value) -> String {
     format!("event: {event}\ndata: {data}\n\n")
 }
 
+/// The last text block of the last user message.
+fn last_user_text(body: &Value) -> String {
+    let Some(m) = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+    else {
+        return String::new();
+    };
+    match &m["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .rev()
+            .filter(|b| b["type"] == "text")
+            .map(|b| b["text"].as_str().unwrap_or(""))
+            .find(|t| !t.starts_with("<system-reminder>"))
+            .unwrap_or("")
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
 async fn messages(
     State(st): State<Arc<FakeState>>,
     headers: HeaderMap,
@@ -179,12 +208,13 @@ async fn messages(
             "usage": {"input_tokens": 1, "output_tokens": 1}}))
         .into_response();
     }
-    let turn = st
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| FakeTurn::text(DEFAULT_REPLY));
+    let turn = st.script.lock().unwrap().pop_front().unwrap_or_else(|| {
+        if *st.echo.lock().unwrap() {
+            FakeTurn::text(&format!("echo: {}", last_user_text(&body)))
+        } else {
+            FakeTurn::text(DEFAULT_REPLY)
+        }
+    });
     if let Some((status, kind, message)) = &turn.error {
         let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_anthropic;
+pub mod telegram;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

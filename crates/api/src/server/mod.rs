@@ -90,8 +90,9 @@ pub async fn serve_with(
             &state.settings.sandbox_image,
         ));
     let cancel = CancellationToken::new();
-    let background = tokio::spawn(after_listen(state.clone(), cancel.clone()));
-    let app = crate::router(state.clone());
+    let bots = parachute_bots::Bots::load(state.clone());
+    let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));
+    let app = crate::router_with_bots(state.clone(), bots.clone());
     let limits = connections::ConnectionLimits {
         header_read_timeout: state.settings.header_read_timeout,
         max_per_peer: state.settings.max_connections_per_peer,
@@ -99,6 +100,7 @@ pub async fn serve_with(
     let result = connections::serve_connections(listener, app, limits, shutdown).await;
     cancel.cancel();
     let _ = background.await;
+    bots.shutdown().await;
     // Warm CLI processes end with the server (dropping one kills its child).
     state.chat.pool.shutdown_all().await;
     if let Err(e) = state.auth.flush().await {
@@ -139,9 +141,13 @@ fn write_runtime_file(state: &AppState, local: SocketAddr) {
     }
 }
 
-/// Work that must not delay the first answer: the legacy token migration, and the
-/// periodic flush of key last-used times.
-async fn after_listen(state: AppState, cancel: CancellationToken) {
+/// Work that must not delay the first answer: the legacy token migration, the bot
+/// connectors, and the periodic flush of key last-used times.
+async fn after_listen(
+    state: AppState,
+    bots: std::sync::Arc<parachute_bots::Bots>,
+    cancel: CancellationToken,
+) {
     match state
         .secrets
         .migrate_legacy_token(&state.settings.paths.legacy_token_file())
@@ -151,6 +157,8 @@ async fn after_listen(state: AppState, cancel: CancellationToken) {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not migrate the legacy .token file"),
     }
+    // Enabled bot connectors start in the background; a failure is only logged.
+    tokio::spawn(async move { bots.start_enabled().await });
     for w in &state.settings.warnings {
         tracing::warn!("{w}");
     }

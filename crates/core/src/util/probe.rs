@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.0 GET over a local stream, used where pulling in an HTTP client is
-//! not worth it: the CLI asking its own server for `/api/health`, and the Docker
-//! engine's `/_ping` over its unix socket.
+//! A minimal HTTP/1.0 client over a local stream, used where pulling in an HTTP client
+//! is not worth it: the CLI asking its own server (`/api/health`, `/api/bots/…`), and
+//! the Docker engine's `/_ping` over its unix socket.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,11 +17,31 @@ pub struct Reply {
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut s: S,
+    s: S,
     host: &str,
     path: &str,
 ) -> std::io::Result<Reply> {
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: parachute-cli\r\nConnection: close\r\n\r\n");
+    exchange_with(s, host, "GET", path, None).await
+}
+
+async fn exchange_with<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    json_body: Option<&str>,
+) -> std::io::Result<Reply> {
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: parachute-cli\r\nConnection: close\r\n");
+    if let Some(b) = json_body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    if let Some(b) = json_body {
+        req.push_str(b);
+    }
     s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
     s.take(4 * 1024 * 1024).read_to_end(&mut buf).await?;
@@ -45,6 +65,24 @@ pub async fn get_loopback(port: u16, path: &str, timeout: Duration) -> std::io::
     let fut = async {
         let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         exchange(s, &format!("127.0.0.1:{port}"), path).await
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))?
+}
+
+/// `method path` with an optional JSON body to `127.0.0.1:port` within `timeout` (the
+/// command line asking its own server to act).
+pub async fn request_loopback(
+    port: u16,
+    method: &str,
+    path: &str,
+    json_body: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<Reply> {
+    let fut = async {
+        let s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        exchange_with(s, &format!("127.0.0.1:{port}"), method, path, json_body).await
     };
     tokio::time::timeout(timeout, fut)
         .await
