@@ -7,7 +7,8 @@
 # WebDriver for the UI tests, the WebKitGTK/GTK/AppIndicator headers the desktop app
 # (src-tauri) builds against plus Xvfb, a D-Bus session daemon, an XEmbed tray host
 # (trayer), x11-utils, python3-xlib (to close a window as a window manager would) and
-# ImageMagick for its tests under a virtual display,
+# ImageMagick for its tests under a virtual display, ffmpeg and espeak-ng for the bots'
+# voice-message test,
 # gnome-keyring for the OS-keychain tests (a real Secret Service), the pinned
 # Claude Code CLI and the Telegram Bot API emulator (telegram-test-api) from npm. Starts dockerd when no engine answers (its pid goes to
 # /run/parachute-test-dockerd.pid; .ci/run stops it). Idempotent.
@@ -43,6 +44,8 @@ command -v trayer >/dev/null || need+=(trayer)
 command -v xwininfo >/dev/null || need+=(x11-utils)
 command -v import >/dev/null || need+=(imagemagick)
 /usr/bin/python3 -c 'import Xlib' 2>/dev/null || need+=(python3-xlib)
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

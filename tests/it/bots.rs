@@ -398,7 +398,7 @@ async fn order_within_a_chat_429s_and_an_emulator_restart() {
     tg.wait_texts(OWNER, 2, Duration::from_secs(10)).await;
 
     // Messages of one chat are answered in the order they came.
-    let n = 12;
+    let n = 50;
     let started = Instant::now();
     for i in 0..n {
         tg.send(OWNER, OWNER, "Owner", &format!("m{i}"), Value::Null)
@@ -431,15 +431,16 @@ async fn order_within_a_chat_429s_and_an_emulator_restart() {
     );
 
     // The emulator goes away and comes back: the connector recovers on its own.
-    tg.restart_emulator(Duration::from_secs(2)).await;
-    let recovered = crate::support::wait_until(Duration::from_secs(30), || {
+    let polls = |s: &Server| {
         std::fs::read_to_string(&s.log)
             .unwrap_or_default()
             .matches("telegram connector polling")
             .count()
-            >= 2
-    })
-    .await;
+    };
+    let before = polls(&s);
+    tg.restart_emulator(Duration::from_secs(2)).await;
+    let recovered =
+        crate::support::wait_until(Duration::from_secs(30), || polls(&s) > before).await;
     assert!(recovered, "{}", s.log_text());
     // The session survives; the restarted emulator starts its history empty.
     tg.send(OWNER, OWNER, "Owner", "still there?", Value::Null)
@@ -465,5 +466,92 @@ async fn order_within_a_chat_429s_and_an_emulator_restart() {
     assert!(
         !s.log_text().contains(TOKEN),
         "the token never appears in the log"
+    );
+}
+
+/// A real OGG/Opus voice file: espeak-ng speaks, ffmpeg encodes.
+fn voice_ogg(dir: &std::path::Path) -> Vec<u8> {
+    let wav = dir.join("said.wav");
+    let ogg = dir.join("said.ogg");
+    let st = std::process::Command::new("espeak-ng")
+        .args(["-w"])
+        .arg(&wav)
+        .arg("What is on my calendar today?")
+        .status()
+        .expect("espeak-ng (scripts/install-test-deps.sh installs it)");
+    assert!(st.success());
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(&wav)
+        .args(["-c:a", "libopus", "-b:a", "24k"])
+        .arg(&ogg)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+    std::fs::read(&ogg).unwrap()
+}
+
+#[tokio::test]
+async fn a_voice_message_is_converted_transcribed_and_answered() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.echo(true);
+    let tg = Telegram::start().await;
+    let d = Dirs::new();
+    let ogg = voice_ogg(d.tmp.path());
+    assert_eq!(&ogg[..4], b"OggS");
+    tg.add_file("voice-1", ogg.clone());
+    tg.add_file("voice-2", ogg);
+    tg.set_transcript("What is on my calendar today?");
+
+    // Without a transcription service, a clear reply.
+    let s = bot_server(&d, &fake, &tg, "").await;
+    tg.send(OWNER, OWNER, "Owner", "hello", Value::Null).await;
+    tg.wait_texts(OWNER, 1, Duration::from_secs(10)).await;
+    activate(&s, OWNER).await;
+    tg.wait_texts(OWNER, 2, Duration::from_secs(10)).await;
+    tg.send_voice(OWNER, OWNER, "Owner", "voice-1").await;
+    let t = tg.wait_texts(OWNER, 3, Duration::from_secs(20)).await;
+    assert!(
+        t[2].starts_with("Voice messages need a transcription service"),
+        "{t:?}"
+    );
+
+    // With one: ffmpeg converts the OGG to WAV, the service transcribes, the agent answers.
+    let (st, v) = s
+        .send(
+            "PUT",
+            "/api/bots/config",
+            Some(json!({"telegram": {"transcription_url": tg.url}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let back = crate::support::wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&s.log)
+            .unwrap_or_default()
+            .matches("telegram connector polling")
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(back, "the connector restarted with the new config");
+    tg.send_voice(OWNER, OWNER, "Owner", "voice-2").await;
+    let t = tg.wait_texts(OWNER, 4, Duration::from_secs(60)).await;
+    assert_eq!(
+        t.get(3).map(String::as_str),
+        Some("echo: What is on my calendar today?"),
+        "{t:?}"
+    );
+    let uploads = tg.uploads();
+    assert_eq!(uploads.len(), 1);
+    let body = &uploads[0];
+    let riff = body
+        .windows(4)
+        .position(|w| w == b"RIFF")
+        .expect("a WAV file was uploaded");
+    assert_eq!(&body[riff + 8..riff + 12], b"WAVE");
+    assert!(
+        String::from_utf8_lossy(body).contains("whisper-1"),
+        "the model is sent"
     );
 }

@@ -745,3 +745,84 @@ fn tool_results_contain(fake: &FakeAnthropic, text: &str) -> bool {
             .iter()
             .any(|r| r["body"]["messages"].to_string().contains(text))
 }
+
+#[tokio::test]
+async fn a_pairing_request_is_approved_on_the_approvals_screen_and_the_user_gets_in() {
+    use crate::support::telegram::{Telegram, TOKEN};
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let tg = Telegram::start().await;
+    let d = Dirs::new();
+    let dot = d.vault.join(".parachute");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::write(
+        dot.join("bots.yaml"),
+        format!(
+            "telegram:\n  enabled: true\n  api_url: {}\n  allowed_users: []\n",
+            tg.url
+        ),
+    )
+    .unwrap();
+    let s = chat_server(&d, &fake, &[("TELEGRAM_BOT_TOKEN", TOKEN)]).await;
+    let stranger = 4242i64;
+    let polling = wait_until(Duration::from_secs(20), || {
+        s.log_text().contains("telegram connector polling")
+    })
+    .await;
+    assert!(polling, "{}", s.log_text());
+    tg.send(
+        stranger,
+        stranger,
+        "Ada",
+        "Hello, may I use your agent?",
+        Value::Null,
+    )
+    .await;
+    tg.wait_texts(stranger, 1, Duration::from_secs(10)).await;
+
+    let drv = driver().await;
+    let c = browser(&drv, 1280).await;
+    c.goto(&s.url("/ui/")).await.unwrap();
+    assert!(text_of(&c, "main")
+        .await
+        .contains("1 bot user is waiting for your approval"));
+    c.goto(&s.url("/ui/approvals")).await.unwrap();
+    let row = text_of(&c, "#pairing li").await;
+    assert!(row.contains("Ada") && row.contains("telegram"), "{row}");
+    assert!(row.contains("Hello, may I use your agent?"), "{row}");
+    check_screen(&c, 1280, "approvals with a request").await;
+    screenshot(&c, "approvals-request-1280").await;
+    c.find(Locator::Css("#pairing select"))
+        .await
+        .unwrap()
+        .select_by_value("full")
+        .await
+        .unwrap();
+    click(&c, "[data-approve]").await;
+    let done = wait_js(
+        &c,
+        "const d = document.getElementById('pairing-done'); return !d.hidden && d.textContent;",
+        "the approval to be confirmed",
+    )
+    .await;
+    assert_eq!(done, json!("Ada can now chat, at trust level full."));
+    assert!(
+        c.find(Locator::Css("#pairing li")).await.is_err(),
+        "the row is gone"
+    );
+    c.close().await.unwrap();
+
+    let t = tg.wait_texts(stranger, 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        t[1],
+        "You've been approved! Send me a message to start chatting."
+    );
+    tg.send(stranger, stranger, "Ada", "Thank you!", Value::Null)
+        .await;
+    let t = tg.wait_texts(stranger, 3, Duration::from_secs(60)).await;
+    assert_eq!(
+        t.get(2).map(String::as_str),
+        Some(crate::support::fake_anthropic::DEFAULT_REPLY),
+        "{t:?}"
+    );
+}

@@ -496,6 +496,33 @@
 
   /* ---------- devices & keys ---------- */
 
+  function approvalsPage() {
+    var list = $('pairing');
+    if (!list) return;
+    list.addEventListener('click', function (e) {
+      var b = e.target.closest && e.target.closest('[data-approve], [data-deny]');
+      if (!b) return;
+      var li = b.closest('li');
+      var id = b.dataset.approve || b.dataset.deny;
+      var who = li.querySelector('strong').textContent;
+      var approve = !!b.dataset.approve;
+      var body = approve ? { trust_level: $('level-' + id).value } : undefined;
+      li.querySelectorAll('button').forEach(function (x) { x.disabled = true; });
+      show($('pairing-error'), ''); show($('pairing-done'), '');
+      P.api('POST', '/api/bots/pairing/' + encodeURIComponent(id) + (approve ? '/approve' : '/deny'), body).then(function (r) {
+        if (!r.ok) {
+          li.querySelectorAll('button').forEach(function (x) { x.disabled = false; });
+          show($('pairing-error'), P.detail(r.data));
+          return;
+        }
+        li.remove();
+        show($('pairing-done'), approve
+          ? who + ' can now chat, at trust level ' + r.data.request.approvedTrustLevel + '.'
+          : who + ' was denied.');
+      });
+    });
+  }
+
   function keysPage() {
     var form = $('create-key');
     form.addEventListener('submit', function (e) {
@@ -616,6 +643,7 @@
     keyedNavigation();
     if (page === 'chat') chatPage();
     else if (page === 'keys') keysPage();
+    else if (page === 'approvals') approvalsPage();
     else if (page === 'settings') settingsPage();
     else if (page === 'setup') credentialForm();
   }

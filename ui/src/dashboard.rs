@@ -56,6 +56,30 @@ fn runnable(program: &std::path::Path) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
+/// Bot users waiting for the owner's decision, as an attention item.
+fn pairing_attention(waiting: usize) -> Option<Attention> {
+    (waiting > 0).then(|| Attention {
+        what: format!(
+            "{waiting} bot user{} waiting for your approval.",
+            if waiting == 1 { " is" } else { "s are" }
+        ),
+        fix: "Approve them at a trust level, or deny them.".into(),
+        link: Some(("/ui/approvals", "Review requests")),
+    })
+}
+
+/// Bots, and what is not in this version yet.
+fn later_card(waiting: usize) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="more-h">
+            <h2 id="more-h">"Bots, modules, scheduler, hooks"</h2>
+            <p>"Telegram: set it up in "<code>".parachute/bots.yaml"</code>" or with "<code>"parachute bot"</code>"; "
+               {format!("{waiting} pairing request{} waiting.", if waiting == 1 { "" } else { "s" })}</p>
+            <p class="muted">"Discord, modules, the scheduler and hooks are not in this version yet."</p>
+        </section>
+    }
+}
+
 /// The attention items, each with its fix and, where the UI has one, a link to it.
 fn attention_list(attention: Vec<Attention>) -> AnyView {
     if attention.is_empty() {
@@ -132,6 +156,13 @@ pub async fn page(State(s): State<AppState>) -> Response {
         }
         _ => "no Docker engine answers".into(),
     };
+    let waiting = s
+        .store
+        .pending_pairings()
+        .await
+        .map(|p| p.len())
+        .unwrap_or(0);
+    attention.extend(pairing_attention(waiting));
     let sessions = match s.store.session_stats().await {
         Ok(st) => format!("{} ({} archived)", st.total, st.archived),
         Err(e) => format!("unavailable: {e}"),
@@ -170,12 +201,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             </dl>
         </section>
     };
-    let later = view! {
-        <section class="card" aria-labelledby="more-h">
-            <h2 id="more-h">"Bots, modules, scheduler, hooks"</h2>
-            <p class="muted">"Not in this version yet."</p>
-        </section>
-    };
+    let later = later_card(waiting);
     let attention_view = attention_list(attention);
     shell::page(
         "Dashboard",

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+mod approvals;
 mod chat;
 mod dashboard;
 mod keys;
@@ -45,17 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/", get(dashboard::page))
         .route("/ui/chat", get(chat::list_page))
         .route("/ui/chat/{id}", get(chat::session_page))
-        .route(
-            "/ui/approvals",
-            get(|| {
-                shell::not_built(
-                    "approvals",
-                    "Pairing requests from Telegram and Discord, and vault modules waiting for \
-                     approval, will be approved here. Neither bots nor modules are enabled in \
-                     this version, so nothing waits for approval.",
-                )
-            }),
-        )
+        .route("/ui/approvals", get(approvals::page))
         .route("/ui/keys", get(keys::page))
         .route("/ui/settings", get(settings::page))
         .route("/ui/setup", get(setup::page))

@@ -72,23 +72,3 @@ pub fn html_response(mut r: Response) -> Response {
     );
     r
 }
-
-/// A screen whose feature is not in this build yet: says so plainly.
-pub async fn not_built(active: &'static str, what: &'static str) -> Response {
-    let label = SCREENS
-        .iter()
-        .find(|(s, _, _)| *s == active)
-        .map(|(_, _, l)| *l)
-        .unwrap_or("This screen");
-    page(
-        label,
-        active,
-        view! {
-            <h1>{label}</h1>
-            <section class="card">
-                <p>{what}</p>
-                <p class="muted">"What Parachute can do today is listed in "<a href="/api/docs">"the API documentation"</a>"."</p>
-            </section>
-        },
-    )
-}

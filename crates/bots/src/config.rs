@@ -63,6 +63,11 @@ pub struct PlatformConfig {
     pub ack_emoji: Option<String>,
     /// The platform API's base URL; `None` means the official one.
     pub api_url: Option<String>,
+    /// Base URL of an OpenAI-compatible speech-to-text service for voice messages
+    /// (`{url}/v1/audio/transcriptions`); `None`: voice messages get a clear reply.
+    pub transcription_url: Option<String>,
+    /// The model asked of that service.
+    pub transcription_model: String,
 }
 
 impl Default for PlatformConfig {
@@ -76,6 +81,8 @@ impl Default for PlatformConfig {
             group_mention_mode: ResponseMode::MentionOnly,
             ack_emoji: Some("👀".into()),
             api_url: None,
+            transcription_url: None,
+            transcription_model: "whisper-1".into(),
         }
     }
 }
@@ -223,14 +230,25 @@ impl PlatformConfig {
                 }
             };
         }
-        if let Some(v) = m.get("api_url") {
-            self.api_url = match v {
-                Value::Null => None,
-                Value::String(s) if s.trim().is_empty() => None,
-                Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => {
-                    Some(s.trim().trim_end_matches('/').to_string())
-                }
-                _ => return Err(field_err(p, "api_url", "expected an http(s) URL")),
+        for (key, slot) in [
+            ("api_url", &mut self.api_url),
+            ("transcription_url", &mut self.transcription_url),
+        ] {
+            if let Some(v) = m.get(key) {
+                *slot = match v {
+                    Value::Null => None,
+                    Value::String(s) if s.trim().is_empty() => None,
+                    Value::String(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                        Some(s.trim().trim_end_matches('/').to_string())
+                    }
+                    _ => return Err(field_err(p, key, "expected an http(s) URL")),
+                };
+            }
+        }
+        if let Some(v) = m.get("transcription_model") {
+            self.transcription_model = match v.as_str().map(str::trim) {
+                Some(s) if !s.is_empty() && s.len() <= 100 => s.to_string(),
+                _ => return Err(field_err(p, "transcription_model", "expected a model name")),
             };
         }
         Ok(())
@@ -266,6 +284,13 @@ impl PlatformConfig {
         );
         if let Some(u) = &self.api_url {
             m.insert("api_url".into(), u.as_str().into());
+        }
+        if let Some(u) = &self.transcription_url {
+            m.insert("transcription_url".into(), u.as_str().into());
+            m.insert(
+                "transcription_model".into(),
+                self.transcription_model.as_str().into(),
+            );
         }
         Value::Object(m)
     }

@@ -37,4 +37,4 @@ pub const NEEDS_OWNER: &str =
 /// Too many messages are waiting in the chat.
 pub const BUSY: &str = "I'm still working on your earlier messages; please wait a moment.";
 /// A voice message arrived but no transcription service is configured.
-pub const NO_TRANSCRIPTION: &str = "Voice messages need a transcription service: set transcription_url (and transcription_api_key) in bots.yaml.";
+pub const NO_TRANSCRIPTION: &str = "Voice messages need a transcription service: the owner sets telegram.transcription_url in bots.yaml (and its key as TRANSCRIPTION_API_KEY).";

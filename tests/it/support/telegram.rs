@@ -27,6 +27,13 @@ pub struct Emulator {
     pub port: u16,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 fn node_path() -> String {
     let out = Command::new("npm")
         .args(["root", "-g"])
@@ -95,6 +102,11 @@ struct ProxyState {
     calls: Mutex<Vec<Call>>,
     fail_next: Mutex<HashMap<String, (usize, u64)>>,
     black_hole: Mutex<bool>,
+    /// Files the bot may download (`getFile`), by file id.
+    files: Mutex<HashMap<String, Vec<u8>>>,
+    /// What the fake transcription service answers, and the uploads it got.
+    transcript: Mutex<String>,
+    uploads: Mutex<Vec<Vec<u8>>>,
 }
 
 /// The proxy the connector talks to (its `telegram.api_url`).
@@ -137,7 +149,30 @@ fn message(id: Value, chat_id: &Value, text: &Value) -> Value {
 
 async fn proxy(State(st): State<Arc<ProxyState>>, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().to_string();
+    // The fake speech-to-text service (OpenAI-compatible).
+    if path == "/v1/audio/transcriptions" {
+        st.uploads.lock().unwrap().push(body.to_vec());
+        let text = st.transcript.lock().unwrap().clone();
+        return Json(json!({"text": text})).into_response();
+    }
+    // File downloads: `/file/bot<token>/<file_path>`.
+    if let Some(rest) = path.strip_prefix("/file/bot") {
+        // teloxide percent-encodes the file path (`voice%2Fvoice-1`).
+        let file_path = rest
+            .split_once('/')
+            .map(|(_, p)| p.replace("%2F", "/"))
+            .unwrap_or_default();
+        let id = file_path.trim_start_matches("voice/");
+        return match st.files.lock().unwrap().get(id) {
+            Some(bytes) => bytes.clone().into_response(),
+            None => {
+                eprintln!("test proxy: no file for {path}");
+                (StatusCode::NOT_FOUND, "no such file").into_response()
+            }
+        };
+    }
     let Some(rest) = path.strip_prefix("/bot") else {
+        eprintln!("test proxy: unknown path {path}");
         return (StatusCode::NOT_FOUND, "no").into_response();
     };
     let (token, method) = rest.split_once('/').unwrap_or((rest, ""));
@@ -218,6 +253,14 @@ async fn proxy(State(st): State<Arc<ProxyState>>, uri: Uri, body: Bytes) -> Resp
             }
         }
         "setMessageReaction" | "sendChatAction" => ok(json!(true)),
+        "getFile" => {
+            let id = body["file_id"].as_str().unwrap_or("").to_string();
+            match st.files.lock().unwrap().get(&id) {
+                Some(bytes) => ok(json!({"file_id": id, "file_unique_id": format!("u{id}"),
+                    "file_size": bytes.len(), "file_path": format!("voice/{id}")})),
+                None => Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"})).into_response(),
+            }
+        }
         "sendMessage" => match forward("sendMessage", &body).await {
             Some(v) if v["ok"] == true => ok(message(v["result"]["message_id"].clone(), &body["chat_id"], &body["text"])),
             _ => (StatusCode::BAD_GATEWAY, "emulator down").into_response(),
@@ -239,7 +282,7 @@ async fn proxy(State(st): State<Arc<ProxyState>>, uri: Uri, body: Bytes) -> Resp
 
 impl Telegram {
     pub async fn start() -> Telegram {
-        let emulator = Emulator::start_on(super::free_port());
+        let emulator = Emulator::start_on(free_port());
         let state = Arc::new(ProxyState::default());
         *state.emulator_port.lock().unwrap() = emulator.port;
         let app = Router::new().fallback(proxy).with_state(state.clone());
@@ -273,6 +316,44 @@ impl Telegram {
             .lock()
             .unwrap()
             .insert(method.into(), (n, retry_after));
+    }
+
+    /// Makes `bytes` downloadable as `file_id`.
+    pub fn add_file(&self, file_id: &str, bytes: Vec<u8>) {
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .insert(file_id.into(), bytes);
+    }
+
+    /// What the fake transcription service answers.
+    pub fn set_transcript(&self, text: &str) {
+        *self.state.transcript.lock().unwrap() = text.into();
+    }
+
+    /// The bodies uploaded to the fake transcription service.
+    pub fn uploads(&self) -> Vec<Vec<u8>> {
+        self.state.uploads.lock().unwrap().clone()
+    }
+
+    /// A user's voice message (the file must have been added with [`Telegram::add_file`]).
+    pub async fn send_voice(&self, chat: i64, user: i64, name: &str, file_id: &str) {
+        let msg = json!({
+            "botToken": TOKEN,
+            "from": {"id": user, "is_bot": false, "first_name": name, "username": format!("user{user}")},
+            "chat": {"id": chat, "type": "private", "first_name": name},
+            "date": chrono::Utc::now().timestamp(),
+            "voice": {"file_id": file_id, "file_unique_id": format!("u{file_id}"), "duration": 2, "mime_type": "audio/ogg"},
+        });
+        let r = self
+            .http
+            .post(self.emulator.url("/sendMessage"))
+            .json(&msg)
+            .send()
+            .await
+            .expect("send voice");
+        assert!(r.status().is_success());
     }
 
     pub fn set_black_hole(&self, on: bool) {

@@ -4,18 +4,20 @@
 //! at once, then handled in its chat's lane.
 
 mod send;
+mod voice;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use teloxide::prelude::*;
-use teloxide::types::{
-    AllowedUpdate, ChatId, MessageEntityKind, MessageId, ReactionType, UpdateKind,
+use teloxide_core::prelude::*;
+use teloxide_core::types::{
+    AllowedUpdate, ChatId, Message, MessageEntityKind, MessageId, ReactionType, UpdateKind,
 };
 
 use crate::config::PlatformConfig;
 use crate::flow::Incoming;
+use crate::flow::Outbox;
 use crate::group::{GroupHistory, GroupLine};
 use crate::lanes::{LaneError, Lanes};
 use crate::platform::{ChatKind, Platform};
@@ -122,7 +124,7 @@ pub async fn run(
         };
         let updates = match got {
             Err(_) => return Err(format!("getUpdates stalled for {} s", STALL.as_secs())),
-            Ok(Err(teloxide::RequestError::RetryAfter(s))) => {
+            Ok(Err(teloxide_core::RequestError::RetryAfter(s))) => {
                 tokio::time::sleep(s.duration()).await;
                 continue;
             }
@@ -175,17 +177,15 @@ impl Ctx {
         let Some(from) = m.from.clone().filter(|u| !u.is_bot) else {
             return;
         };
-        let Some(raw) = m.text().or_else(|| m.caption()).map(str::to_string) else {
-            if m.voice().is_some() || m.audio().is_some() {
-                let bot = self.bot.clone();
-                let chat = m.chat.id;
-                tokio::spawn(async move {
-                    let _ = bot
-                        .send_message(chat, crate::replies::NO_TRANSCRIPTION)
-                        .await;
-                });
-            }
-            return;
+        let voice = m
+            .voice()
+            .map(|v| v.file.id.clone())
+            .or_else(|| m.audio().map(|a| a.file.id.clone()));
+        let raw = match (m.text().or_else(|| m.caption()), &voice) {
+            (Some(t), _) => t.to_string(),
+            // Filled with the transcript in the chat's lane.
+            (None, Some(_)) => String::new(),
+            (None, None) => return,
         };
         let kind = if m.chat.is_private() {
             ChatKind::Dm
@@ -257,6 +257,19 @@ impl Ctx {
         let this = self.clone();
         let (chat, msg_id) = (m.chat.id, m.id);
         let job = Box::pin(async move {
+            let mut incoming = incoming;
+            if let (Some(file), true) = (voice, incoming.text.is_empty()) {
+                match this.voice_text(file, &incoming).await {
+                    Ok(text) => incoming.text = text,
+                    Err(why) => {
+                        reply.notice(&why).await;
+                        if ack.is_some() {
+                            this.unack(chat, msg_id).await;
+                        }
+                        return;
+                    }
+                }
+            }
             this.core.handle(incoming, &reply).await;
             if ack.is_some() {
                 this.unack(chat, msg_id).await;
@@ -274,6 +287,41 @@ impl Ctx {
                 tracing::warn!("too many active Telegram chats: a message was dropped");
             }
         }
+    }
+
+    /// The text of a voice message: its transcript for an allowed user; for anyone else
+    /// a placeholder (their message only starts a pairing request).
+    async fn voice_text(
+        &self,
+        file: teloxide_core::types::FileId,
+        m: &Incoming,
+    ) -> Result<String, String> {
+        let cfg = self.core.config();
+        let tg = &cfg.telegram;
+        if !tg.allows(&m.user_id) {
+            return Ok("(a voice message)".into());
+        }
+        let Some(url) = tg.transcription_url.clone() else {
+            return Err(crate::replies::NO_TRANSCRIPTION.into());
+        };
+        let key = match self
+            .core
+            .state
+            .secrets
+            .get(parachute_core::config::secrets::SecretName::TranscriptionApiKey)
+            .await
+        {
+            Ok(Some((k, _))) => Some(k.expose().to_string()),
+            _ => None,
+        };
+        let t = voice::Transcriber {
+            url,
+            model: tg.transcription_model.clone(),
+            key,
+        };
+        voice::transcribe(&self.bot, file, &t)
+            .await
+            .map_err(|e| format!("Could not transcribe the voice message: {e}"))
     }
 
     async fn unack(&self, chat: ChatId, id: MessageId) {

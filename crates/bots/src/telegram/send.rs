@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use teloxide::prelude::*;
-use teloxide::types::{ChatAction, ChatId, MessageId, ParseMode, ReplyParameters};
-use teloxide::{ApiError, RequestError};
+use teloxide_core::prelude::*;
+use teloxide_core::types::{ChatAction, ChatId, Message, MessageId, ParseMode, ReplyParameters};
+use teloxide_core::{ApiError, RequestError};
 use tokio::sync::Mutex;
 
 use crate::flow::Outbox;

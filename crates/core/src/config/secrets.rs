@@ -25,6 +25,8 @@ pub enum SecretName {
     TelegramBotToken,
     /// Discord bot token (`DISCORD_BOT_TOKEN`).
     DiscordBotToken,
+    /// Key of the speech-to-text service for bots' voice messages (`TRANSCRIPTION_API_KEY`).
+    TranscriptionApiKey,
 }
 
 impl SecretName {
@@ -35,6 +37,7 @@ impl SecretName {
             SecretName::AnthropicApiKey => "ANTHROPIC_API_KEY",
             SecretName::TelegramBotToken => "TELEGRAM_BOT_TOKEN",
             SecretName::DiscordBotToken => "DISCORD_BOT_TOKEN",
+            SecretName::TranscriptionApiKey => "TRANSCRIPTION_API_KEY",
         }
     }
     /// The account name in the keychain and the key in the fallback file.
@@ -44,6 +47,7 @@ impl SecretName {
             SecretName::AnthropicApiKey => "anthropic_api_key",
             SecretName::TelegramBotToken => "telegram_bot_token",
             SecretName::DiscordBotToken => "discord_bot_token",
+            SecretName::TranscriptionApiKey => "transcription_api_key",
         }
     }
 }
