@@ -9,7 +9,8 @@
 //! - user message → first draft (`sendMessage` of the reply), the same messages;
 //! - a burst of 50 messages in one chat: time until all 50 are answered, in order;
 //! - memory: the server's VmRSS before and after `BENCH_BOT_MESSAGES` (default 1,000)
-//!   messages over `BENCH_BOT_CHATS` (default 50) chats, and again after 60 s idle.
+//!   messages over `BENCH_BOT_CHATS` (default 50) chats, and again after 60 s idle. The
+//!   server may keep one warm CLI per chat (about 200 MB each), so the turns are warm.
 //!
 //! Figures are printed beside their targets and written to `target/bench-bots.json`.
 //! Nothing is asserted. It needs the `claude` CLI and the emulator
@@ -51,15 +52,12 @@ impl Server {
     fn url(&self, p: &str) -> String {
         format!("http://127.0.0.1:{}{p}", self.port)
     }
+    /// GET as JSON; `null` while the server is not answering yet.
     async fn get(&self, p: &str) -> Value {
-        self.http
-            .get(self.url(p))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or_default()
+        match self.http.get(self.url(p)).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        }
     }
     async fn post(&self, p: &str, body: Value) -> Value {
         self.http
@@ -121,6 +119,9 @@ async fn start_server(
         .env("PARACHUTE_KEYRING", "off")
         .env("RUST_LOG", "warn")
         .env("TELEGRAM_BOT_TOKEN", telegram::TOKEN)
+        // One warm CLI per chat, so the figures are the connector's, not cold spawns.
+        .env("MAX_CLI_PROCESSES", (users.len() + 2).to_string())
+        .env("WARM_POOL_SIZE", (users.len() + 2).to_string())
         .env("ANTHROPIC_BASE_URL", fake)
         .env("ANTHROPIC_API_KEY", "sk-ant-bench-key-0123456789")
         .env("DISABLE_TELEMETRY", "1")
@@ -246,6 +247,16 @@ async fn main() -> Result<()> {
         .enumerate()
         .all(|(i, t)| **t == format!("echo: burst {i}"));
 
+    acks.sort();
+    drafts.sort();
+    progress(&format!(
+        "ack p50 {:.1} ms p99 {:.1} ms; first draft p50 {:.1} ms p99 {:.1} ms; burst {:.0} ms (in order: {in_order})",
+        ms(percentile(&acks, 50.0)),
+        ms(percentile(&acks, 99.0)),
+        ms(percentile(&drafts, 50.0)),
+        ms(percentile(&drafts, 99.0)),
+        ms(burst)
+    ));
     progress(&format!("{total} messages over {chats} chats"));
     let before = s.rss_mb();
     for c in 0..chats {

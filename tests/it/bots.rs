@@ -555,3 +555,184 @@ async fn a_voice_message_is_converted_transcribed_and_answered() {
         "the model is sent"
     );
 }
+
+#[tokio::test]
+async fn discord_through_a_fake_gateway_and_rest_api() {
+    use crate::support::discord::{Discord, BOT_ID, TOKEN as DISCORD_TOKEN};
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let dc = Discord::start().await;
+    let d = Dirs::new();
+    let dot = d.vault.join(".parachute");
+    std::fs::create_dir_all(&dot).unwrap();
+    std::fs::write(
+        dot.join("bots.yaml"),
+        format!(
+            "discord:\n  enabled: true\n  api_url: {}\n  allowed_users: [\"501\"]\n  dm_trust_level: full\n  group_trust_level: full\n",
+            dc.url
+        ),
+    )
+    .unwrap();
+    let s = chat_server(&d, &fake, &[("DISCORD_BOT_TOKEN", DISCORD_TOKEN)]).await;
+    let up = crate::support::wait_until(Duration::from_secs(30), || dc.connected()).await;
+    assert!(
+        up,
+        "the connector did not reach the fake gateway: {}",
+        s.log_text()
+    );
+    let registered = crate::support::wait_until(Duration::from_secs(10), || {
+        !dc.calls("PUT", "/applications/200/commands").is_empty()
+    })
+    .await;
+    assert!(registered);
+    let names: Vec<String> = dc.calls("PUT", "/applications/200/commands")[0]
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["chat", "new", "journal"]);
+
+    // A DM: nudge, activation, answer (a reply, with ack reaction and typing).
+    let (dm, owner) = (300u64, 501u64);
+    dc.user_message(dm, None, owner, "owner", "hello", false);
+    let t = dc.wait_texts(dm, 1, Duration::from_secs(10)).await;
+    assert!(t[0].starts_with("Session created!"), "{t:?}");
+    activate(&s, dm as i64).await;
+    dc.wait_texts(dm, 2, Duration::from_secs(10)).await;
+    let asked = dc.user_message(dm, None, owner, "owner", "What is new?", false);
+    let t = dc.wait_texts(dm, 3, Duration::from_secs(60)).await;
+    assert_eq!(t.get(2).map(String::as_str), Some(DEFAULT_REPLY), "{t:?}");
+    let replies = dc.calls("POST", &format!("/channels/{dm}/messages"));
+    let last = replies.last().unwrap();
+    assert_eq!(
+        last.body["message_reference"]["message_id"],
+        asked.to_string(),
+        "sent as a reply"
+    );
+    let reaction = format!("/channels/{dm}/messages/{asked}/reactions/");
+    assert_eq!(dc.calls("PUT", &reaction).len(), 1, "ack reaction added");
+    assert_eq!(dc.calls("DELETE", &reaction).len(), 1, "and removed");
+    assert!(!dc
+        .calls("POST", &format!("/channels/{dm}/typing"))
+        .is_empty());
+
+    // A guild channel: no mention → ignored; a mention → answered with the history.
+    let (chan, guild) = (310u64, 400u64);
+    dc.user_message(
+        chan,
+        Some(guild),
+        owner,
+        "owner",
+        "The plan is Tuesday at noon",
+        false,
+    );
+    dc.user_message(
+        chan,
+        Some(guild),
+        owner,
+        "owner",
+        &format!("<@{BOT_ID}> when is the plan?"),
+        true,
+    );
+    dc.wait_texts(chan, 1, Duration::from_secs(10)).await;
+    activate(&s, chan as i64).await;
+    dc.wait_texts(chan, 2, Duration::from_secs(10)).await;
+    dc.user_message(
+        chan,
+        Some(guild),
+        owner,
+        "owner",
+        "parabot are you there?",
+        false,
+    );
+    fake.script(vec![FakeTurn::text(&"word ".repeat(900))]);
+    let before = fake.turn_requests().len();
+    dc.user_message(
+        chan,
+        Some(guild),
+        owner,
+        "owner",
+        &format!("<@{BOT_ID}> when is the plan?"),
+        true,
+    );
+    let t = dc.wait_texts(chan, 5, Duration::from_secs(60)).await;
+    assert!(
+        t.len() >= 5,
+        "a 4500-character reply in several messages: {t:?}"
+    );
+    assert!(t[2..].iter().all(|m| m.chars().count() <= 2000));
+    let reqs = fake.turn_requests();
+    assert_eq!(
+        reqs.len(),
+        before + 1,
+        "one turn: the unmentioned message was ignored"
+    );
+    let body = reqs.last().unwrap()["body"]["messages"].to_string();
+    assert!(
+        body.contains("<group_context>") && body.contains("The plan is Tuesday at noon"),
+        "{body}"
+    );
+    assert!(
+        body.contains("</group_context>\\n\\nwhen is the plan?"),
+        "{body}"
+    );
+
+    // A stranger: one pairing request, never the agent.
+    let n = fake.turn_requests().len();
+    dc.user_message(320, None, 777, "stranger", "hi", false);
+    dc.user_message(320, None, 777, "stranger", "hello?", false);
+    let t = dc.wait_texts(320, 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(dc.bot_texts(320), t);
+    assert_eq!(
+        t,
+        ["Hi! I need approval before we can chat. Your request has been sent to the owner."]
+    );
+    let (_, list) = s.get("/api/bots/pairing").await;
+    assert_eq!(list["requests"][0]["platform"], "discord");
+    assert_eq!(fake.turn_requests().len(), n);
+
+    // Slash commands: /journal saves an entry, /chat answers, /new archives.
+    dc.slash(
+        dm,
+        owner,
+        "owner",
+        "journal",
+        Some(("entry", "Shipped the Discord bot")),
+    );
+    let t = dc.wait_texts(dm, 4, Duration::from_secs(20)).await;
+    assert!(
+        t.len() >= 4,
+        "no answer to /journal: {t:?}\n{:?}\n{}",
+        dc.calls("POST", "")
+            .iter()
+            .map(|c| c.path.clone())
+            .collect::<Vec<_>>(),
+        s.log_text()
+    );
+    assert!(
+        t[3].starts_with("Journal entry saved: Daily/entries/"),
+        "{t:?}"
+    );
+    let rel = t[3].trim_start_matches("Journal entry saved: ").to_string();
+    assert!(std::fs::read_to_string(d.vault.join(rel))
+        .unwrap()
+        .contains("Shipped the Discord bot"));
+    assert!(
+        !dc.calls("POST", "/callback").is_empty(),
+        "the command was acknowledged"
+    );
+    dc.slash(dm, owner, "owner", "chat", Some(("message", "and now?")));
+    let t = dc.wait_texts(dm, 5, Duration::from_secs(60)).await;
+    assert_eq!(t[4], DEFAULT_REPLY);
+    dc.slash(dm, owner, "owner", "new", None);
+    let t = dc.wait_texts(dm, 6, Duration::from_secs(20)).await;
+    assert_eq!(t[5], "Starting fresh! Previous conversation archived.");
+    let (_, status) = s.get("/api/bots/status").await;
+    assert_eq!(status["connectors"]["discord"]["running"], true, "{status}");
+    let (_, test) = s.send("POST", "/api/bots/discord/test", None).await;
+    assert_eq!(test["bot_id"], BOT_ID.to_string(), "{test}");
+    assert!(!s.log_text().contains(DISCORD_TOKEN));
+}

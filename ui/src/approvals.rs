@@ -98,7 +98,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             <h1>"Approvals"</h1>
             <section class="card" aria-labelledby="pairing-h">
                 <h2 id="pairing-h">"Bot users waiting"</h2>
-                <p>"Approving lets the person talk to your agent from Telegram at the trust level you choose; they are told. Denying archives their request."</p>
+                <p>"Approving lets the person talk to your agent from Telegram or Discord at the trust level you choose; they are told. Denying archives their request."</p>
                 {list}
                 <p class="field-error" id="pairing-error" role="alert" hidden></p>
                 <p class="ok" id="pairing-done" role="status" hidden></p>

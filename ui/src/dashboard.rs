@@ -73,9 +73,9 @@ fn later_card(waiting: usize) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="more-h">
             <h2 id="more-h">"Bots, modules, scheduler, hooks"</h2>
-            <p>"Telegram: set it up in "<code>".parachute/bots.yaml"</code>" or with "<code>"parachute bot"</code>"; "
+            <p>"Telegram and Discord: set them up in "<code>".parachute/bots.yaml"</code>" or with "<code>"parachute bot"</code>"; "
                {format!("{waiting} pairing request{} waiting.", if waiting == 1 { "" } else { "s" })}</p>
-            <p class="muted">"Discord, modules, the scheduler and hooks are not in this version yet."</p>
+            <p class="muted">"Modules, the scheduler and hooks are not in this version yet."</p>
         </section>
     }
 }

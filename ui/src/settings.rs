@@ -145,7 +145,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             {login_item(&s)}
             <section class="card" aria-labelledby="bots-h">
                 <h2 id="bots-h">"Bots"</h2>
-                <p class="muted">"Telegram and Discord bots are not in this version yet."</p>
+                <p>"Telegram and Discord bots are configured in "<code>".parachute/bots.yaml"</code>" (tokens go to the secrets store), with "<code>"PUT /api/bots/config"</code>" or the Parachute app; "<code>"parachute bot status"</code>" shows how they run. People waiting for access are on the "<a href="/ui/approvals">"Approvals"</a>" screen."</p>
             </section>
         },
     )

@@ -435,36 +435,23 @@ impl BotCore {
             trust_level: Some(level.as_str().into()),
             ..Default::default()
         };
-        let turn = self.state.chat.start(req).await;
-        let (mut seen, mut done_text, mut current) = (0usize, String::new(), String::new());
-        let (mut reply, mut error, mut asked) = (None::<String>, None::<String>, false);
-        loop {
-            let events = turn.events_after(seen).await;
-            if events.is_empty() {
-                break;
+        // A server at its process cap refuses turns beyond its queue: the chat's lane
+        // keeps its order, so the turn waits and tries again (up to ~2 minutes).
+        let mut wait = std::time::Duration::from_secs(1);
+        let (reply, error) = loop {
+            let turn = self.state.chat.start(req.clone()).await;
+            let (reply, error, texts) = consume(&turn, out).await;
+            let busy = error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(parachute_core::chat::BUSY_MESSAGE_START));
+            if busy && !texts && wait <= std::time::Duration::from_secs(32) {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                out.typing().await;
+                continue;
             }
-            for (i, ev) in events {
-                seen = i;
-                match &*ev {
-                    TurnEvent::Text { content, .. } => {
-                        if !content.starts_with(current.as_str()) {
-                            done_text.push_str(&current);
-                            done_text.push_str("\n\n");
-                        }
-                        current.clone_from(content);
-                        out.progress(&format!("{done_text}{current}")).await;
-                    }
-                    TurnEvent::Done { response, .. } => reply = Some(response.clone()),
-                    TurnEvent::Error { error: e, .. } => error = Some(e.clone()),
-                    TurnEvent::UserQuestion { .. } | TurnEvent::PermissionRequest(_) if !asked => {
-                        asked = true;
-                        out.notice(replies::NEEDS_OWNER).await;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let reply = reply.unwrap_or_else(|| format!("{done_text}{current}"));
+            break (reply, error);
+        };
         match error {
             Some(e) if reply.trim().is_empty() => {
                 out.finish(&format!("Something went wrong: {e}")).await
@@ -477,6 +464,45 @@ impl BotCore {
             None => out.finish(&reply).await,
         }
     }
+}
+
+/// Reads a turn to its end, streaming text to `out`: the reply (the `done` response, else
+/// the text streamed), the error if any, and whether any text came.
+async fn consume(
+    turn: &parachute_core::chat::Turn,
+    out: &impl Outbox,
+) -> (String, Option<String>, bool) {
+    let (mut seen, mut done_text, mut current) = (0usize, String::new(), String::new());
+    let (mut reply, mut error, mut asked) = (None::<String>, None::<String>, false);
+    loop {
+        let events = turn.events_after(seen).await;
+        if events.is_empty() {
+            break;
+        }
+        for (i, ev) in events {
+            seen = i;
+            match &*ev {
+                TurnEvent::Text { content, .. } => {
+                    if !content.starts_with(current.as_str()) {
+                        done_text.push_str(&current);
+                        done_text.push_str("\n\n");
+                    }
+                    current.clone_from(content);
+                    out.progress(&format!("{done_text}{current}")).await;
+                }
+                TurnEvent::Done { response, .. } => reply = Some(response.clone()),
+                TurnEvent::Error { error: e, .. } => error = Some(e.clone()),
+                TurnEvent::UserQuestion { .. } | TurnEvent::PermissionRequest(_) if !asked => {
+                    asked = true;
+                    out.notice(replies::NEEDS_OWNER).await;
+                }
+                _ => {}
+            }
+        }
+    }
+    let texts = !current.is_empty() || !done_text.is_empty();
+    let reply = reply.unwrap_or_else(|| format!("{done_text}{current}"));
+    (reply, error, texts)
 }
 
 /// `Arc<BotCore>` is what connectors hold.

@@ -7,6 +7,7 @@
 //! interface, `ChatService::start`.
 
 pub mod config;
+pub mod discord;
 mod error;
 pub mod flow;
 pub mod format;

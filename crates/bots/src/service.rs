@@ -223,11 +223,6 @@ impl Bots {
             .token(p)
             .await
             .ok_or_else(|| BotsError::NotReady(format!("No bot token configured for {p}")))?;
-        if p == Platform::Discord {
-            return Err(BotsError::NotReady(
-                "The Discord connector is not in this version yet".into(),
-            ));
-        }
         if self.is_running(p) {
             return Err(BotsError::AlreadyRunning(p.to_string()));
         }
@@ -239,14 +234,22 @@ impl Bots {
             health: health.clone(),
             cancel: cancel.clone(),
         };
-        let notifier: Arc<dyn Notifier> = crate::telegram::notifier(&run, cfg.platform(p));
-        let offset = self.telegram_offset.clone();
         let api_url = cfg.platform(p).api_url.clone();
+        let notifier: Arc<dyn Notifier> = match p {
+            Platform::Telegram => crate::telegram::notifier(&run, cfg.platform(p)),
+            Platform::Discord => crate::discord::notifier(&run, api_url.as_deref()),
+        };
+        let offset = self.telegram_offset.clone();
         health.running.store(true, Ordering::SeqCst);
         let task = tokio::spawn(supervise(p, run, move |r| {
             let offset = offset.clone();
             let api_url = api_url.clone();
-            Box::pin(async move { crate::telegram::run(r, api_url, offset).await })
+            Box::pin(async move {
+                match p {
+                    Platform::Telegram => crate::telegram::run(r, api_url, offset).await,
+                    Platform::Discord => crate::discord::run(r, api_url).await,
+                }
+            })
         }));
         self.running
             .lock()
@@ -304,9 +307,12 @@ impl Bots {
                     Err(e) => Ok(json!({"success": false, "error": scrub(&e, &token)})),
                 }
             }
-            Platform::Discord => Ok(
-                json!({"success": false, "error": "The Discord connector is not in this version yet"}),
-            ),
+            Platform::Discord => {
+                match crate::discord::get_me(&token, cfg.platform(p).api_url.as_deref()).await {
+                    Ok((name, id)) => Ok(json!({"success": true, "bot_name": name, "bot_id": id})),
+                    Err(e) => Ok(json!({"success": false, "error": scrub(&e, &token)})),
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod discord;
 pub mod fake_anthropic;
 pub mod telegram;
 

@@ -19,6 +19,10 @@ pub struct ProcessBudget {
     max_waiting: usize,
 }
 
+/// How a busy refusal's message begins: callers that can wait (bots, the scheduler)
+/// recognise it in a turn's `error` event and try again later.
+pub const BUSY_MESSAGE_START: &str = "The server is busy:";
+
 /// Why a turn got no process.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BudgetError {
@@ -133,6 +137,16 @@ impl ProcessBudget {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_busy_message_starts_as_callers_expect() {
+        let e = BudgetError::Busy {
+            in_use: 1,
+            max: 1,
+            waiting: 1,
+        };
+        assert!(e.to_string().starts_with(BUSY_MESSAGE_START));
+    }
 
     #[tokio::test]
     async fn permits_are_capped_and_the_queue_is_bounded() {

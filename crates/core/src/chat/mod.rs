@@ -20,7 +20,7 @@ mod stream_state;
 pub mod transcript;
 mod turns;
 
-pub use budget::ProcessBudget;
+pub use budget::{ProcessBudget, BUSY_MESSAGE_START};
 pub use error::TurnError;
 pub use events::{PermissionRequest, ToolCall, TurnEvent};
 pub use orchestrator::{ChatRequest, ChatService};
