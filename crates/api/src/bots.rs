@@ -104,14 +104,20 @@ async fn get_config(Extension(bots): Extension<Arc<Bots>>) -> Json<Value> {
 }
 
 /// Changes the bots config (all or nothing); a `bot_token` goes to the secrets store.
+/// `api_url` and `transcription_url` change only from this machine.
 #[utoipa::path(put, path = "/api/bots/config", tag = "bots", request_body = Object,
     responses((status = 200, description = "The config as GET shows it", body = Object),
         (status = 400, description = "A bad value, named")))]
 async fn put_config(
     Extension(bots): Extension<Arc<Bots>>,
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(bots.put_config(&body).await?))
+    let from = match caller {
+        Some(Extension(c)) if c.local => parachute_bots::config::Source::LocalApi,
+        _ => parachute_bots::config::Source::RemoteApi,
+    };
+    Ok(Json(bots.put_config(&body, from).await?))
 }
 
 /// Pending pairing requests, newest first.

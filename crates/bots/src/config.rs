@@ -42,6 +42,18 @@ impl ResponseMode {
     }
 }
 
+/// Where a config change comes from: what it may set depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `bots.yaml` itself: everything, and a `bot_token` to move to the secrets store.
+    File,
+    /// The API from this machine: everything but tokens (the caller stores those).
+    LocalApi,
+    /// The API from another device: not the URLs that receive the bot token or the
+    /// transcription key, so a key holder cannot send secrets elsewhere.
+    RemoteApi,
+}
+
 /// One platform's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlatformConfig {
@@ -124,25 +136,33 @@ impl BotsConfig {
         if text.trim().is_empty() {
             return Ok(BotsConfig::default());
         }
-        let v: Value = serde_saphyr::from_str(&text)
-            .map_err(|e| BotsError::Config(format!("bots.yaml is not valid YAML: {e}")))?;
+        // No source snippet in the error: the file may still hold a token.
+        let options = serde_saphyr::options! { with_snippet: false };
+        let v: Value = serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+            let first = e.to_string().lines().next().unwrap_or("").to_string();
+            BotsError::Config(format!(
+                "bots.yaml is not valid YAML: {}",
+                scrub_quoted(&first)
+            ))
+        })?;
         let mut cfg = BotsConfig::default();
         match v {
             Value::Null => {}
-            Value::Object(m) => cfg.apply(&m, true)?,
+            Value::Object(m) => cfg.apply(&m, Source::File)?,
             _ => return Err(BotsError::Config("bots.yaml: expected a mapping".into())),
         }
         Ok(cfg)
     }
 
     /// Applies a partial update (a `PUT /api/bots/config` body or a whole file):
-    /// known keys are checked, unknown keys ignored. `file` also reads `bot_token`
-    /// into [`PlatformConfig::file_token`]; a PUT's token is taken by the caller.
-    pub fn apply(&mut self, body: &Map<String, Value>, file: bool) -> Result<(), BotsError> {
+    /// known keys are checked, unknown keys ignored. From the file it also reads
+    /// `bot_token` into [`PlatformConfig::file_token`]; a PUT's token is taken by the
+    /// caller. See [`Source`] for what each origin may set.
+    pub fn apply(&mut self, body: &Map<String, Value>, from: Source) -> Result<(), BotsError> {
         for p in Platform::ALL {
             match body.get(p.as_str()) {
                 None | Some(Value::Null) => {}
-                Some(Value::Object(section)) => self.platform_mut(p).apply(p, section, file)?,
+                Some(Value::Object(section)) => self.platform_mut(p).apply(p, section, from)?,
                 Some(_) => {
                     return Err(BotsError::Config(format!(
                         "{}: expected an object of settings",
@@ -172,18 +192,42 @@ impl BotsConfig {
     }
 }
 
+/// A parser message without anything it quotes from the file.
+fn scrub_quoted(msg: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in msg.chars() {
+        match c {
+            '"' | '`' => {
+                quoted = !quoted;
+                if quoted {
+                    out.push('…');
+                }
+            }
+            c if !quoted => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn field_err(p: Platform, key: &str, why: impl std::fmt::Display) -> BotsError {
     BotsError::Config(format!("{}.{key}: {why}", p.as_str()))
 }
 
 impl PlatformConfig {
-    fn apply(&mut self, p: Platform, m: &Map<String, Value>, file: bool) -> Result<(), BotsError> {
+    fn apply(
+        &mut self,
+        p: Platform,
+        m: &Map<String, Value>,
+        from: Source,
+    ) -> Result<(), BotsError> {
         if let Some(v) = m.get("enabled") {
             self.enabled = v
                 .as_bool()
                 .ok_or_else(|| field_err(p, "enabled", "expected true or false"))?;
         }
-        if file {
+        if from == Source::File {
             if let Some(v) = m.get("bot_token") {
                 self.file_token = match v {
                     Value::Null => String::new(),
@@ -230,11 +274,13 @@ impl PlatformConfig {
                 }
             };
         }
+        // The URLs that receive the bot token or the transcription key are not set from
+        // another device (a key holder must not redirect secrets).
         for (key, slot) in [
             ("api_url", &mut self.api_url),
             ("transcription_url", &mut self.transcription_url),
         ] {
-            if let Some(v) = m.get(key) {
+            if let Some(v) = m.get(key).filter(|_| from != Source::RemoteApi) {
                 *slot = match v {
                     Value::Null => None,
                     Value::String(s) if s.trim().is_empty() => None,
@@ -397,15 +443,11 @@ mod tests {
                 json!({"discord": {"allowed_users": "123"}}),
                 "discord.allowed_users",
             ),
-            (
-                json!({"telegram": {"api_url": "ftp://x"}}),
-                "telegram.api_url",
-            ),
             (json!({"telegram": 3}), "telegram"),
         ];
         for (body, field) in cases {
             let err = BotsConfig::default()
-                .apply(&obj(body.clone()), false)
+                .apply(&obj(body.clone()), Source::RemoteApi)
                 .unwrap_err();
             assert!(err.to_string().starts_with(field), "{body}: {err}");
         }
@@ -418,7 +460,7 @@ mod tests {
             &obj(json!({"telegram": {"allowed_users": [42, "43", 42]},
                          "discord": {"allowed_users": ["987654321"]},
                          "allowed_guilds": ["ignored"]})),
-            false,
+            Source::RemoteApi,
         )
         .unwrap();
         assert_eq!(c.telegram.allowed_users, vec!["42", "43"]);
@@ -456,5 +498,28 @@ mod tests {
         assert_eq!(c.telegram.file_token, "123:abc");
         std::fs::write(&path, "telegram: [unclosed").unwrap();
         assert!(BotsConfig::load(&path).is_err());
+        std::fs::write(&path, "telegram:\n  api_url: ftp://x\n").unwrap();
+        assert!(BotsConfig::load(&path)
+            .unwrap_err()
+            .to_string()
+            .starts_with("telegram.api_url"));
+        // A bad file never quotes its lines (a token may be on them).
+        std::fs::write(
+            &path,
+            "telegram:\n  bot_token: \"123:SECRETSECRET\n  enabled: [\n",
+        )
+        .unwrap();
+        let e = BotsConfig::load(&path).unwrap_err().to_string();
+        assert!(!e.contains("SECRETSECRET"), "{e}");
+        // Another device cannot point the token at another server; this machine can.
+        let body = obj(json!({"telegram": {"api_url": "https://elsewhere.example"}}));
+        let mut c = BotsConfig::default();
+        c.apply(&body, Source::RemoteApi).unwrap();
+        assert_eq!(c.telegram.api_url, None);
+        c.apply(&body, Source::LocalApi).unwrap();
+        assert_eq!(
+            c.telegram.api_url.as_deref(),
+            Some("https://elsewhere.example")
+        );
     }
 }

@@ -156,7 +156,16 @@ impl BotCore {
             Some(Command::Start) | None => {}
         }
         if !allowed {
-            return self.unknown_user(&m, out).await;
+            return match m.chat_kind {
+                ChatKind::Dm => self.unknown_user(&m, out).await,
+                // Access is asked for in a DM: a group's session is never replaced by a
+                // stranger's pending one, and members who do not address the bot cause
+                // nothing at all.
+                ChatKind::Group if addressed || m.command.is_some() => {
+                    self.remind_in_group(&m, out).await
+                }
+                ChatKind::Group => {}
+            };
         }
         let linked = match self
             .state
@@ -366,6 +375,28 @@ impl BotCore {
                 tracing::warn!(platform = %m.platform, error = %e, "could not record a pairing request");
                 out.notice("Service unavailable.").await;
             }
+        }
+    }
+
+    /// A stranger addressing the bot in a group is told (at most every ten minutes) to
+    /// ask for access in a direct message.
+    async fn remind_in_group(&self, m: &Incoming, out: &impl Outbox) {
+        let due = {
+            let mut g = self
+                .pending_replies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let key = (m.platform, format!("group:{}", m.user_id));
+            let due = g
+                .get(&key)
+                .is_none_or(|t| t.elapsed() >= PENDING_REPLY_EVERY);
+            if due {
+                bounded_insert(&mut g, key, Instant::now());
+            }
+            due
+        };
+        if due {
+            out.notice(replies::ASK_IN_DM).await;
         }
     }
 

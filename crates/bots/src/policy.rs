@@ -155,15 +155,20 @@ pub fn telegram_mention(
     cut.sort_unstable();
     let mut out: Vec<u16> = Vec::with_capacity(units.len());
     let mut at = 0;
-    for (s, e) in cut {
+    let space = u16::from(b' ');
+    for (s, mut e) in cut {
         if s >= at {
             out.extend_from_slice(&units[at..s]);
+            // `a @bot b` becomes `a b`: one of the spaces around the mention goes.
+            if out.last().is_none_or(|&c| c == space) && units.get(e) == Some(&space) {
+                e += 1;
+            }
             at = e;
         }
     }
     out.extend_from_slice(&units[at..]);
-    let s = String::from_utf16_lossy(&out);
-    (true, s.split_whitespace().collect::<Vec<_>>().join(" "))
+    // Line breaks are kept (code, lists and journal entries keep their shape).
+    (true, String::from_utf16_lossy(&out).trim().to_string())
 }
 
 /// Whether a Discord message mentions the bot: its id among the message's mentions
@@ -173,9 +178,11 @@ pub fn discord_mention(content: &str, mention_ids: &[String], bot_id: &str) -> (
         return (false, content.to_string());
     }
     let s = content
-        .replace(&format!("<@{bot_id}>"), " ")
-        .replace(&format!("<@!{bot_id}>"), " ");
-    (true, s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .replace(&format!("<@{bot_id}> "), "")
+        .replace(&format!("<@!{bot_id}> "), "")
+        .replace(&format!("<@{bot_id}>"), "")
+        .replace(&format!("<@!{bot_id}>"), "");
+    (true, s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -280,6 +287,13 @@ mod tests {
                 "what time is it",
             ),
             ("hey @parabot!", vec![m(4, 8)], true, "hey !"),
+            // Line breaks survive (code and lists keep their shape).
+            (
+                "@ParaBot review:\n```\nfn a() {}\n```",
+                vec![m(0, 8)],
+                true,
+                "review:\n```\nfn a() {}\n```",
+            ),
             // The name in plain text without an entity is not a mention.
             ("@ParaBot hello", vec![], false, "@ParaBot hello"),
             ("ask @ParaBotFan", vec![m(4, 11)], false, "ask @ParaBotFan"),
@@ -319,6 +333,10 @@ mod tests {
         assert_eq!(
             discord_mention("<@99> hello <@!99>", &["99".into()], "99"),
             (true, "hello".into())
+        );
+        assert_eq!(
+            discord_mention("<@99> look:\n- a\n- b", &["99".into()], "99"),
+            (true, "look:\n- a\n- b".into())
         );
         assert_eq!(
             discord_mention("<@99> hello", &["12".into()], "99"),

@@ -6,6 +6,9 @@ pub const REQUEST_SENT: &str =
 /// An unknown user writes again while their request waits (rate-limited).
 pub const REQUEST_PENDING: &str =
     "Your request is still pending. The owner will approve it shortly.";
+/// A stranger addressed the bot in a group: access is asked for in a DM.
+pub const ASK_IN_DM: &str =
+    "I only answer people the owner has approved. Send me a direct message to ask for access.";
 /// The owner approved the user.
 pub const APPROVED: &str = "You've been approved! Send me a message to start chatting.";
 /// First message in a chat whose session the owner has not activated yet.

@@ -274,7 +274,14 @@ impl Bots {
             .remove(&p);
         let Some(r) = r else { return false };
         r.cancel.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), r.task).await;
+        let abort = r.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), r.task)
+            .await
+            .is_err()
+        {
+            // Never two pollers for one bot: a connector that does not stop is ended.
+            abort.abort();
+        }
         self.health(p).running.store(false, Ordering::SeqCst);
         true
     }
@@ -369,8 +376,13 @@ impl Bots {
 
     /// `PUT /api/bots/config`: all or nothing. A bad field is refused naming it and
     /// changes nothing (a running connector keeps running); a token in the body goes to
-    /// the secrets store; connectors of the platforms in the body restart.
-    pub async fn put_config(self: &Arc<Self>, body: &Value) -> Result<Value, BotsError> {
+    /// the secrets store; connectors of the platforms in the body restart. `from` says
+    /// whether the caller is on this machine (only it may change the API URLs).
+    pub async fn put_config(
+        self: &Arc<Self>,
+        body: &Value,
+        from: crate::config::Source,
+    ) -> Result<Value, BotsError> {
         let body = body
             .as_object()
             .ok_or_else(|| BotsError::Config("expected a JSON object".into()))?;
@@ -381,7 +393,7 @@ impl Bots {
         {
             let _w = self.write_lock.lock().await;
             let mut cfg = self.core.config();
-            cfg.apply(body, false)?;
+            cfg.apply(body, from)?;
             let mut tokens = Vec::new();
             for p in &touched {
                 match body[p.as_str()].get("bot_token") {

@@ -194,10 +194,14 @@ impl EventHandler for Handler {
             .clone()
             .filter(|_| self.core.will_answer(&incoming))
             .map(ReactionType::Unicode);
-        if let Some(r) = &ack {
-            if let Err(e) = ctx.http.create_reaction(msg.channel_id, msg.id, r).await {
-                tracing::debug!(error = %e, "ack reaction failed");
-            }
+        if let Some(r) = ack.clone() {
+            // Off the message's path, so the lane gets messages as fast as they come.
+            let (http, channel, id) = (ctx.http.clone(), msg.channel_id, msg.id);
+            tokio::spawn(async move {
+                if let Err(e) = http.create_reaction(channel, id, &r).await {
+                    tracing::debug!(error = %e, "ack reaction failed");
+                }
+            });
         }
         let core = self.core.clone();
         let http = ctx.http.clone();
@@ -230,8 +234,16 @@ impl EventHandler for Handler {
             "journal" => (Some(Command::Journal), option(&cmd, "entry")),
             _ => return,
         };
-        // The answer may take a while: acknowledge now, answer with follow-ups.
-        let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+        // The answer may take a while: acknowledge now, answer with follow-ups. Someone
+        // without access is answered privately.
+        let allowed = self
+            .core
+            .config()
+            .discord
+            .allows(&cmd.user.id.get().to_string());
+        let defer = CreateInteractionResponse::Defer(
+            CreateInteractionResponseMessage::new().ephemeral(!allowed),
+        );
         if let Err(e) = cmd.create_response(&ctx.http, defer).await {
             tracing::warn!(error = %e, "could not acknowledge a Discord command");
             return;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use serenity::all::{
-    ChannelId, CommandInteraction, CreateInteractionResponseFollowup, CreateMessage, Http,
-    MessageId,
+    ChannelId, CommandInteraction, CreateAllowedMentions, CreateInteractionResponseFollowup,
+    CreateMessage, Http, MessageId,
 };
 
 use crate::flow::Outbox;
@@ -50,7 +50,9 @@ impl DiscordReply {
                     &self.http,
                     CreateMessage::new()
                         .content(text)
-                        .reference_message((*channel, *message)),
+                        .reference_message((*channel, *message))
+                        // The agent's text never pings @everyone, roles or users.
+                        .allowed_mentions(CreateAllowedMentions::new()),
                 )
                 .await
                 .map(|_| ()),

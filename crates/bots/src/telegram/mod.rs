@@ -216,7 +216,7 @@ impl Ctx {
                         message_id: message_id.clone(),
                         user_id: user_id.clone(),
                         name: display.clone(),
-                        text: raw.clone(),
+                        text: raw.chars().take(crate::group::CHARS_PER_LINE).collect(),
                     },
                 );
             }
@@ -258,7 +258,9 @@ impl Ctx {
         let (chat, msg_id) = (m.chat.id, m.id);
         let job = Box::pin(async move {
             let mut incoming = incoming;
-            if let (Some(file), true) = (voice, incoming.text.is_empty()) {
+            let group_unaddressed = incoming.chat_kind == ChatKind::Group && !incoming.addressed;
+            if let (Some(file), true, false) = (voice, incoming.text.is_empty(), group_unaddressed)
+            {
                 match this.voice_text(file, &incoming).await {
                     Ok(text) => incoming.text = text,
                     Err(why) => {
