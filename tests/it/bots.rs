@@ -345,10 +345,17 @@ async fn commands_journal_new_and_a_long_reply_split_with_fences_intact() {
     fake.script(vec![FakeTurn::text(&long)]);
     tg.send(OWNER, OWNER, "Owner", "write a long program", Value::Null)
         .await;
-    let want_at_least = 4 + long.len() / 4096 + 1;
-    let t = tg
-        .wait_texts(OWNER, want_at_least, Duration::from_secs(60))
-        .await;
+    // Wait for the whole reply: its last part ends with the closing line.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let t = loop {
+        let t = tg.bot_texts(OWNER).await;
+        if t.last().is_some_and(|m| m.ends_with("That is all."))
+            || std::time::Instant::now() > deadline
+        {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let parts = &t[4..];
     assert!(parts.len() >= 2, "{parts:?}");
     for p in parts {

@@ -225,18 +225,33 @@ impl BotCore {
                 })
                 .await;
         }
-        let stored = session.trust_level.as_deref();
-        let level = TrustLevel::most_restricted([
-            level,
-            stored
-                .map(|s| s.parse().unwrap_or(TrustLevel::Sandboxed))
-                .unwrap_or(TrustLevel::Full),
-        ]);
+        let level = self.turn_level(level, &session).await;
         let message = match m.chat_kind {
             ChatKind::Group => with_group_context(&m.history, &m.user_id, m.text.trim()),
             ChatKind::Dm => m.text.trim().to_string(),
         };
         self.run_turn(&session, message, level, out).await;
+    }
+
+    /// The level a turn asks for: the most restricted of the user's level, the session's
+    /// and its workspace's (a request below a floor would be refused).
+    async fn turn_level(&self, level: TrustLevel, session: &SessionRow) -> TrustLevel {
+        let stored = session
+            .trust_level
+            .as_deref()
+            .map(|s| s.parse().unwrap_or(TrustLevel::Sandboxed))
+            .unwrap_or(TrustLevel::Full);
+        let workspace = match session.workspace_id.as_deref().filter(|w| !w.is_empty()) {
+            Some(slug) => self
+                .state
+                .workspaces
+                .get(slug)
+                .await
+                .ok()
+                .map(|w| w.trust_level),
+            None => None,
+        };
+        TrustLevel::most_restricted([level, stored].into_iter().chain(workspace))
     }
 
     /// The user's trust level in this chat (the approved level from their pairing).

@@ -88,6 +88,8 @@ pub struct ConnectorRun {
     pub health: Arc<Health>,
     /// Ends the connector.
     pub cancel: CancellationToken,
+    /// The per-chat lanes, kept across restarts so a chat never has two.
+    pub lanes: Arc<crate::lanes::Lanes>,
 }
 
 /// The bots of one server.
@@ -100,6 +102,10 @@ pub struct Bots {
     health: HashMap<Platform, Arc<Health>>,
     /// Telegram's update offset, kept across restarts of its connector.
     pub(crate) telegram_offset: Arc<std::sync::atomic::AtomicI64>,
+    /// Telegram's group history, kept across restarts.
+    telegram_history: Arc<crate::group::GroupHistory>,
+    /// Each platform's per-chat lanes, kept across restarts.
+    lanes: HashMap<Platform, Arc<crate::lanes::Lanes>>,
 }
 
 /// First and longest wait between restarts.
@@ -143,6 +149,14 @@ impl Bots {
                 .map(|p| (*p, Arc::new(Health::default())))
                 .collect(),
             telegram_offset: Arc::default(),
+            telegram_history: Arc::default(),
+            lanes: Platform::ALL
+                .iter()
+                .map(|p| {
+                    let lanes = crate::lanes::Lanes::new(100, 10_000, Duration::from_secs(120));
+                    (*p, Arc::new(lanes))
+                })
+                .collect(),
         })
     }
 
@@ -233,20 +247,27 @@ impl Bots {
             token: token.clone(),
             health: health.clone(),
             cancel: cancel.clone(),
+            lanes: self.lanes.get(&p).cloned().unwrap_or_else(|| {
+                Arc::new(crate::lanes::Lanes::new(
+                    100,
+                    10_000,
+                    Duration::from_secs(120),
+                ))
+            }),
         };
         let api_url = cfg.platform(p).api_url.clone();
         let notifier: Arc<dyn Notifier> = match p {
             Platform::Telegram => crate::telegram::notifier(&run, cfg.platform(p)),
             Platform::Discord => crate::discord::notifier(&run, api_url.as_deref()),
         };
-        let offset = self.telegram_offset.clone();
+        let (offset, history) = (self.telegram_offset.clone(), self.telegram_history.clone());
         health.running.store(true, Ordering::SeqCst);
         let task = tokio::spawn(supervise(p, run, move |r| {
-            let offset = offset.clone();
+            let (offset, history) = (offset.clone(), history.clone());
             let api_url = api_url.clone();
             Box::pin(async move {
                 match p {
-                    Platform::Telegram => crate::telegram::run(r, api_url, offset).await,
+                    Platform::Telegram => crate::telegram::run(r, api_url, offset, history).await,
                     Platform::Discord => crate::discord::run(r, api_url).await,
                 }
             })
@@ -412,6 +433,10 @@ impl Bots {
                 }
             }
             for (p, t) in tokens {
+                if p == Platform::Telegram {
+                    // Another bot's update ids start elsewhere.
+                    self.telegram_offset.store(0, Ordering::SeqCst);
+                }
                 self.core
                     .state
                     .secrets
@@ -581,6 +606,7 @@ async fn supervise(
             token: run.token.clone(),
             health: run.health.clone(),
             cancel: run.cancel.clone(),
+            lanes: run.lanes.clone(),
         };
         let started = std::time::Instant::now();
         let result = tokio::spawn(once(attempt)).await;

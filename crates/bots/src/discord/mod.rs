@@ -7,8 +7,9 @@
 
 mod reply;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serenity::all::{
@@ -83,8 +84,13 @@ struct Handler {
     core: Arc<BotCore>,
     health: Arc<crate::service::Health>,
     bot_id: AtomicU64,
-    lanes: Lanes,
+    lanes: Arc<Lanes>,
+    /// Messages filed per channel by id, waiting for their lane job.
+    pending: Arc<Mutex<HashMap<u64, BTreeMap<u64, Filed>>>>,
 }
+
+/// A message waiting in its channel: what the flow needs, and its ack reaction.
+type Filed = (Incoming, Option<ReactionType>);
 
 /// One run of the connector: until cancelled (`Ok`) or the gateway fails (`Err`).
 pub async fn run(r: ConnectorRun, api_url: Option<String>) -> Result<(), String> {
@@ -103,7 +109,8 @@ pub async fn run(r: ConnectorRun, api_url: Option<String>) -> Result<(), String>
         core: r.core.clone(),
         health: r.health.clone(),
         bot_id: AtomicU64::new(0),
-        lanes: Lanes::new(100, 10_000, Duration::from_secs(120)),
+        lanes: r.lanes.clone(),
+        pending: Arc::default(),
     };
     let mut client = ClientBuilder::new_with_http(http, intents)
         .event_handler(handler)
@@ -206,8 +213,29 @@ impl EventHandler for Handler {
         let core = self.core.clone();
         let http = ctx.http.clone();
         let (channel, id) = (msg.channel_id, msg.id);
+        // serenity hands each event to its own task, so two messages may reach this
+        // point out of order. Each one files itself under its id (ids grow with time)
+        // and its lane job takes the channel's oldest filed message.
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(channel.get())
+            .or_default()
+            .insert(id.get(), (incoming, ack));
+        let pending = self.pending.clone();
         let job = Box::pin(async move {
-            let mut incoming = incoming;
+            let next = {
+                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                let next = p.get_mut(&channel.get()).and_then(|m| m.pop_first());
+                if p.get(&channel.get()).is_some_and(|m| m.is_empty()) {
+                    p.remove(&channel.get());
+                }
+                next
+            };
+            let Some((id, (mut incoming, ack))) = next else {
+                return;
+            };
+            let id = MessageId::new(id);
             if incoming.chat_kind == ChatKind::Group && core.will_answer(&incoming) {
                 incoming.history = history(&http, channel, id, bot_id).await;
             }
@@ -219,8 +247,20 @@ impl EventHandler for Handler {
                 }
             }
         });
-        self.submit(&channel.get().to_string(), job, &ctx.http, channel)
-            .await;
+        if !self
+            .submit(&channel.get().to_string(), job, &ctx.http, channel)
+            .await
+        {
+            // Not queued: not filed either.
+            if let Some(m) = self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&channel.get())
+            {
+                m.remove(&msg.id.get());
+            }
+        }
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
@@ -291,20 +331,23 @@ fn option(cmd: &CommandInteraction, name: &str) -> String {
 }
 
 impl Handler {
+    /// Queues `job` in the chat's lane; `false` when it was refused.
     async fn submit(
         &self,
         chat: &str,
         job: crate::lanes::Job,
         http: &Arc<Http>,
         channel: ChannelId,
-    ) {
+    ) -> bool {
         match self.lanes.submit(chat, job) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(LaneError::ChatFull) => {
                 let _ = channel.say(http, crate::replies::BUSY).await;
+                false
             }
             Err(LaneError::TooManyChats) => {
                 tracing::warn!("too many active Discord chats: a message was dropped");
+                false
             }
         }
     }

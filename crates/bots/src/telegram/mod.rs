@@ -90,6 +90,7 @@ pub async fn run(
     r: ConnectorRun,
     api_url: Option<String>,
     offset: Arc<AtomicI64>,
+    history: Arc<GroupHistory>,
 ) -> Result<(), String> {
     let bot = bot(&r.token, api_url.as_deref())?;
     let me = tokio::select! {
@@ -98,14 +99,36 @@ pub async fn run(
             .map_err(|_| "getMe timed out".to_string())?
             .map_err(|e| format!("getMe failed: {e}"))?,
     };
+    if offset.load(Ordering::SeqCst) == 0 {
+        // First start of this bot in this process: messages sent while Parachute was
+        // not running are dropped, not answered hours late (`offset=-1` confirms all
+        // but the last; the next offset confirms that one too).
+        let pending = tokio::time::timeout(STALL, bot.get_updates().offset(-1).timeout(0).send())
+            .await
+            .map_err(|_| "getUpdates timed out".to_string())?
+            .map_err(|e| format!("getUpdates failed: {e}"))?;
+        let last = pending
+            .iter()
+            .map(|u| i64::from(u.id.0) + 1)
+            .max()
+            .unwrap_or(0);
+        if last > 0 {
+            tracing::info!(
+                dropped_up_to = last,
+                "telegram updates from before the start dropped"
+            );
+        }
+        // Never 0 again in this process: a restart keeps what arrives meanwhile.
+        offset.store(last.max(1), Ordering::SeqCst);
+    }
     r.health.ok();
     let ctx = Arc::new(Ctx {
         bot: bot.clone(),
         core: r.core.clone(),
         username: me.username().to_string(),
         bot_id: me.user.id.0,
-        history: GroupHistory::default(),
-        lanes: Lanes::new(100, 10_000, Duration::from_secs(120)),
+        history,
+        lanes: r.lanes.clone(),
     });
     tracing::info!(username = %ctx.username, "telegram connector polling");
     loop {
@@ -151,8 +174,8 @@ struct Ctx {
     core: Arc<crate::flow::BotCore>,
     username: String,
     bot_id: u64,
-    history: GroupHistory,
-    lanes: Lanes,
+    history: Arc<GroupHistory>,
+    lanes: Arc<Lanes>,
 }
 
 fn entities(m: &Message) -> Vec<Entity> {
