@@ -123,7 +123,7 @@ async fn start_server(
         .env("MAX_CLI_PROCESSES", (users.len() + 2).to_string())
         .env("WARM_POOL_SIZE", (users.len() + 2).to_string())
         .env("ANTHROPIC_BASE_URL", fake)
-        .env("ANTHROPIC_API_KEY", "sk-ant-bench-key-0123456789")
+        .env("ANTHROPIC_API_KEY", "bench-placeholder-not-a-real-key")
         .env("DISABLE_TELEMETRY", "1")
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env("CLAUDE_CODE_MAX_RETRIES", "1")

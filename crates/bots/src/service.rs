@@ -225,8 +225,8 @@ impl Bots {
             .unwrap_or(false)
     }
 
-    /// Starts the connector of `p` under supervision.
-    pub async fn start(self: &Arc<Self>, p: Platform) -> Result<String, BotsError> {
+    /// The config and token of `p`, when it is enabled and has a token.
+    async fn ready(&self, p: Platform) -> Result<(BotsConfig, String), BotsError> {
         let cfg = self.core.config();
         if !cfg.platform(p).enabled {
             return Err(BotsError::NotReady(format!(
@@ -237,6 +237,12 @@ impl Bots {
             .token(p)
             .await
             .ok_or_else(|| BotsError::NotReady(format!("No bot token configured for {p}")))?;
+        Ok((cfg, token))
+    }
+
+    /// Starts the connector of `p` under supervision.
+    pub async fn start(self: &Arc<Self>, p: Platform) -> Result<String, BotsError> {
+        let (cfg, token) = self.ready(p).await?;
         if self.is_running(p) {
             return Err(BotsError::AlreadyRunning(p.to_string()));
         }
@@ -316,16 +322,7 @@ impl Bots {
 
     /// Checks the token with the platform (`getMe`).
     pub async fn test(&self, p: Platform) -> Result<Value, BotsError> {
-        let cfg = self.core.config();
-        if !cfg.platform(p).enabled {
-            return Err(BotsError::NotReady(format!(
-                "{p} connector is not enabled in bots.yaml"
-            )));
-        }
-        let token = self
-            .token(p)
-            .await
-            .ok_or_else(|| BotsError::NotReady(format!("No bot token configured for {p}")))?;
+        let (cfg, token) = self.ready(p).await?;
         match p {
             Platform::Telegram => {
                 match crate::telegram::get_me(&token, cfg.platform(p).api_url.as_deref()).await {
