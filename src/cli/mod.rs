@@ -8,6 +8,7 @@ mod doctor;
 mod install;
 mod launchd;
 mod logs;
+mod module;
 mod sandbox;
 mod status;
 mod token;
@@ -89,6 +90,13 @@ pub enum Command {
         #[command(subcommand)]
         action: BotAction,
     },
+    /// The vault's modules (`{vault}/.modules/`): list them, show one (what it provides
+    /// and asks for, what changed), approve a new or changed one. Works on the vault
+    /// directly; a running server sees an approval at once.
+    Module {
+        #[command(subcommand)]
+        action: ModuleAction,
+    },
     /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
     /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
     /// prompt, never from arguments. The kind is recognised and stored under its own name.
@@ -153,6 +161,23 @@ pub enum BotAction {
     Deny { id: String },
     /// The allowlists.
     Users,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModuleAction {
+    /// Every module: status, version, trust level, hash.
+    List,
+    /// One module in full: what it provides and asks for, and what changed since its
+    /// last approval.
+    Status { name: String },
+    /// Approve a module as it is now (it is enabled at once).
+    Approve {
+        name: String,
+        /// Approve at this level (full, vault or sandboxed); default: the level it asks
+        /// for, which is also the highest allowed.
+        #[arg(long)]
+        trust: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, Copy)]
@@ -274,6 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
         Command::SetupToken { force } => token::run(force).await,
         Command::Bot { action } => bot::run(&ov, action).await,
+        Command::Module { action } => module::run(&ov, action),
         Command::Sandbox { action } => match action {
             SandboxAction::Status => sandbox::status(&ov).await,
             SandboxAction::Build => sandbox::build(&ov).await,

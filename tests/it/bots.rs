@@ -330,6 +330,14 @@ async fn commands_journal_new_and_a_long_reply_split_with_fences_intact() {
         .unwrap()
         .count();
     assert_eq!(entries, 2, "two entries, none overwritten");
+    // The bot's entries are the Daily module's entries: one journal, one format.
+    let (status, page) = s.get("/api/daily/entries").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["count"], 2, "{page}");
+    assert_eq!(page["entries"][0]["snippet"], "second thought", "{page}");
+    let id = page["entries"][1]["id"].as_str().unwrap().to_string();
+    let (_, entry) = s.get(&format!("/api/daily/entries/{id}")).await;
+    assert_eq!(entry["metadata"]["source"], "telegram", "{entry}");
 
     tg.send(OWNER, OWNER, "Owner", "hello", Value::Null).await;
     tg.wait_texts(OWNER, 3, Duration::from_secs(10)).await;

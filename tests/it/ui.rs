@@ -826,3 +826,98 @@ async fn a_pairing_request_is_approved_on_the_approvals_screen_and_the_user_gets
         "{t:?}"
     );
 }
+
+#[tokio::test]
+async fn a_module_waiting_for_approval_is_approved_on_the_approvals_screen() {
+    let d = Dirs::new();
+    let m = d.vault.join(".modules/notes");
+    std::fs::create_dir_all(m.join("skills")).unwrap();
+    std::fs::write(
+        m.join("manifest.yaml"),
+        "name: notes\nversion: 1.2.0\ndescription: Keeps notes tidy\ntrust_level: vault\nprovides: [Tidy]\nrequests:\n  skills: [tidy]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.join("skills/tidy.md"),
+        "---\nname: tidy\n---\nTidy the note.\n",
+    )
+    .unwrap();
+    let s = Server::start(&d).await;
+
+    let drv = driver().await;
+    let c = browser(&drv, 1280).await;
+    c.goto(&s.url("/ui/")).await.unwrap();
+    let main = text_of(&c, "main").await;
+    assert!(
+        main.contains("1 vault module is waiting for your approval"),
+        "{main}"
+    );
+    c.goto(&s.url("/ui/approvals")).await.unwrap();
+    let row = text_of(&c, "#modules li").await;
+    for part in [
+        "notes",
+        "v1.2.0",
+        "new",
+        "Keeps notes tidy",
+        "Skills: tidy",
+        "Provides: Tidy",
+    ] {
+        assert!(row.contains(part), "{part:?} missing from {row}");
+    }
+    check_screen(&c, 1280, "approvals with a module").await;
+    c.find(Locator::Css("#modules select"))
+        .await
+        .unwrap()
+        .select_by_value("sandboxed")
+        .await
+        .unwrap();
+    click(&c, "[data-approve-module]").await;
+    let done = wait_js(
+        &c,
+        "const d = document.getElementById('modules-done'); return !d.hidden && d.textContent;",
+        "the module approval to be confirmed",
+    )
+    .await;
+    assert_eq!(done, json!("notes is enabled, at trust level sandboxed."));
+    let (_, list) = s.get("/api/modules").await;
+    let notes = list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "notes")
+        .unwrap()
+        .clone();
+    assert_eq!(notes["status"], "loaded", "{notes}");
+    assert_eq!(notes["approved_trust_level"], "sandboxed");
+
+    // Changed after the approval: back on the screen, with what changed.
+    std::fs::write(
+        m.join("skills/tidy.md"),
+        "---\nname: tidy\n---\nTidy the note!\n",
+    )
+    .unwrap();
+    c.goto(&s.url("/ui/approvals")).await.unwrap();
+    let row = text_of(&c, "#modules li").await;
+    assert!(
+        row.contains("changed since its approval") && row.contains("changed: skills/tidy.md"),
+        "{row}"
+    );
+    screenshot(&c, "approvals-module-1280").await;
+    click(&c, "[data-approve-module]").await;
+    wait_js(
+        &c,
+        "const d = document.getElementById('modules-done'); return !d.hidden && d.textContent;",
+        "the second approval",
+    )
+    .await;
+    let (_, list) = s.get("/api/modules").await;
+    assert!(
+        list["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "loaded"),
+        "{list}"
+    );
+    c.close().await.unwrap();
+}

@@ -496,7 +496,33 @@
 
   /* ---------- devices & keys ---------- */
 
+  function modulesApprovals() {
+    var list = $('modules');
+    if (!list) return;
+    list.addEventListener('click', function (e) {
+      var b = e.target.closest && e.target.closest('[data-approve-module]');
+      if (!b) return;
+      var name = b.dataset.approveModule;
+      var li = b.closest('li');
+      b.disabled = true;
+      show($('modules-error'), ''); show($('modules-done'), '');
+      var body = { trust_level: $('module-level-' + name).value, hash: b.dataset.hash };
+      P.api('POST', '/api/modules/' + encodeURIComponent(name) + '/approve', body).then(function (r) {
+        if (!r.ok) {
+          b.disabled = false;
+          show($('modules-error'), P.detail(r.data));
+          return;
+        }
+        li.remove();
+        var en = $('modules-enabled');
+        if (en) en.textContent = en.textContent === 'Enabled: none' ? 'Enabled: ' + name : en.textContent + ', ' + name;
+        show($('modules-done'), name + ' is enabled, at trust level ' + r.data.module.approved_trust_level + '.');
+      });
+    });
+  }
+
   function approvalsPage() {
+    modulesApprovals();
     var list = $('pairing');
     if (!list) return;
     list.addEventListener('click', function (e) {

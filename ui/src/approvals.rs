@@ -1,14 +1,20 @@
 //! Approvals: pairing requests from bot users waiting for the owner, each with the
-//! first message they sent, approved at a chosen trust level or denied. Deciding goes
-//! through the public API from the page's script (`/api/bots/pairing/{id}/…`).
+//! first message they sent, approved at a chosen trust level or denied; and vault
+//! modules waiting for approval ([`crate::module_approvals`]). Deciding goes through
+//! the public API from the page's script (`/api/bots/pairing/{id}/…`,
+//! `/api/modules/{name}/approve`).
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use leptos::prelude::*;
 use serde_json::Value;
 
 use parachute_core::app::AppState;
 use parachute_core::sessions::metadata_object;
+use parachute_extensions::Extensions;
 
 use crate::keys::short_time;
 use crate::shell;
@@ -82,7 +88,14 @@ fn row(r: Request) -> impl IntoView {
 }
 
 /// `GET /ui/approvals`.
-pub async fn page(State(s): State<AppState>) -> Response {
+pub async fn page(State(s): State<AppState>, ext: Option<Extension<Arc<Extensions>>>) -> Response {
+    let modules = match ext {
+        Some(Extension(ext)) => tokio::task::spawn_blocking(move || ext.modules.list())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+        None => Ok(Vec::new()),
+    };
     let list = match pending(&s).await {
         Ok(v) if v.is_empty() => view! { <p class="muted" id="no-requests">"Nobody is waiting. When someone who is not on a bot's allowlist writes to it, their request appears here."</p> }.into_any(),
         Ok(v) => {
@@ -103,10 +116,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
                 <p class="field-error" id="pairing-error" role="alert" hidden></p>
                 <p class="ok" id="pairing-done" role="status" hidden></p>
             </section>
-            <section class="card" aria-labelledby="modules-h">
-                <h2 id="modules-h">"Vault modules"</h2>
-                <p class="muted">"Modules are not in this version, so none wait for approval."</p>
-            </section>
+            {crate::module_approvals::section(modules)}
         },
     )
 }

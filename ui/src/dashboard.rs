@@ -1,12 +1,16 @@
 //! The dashboard: what runs, on which vault, how to reach it, and everything that needs
 //! the owner's attention, each with what to do about it.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use leptos::prelude::*;
 
 use parachute_core::app::AppState;
 use parachute_core::trust::os_sandbox;
+use parachute_extensions::{Extensions, ModuleStatus};
 
 use crate::shell;
 
@@ -68,14 +72,56 @@ fn pairing_attention(waiting: usize) -> Option<Attention> {
     })
 }
 
-/// Bots, and what is not in this version yet.
-fn later_card(waiting: usize) -> impl IntoView {
+/// Modules waiting for the owner's approval, as an attention item.
+fn modules_attention(waiting: usize) -> Option<Attention> {
+    (waiting > 0).then(|| Attention {
+        what: format!(
+            "{waiting} vault module{} waiting for your approval (new or changed).",
+            if waiting == 1 { " is" } else { "s are" }
+        ),
+        fix:
+            "Look at what each provides and asks for, then approve it, or remove it from .modules/."
+                .into(),
+        link: Some(("/ui/approvals", "Review modules")),
+    })
+}
+
+/// "N enabled, M waiting" for the modules, adding an attention item for those waiting.
+async fn modules_summary(
+    ext: Option<Extension<Arc<Extensions>>>,
+    attention: &mut Vec<Attention>,
+) -> String {
+    let list = match ext {
+        Some(Extension(ext)) => tokio::task::spawn_blocking(move || ext.modules.list())
+            .await
+            .ok()
+            .and_then(Result::ok),
+        None => None,
+    };
+    let Some(list) = list else {
+        return "cannot be read.".to_string();
+    };
+    let enabled = list
+        .iter()
+        .filter(|m| m.status == ModuleStatus::Loaded)
+        .count();
+    let pending = list
+        .iter()
+        .filter(|m| m.status == ModuleStatus::PendingApproval)
+        .count();
+    attention.extend(modules_attention(pending));
+    format!("{enabled} enabled, {pending} waiting for approval.")
+}
+
+/// Bots and modules, and what is not in this version yet.
+fn later_card(waiting: usize, modules: &str) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="more-h">
             <h2 id="more-h">"Bots, modules, scheduler, hooks"</h2>
             <p>"Telegram and Discord: set them up in "<code>".parachute/bots.yaml"</code>" or with "<code>"parachute bot"</code>"; "
                {format!("{waiting} pairing request{} waiting.", if waiting == 1 { "" } else { "s" })}</p>
-            <p class="muted">"Modules, the scheduler and hooks are not in this version yet."</p>
+            <p>"Modules: "{modules.to_string()}</p>
+            <p class="muted">"The scheduler and hooks are not in this version yet."</p>
         </section>
     }
 }
@@ -97,7 +143,7 @@ fn attention_list(attention: Vec<Attention>) -> AnyView {
 }
 
 /// `GET /ui/`.
-pub async fn page(State(s): State<AppState>) -> Response {
+pub async fn page(State(s): State<AppState>, ext: Option<Extension<Arc<Extensions>>>) -> Response {
     let settings = s.settings.clone();
     let mut attention = Vec::new();
 
@@ -163,6 +209,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
         .map(|p| p.len())
         .unwrap_or(0);
     attention.extend(pairing_attention(waiting));
+    let modules_text = modules_summary(ext, &mut attention).await;
     let sessions = match s.store.session_stats().await {
         Ok(st) => format!("{} ({} archived)", st.total, st.archived),
         Err(e) => format!("unavailable: {e}"),
@@ -201,7 +248,7 @@ pub async fn page(State(s): State<AppState>) -> Response {
             </dl>
         </section>
     };
-    let later = later_card(waiting);
+    let later = later_card(waiting, &modules_text);
     let attention_view = attention_list(attention);
     shell::page(
         "Dashboard",

@@ -10,6 +10,7 @@ mod approvals;
 mod chat;
 mod dashboard;
 mod keys;
+mod module_approvals;
 mod prompt;
 mod settings;
 mod setup;

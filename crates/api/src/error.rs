@@ -30,6 +30,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 409 with this message (already running, already decided).
     Conflict(String),
+    /// 503 with this message (a disabled module, a missing component).
+    Unavailable(String),
     /// 422 with the contract's list of `{type, loc, msg, input, ctx?}`.
     Validation(Vec<Value>),
     /// 413: the body is over the limit (in bytes).
@@ -66,6 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, json!({"detail": d})),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, json!({"detail": d})),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, json!({"detail": d})),
+            ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, json!({"detail": d})),
             ApiError::Validation(items) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": items}))
             }
@@ -110,6 +113,35 @@ impl From<parachute_bots::BotsError> for ApiError {
             B::PairingNotFound => ApiError::NotFound(e.to_string()),
             B::Db(d) => d.into(),
             B::Secrets(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<parachute_extensions::ModuleError> for ApiError {
+    fn from(e: parachute_extensions::ModuleError) -> Self {
+        use parachute_extensions::ModuleError as M;
+        match e {
+            M::NotFound(_) | M::NotPending(_) => ApiError::NotFound(e.to_string()),
+            M::Invalid { .. } | M::AboveRequested { .. } => ApiError::BadRequest(e.to_string()),
+            M::Changed(_) => ApiError::Conflict(e.to_string()),
+            M::Approvals(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<parachute_extensions::BrainError> for ApiError {
+    fn from(e: parachute_extensions::BrainError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<parachute_core::vault::journal::JournalError> for ApiError {
+    fn from(e: parachute_core::vault::journal::JournalError) -> Self {
+        use parachute_core::vault::journal::JournalError as J;
+        match e {
+            J::Empty | J::TooLong(_) => ApiError::BadRequest(e.to_string()),
+            J::Path(p) => ApiError::Forbidden(p.to_string()),
+            J::Io(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

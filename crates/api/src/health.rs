@@ -67,6 +67,7 @@ async fn health(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
     bots: Option<Extension<std::sync::Arc<parachute_bots::Bots>>>,
+    extensions: Option<Extension<std::sync::Arc<parachute_extensions::Extensions>>>,
     ApiQuery(q): ApiQuery<HealthQuery>,
 ) -> Json<Value> {
     let ms = SystemTime::now()
@@ -89,8 +90,21 @@ async fn health(
     let trusted = caller.is_some_and(|Extension(c)| c.local || c.key_id.is_some());
     let path = trusted.then(|| vault.display().to_string());
     body["vault"] = json!({"path": path, "status": vault_status});
-    // Modules arrive with their issue; until then none are loaded.
-    body["modules"] = json!([]);
+    body["modules"] = match extensions {
+        Some(Extension(ext)) => {
+            let list = tokio::task::spawn_blocking(move || ext.modules.list())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+            Value::Array(
+                list.iter()
+                    .map(|m| json!({"name": m.name, "status": m.status, "trust_level": m.approved_trust_level.or(m.trust_level)}))
+                    .collect(),
+            )
+        }
+        None => json!([]),
+    };
     body["docker"] = docker_status(&state.settings.sandbox_image).await;
     body["bots"] = match bots {
         Some(Extension(b)) => b.health_summary(),

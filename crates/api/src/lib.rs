@@ -12,6 +12,7 @@
 mod auth;
 pub mod auth_layer;
 mod bots;
+mod brain;
 mod chat;
 mod claude_code;
 mod contexts;
@@ -23,11 +24,14 @@ pub mod extract;
 mod files;
 mod health;
 mod imports;
+mod mcps;
+mod modules;
 mod prompt_preview;
 mod sandbox;
 pub mod server;
 mod sessions;
 mod settings;
+mod skills;
 mod sync;
 mod usage;
 mod workspaces;
@@ -50,6 +54,7 @@ pub use server::{serve, serve_with};
 
 #[derive(OpenApi)]
 #[openapi(
+    paths(brain::entity),
     info(title = "Parachute", description = "Parachute server API: chat sessions, auth, workspaces."),
     tags(
         (name = "health", description = "Server info and health"),
@@ -63,7 +68,11 @@ pub use server::{serve, serve_with};
         (name = "sync", description = "File sync for the mobile app"),
         (name = "claude-code", description = "Import sessions from Claude Code"),
         (name = "imports", description = "Claude.ai and ChatGPT imports"),
-        (name = "daily", description = "Daily agents (need the scheduler)"),
+        (name = "daily", description = "Journal entries, and daily agents (need the scheduler)"),
+        (name = "modules", description = "Vault modules: approval, and the module folders' prompts"),
+        (name = "brain", description = "Search over the vault's entities"),
+        (name = "skills", description = "The vault's skills (`.skills/`)"),
+        (name = "mcp", description = "The vault's MCP servers (`.mcp.json`)"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
         (name = "settings", description = "Server settings and the Claude credential (write-only)"),
         (name = "desktop", description = "The desktop app's login item, when the server runs inside it"),
@@ -72,14 +81,20 @@ pub use server::{serve, serve_with};
 )]
 struct ApiDoc;
 
-/// The full router for `state`, with every layer; its bots are loaded but not started.
+/// The full router for `state`, with every layer; its bots are loaded but not started,
+/// its bundled modules not installed.
 pub fn router(state: AppState) -> Router {
     let bots = parachute_bots::Bots::load(state.clone());
-    router_with_bots(state, bots)
+    let extensions = parachute_extensions::Extensions::new(&state);
+    router_with(state, bots, extensions)
 }
 
-/// [`router`] with the server's bots service (which `serve_with` starts and stops).
-pub fn router_with_bots(state: AppState, bots: Arc<parachute_bots::Bots>) -> Router {
+/// [`router`] with the server's bots and extensions (which `serve_with` starts).
+pub fn router_with(
+    state: AppState,
+    bots: Arc<parachute_bots::Bots>,
+    extensions: Arc<parachute_extensions::Extensions>,
+) -> Router {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(chat::routes())
@@ -98,6 +113,10 @@ pub fn router_with_bots(state: AppState, bots: Arc<parachute_bots::Bots>) -> Rou
         .merge(settings::routes())
         .merge(desktop::routes())
         .merge(bots::routes())
+        .merge(modules::routes())
+        .merge(brain::routes())
+        .merge(skills::routes())
+        .merge(mcps::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
@@ -117,6 +136,7 @@ pub fn router_with_bots(state: AppState, bots: Arc<parachute_bots::Bots>) -> Rou
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
         .layer(Extension(bots))
+        .layer(Extension(extensions))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()
         }))

@@ -91,8 +91,17 @@ pub async fn serve_with(
         ));
     let cancel = CancellationToken::new();
     let bots = parachute_bots::Bots::load(state.clone());
+    // Bundled modules are installed before the first request can ask for them.
+    let extensions = parachute_extensions::Extensions::new(&state);
+    extensions.start().await;
+    state
+        .chat
+        .set_extras_source(parachute_extensions::session::VaultExtras::new(
+            extensions.clone(),
+            state.settings.paths.clone(),
+        ));
     let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));
-    let app = crate::router_with_bots(state.clone(), bots.clone());
+    let app = crate::router_with(state.clone(), bots.clone(), extensions);
     let limits = connections::ConnectionLimits {
         header_read_timeout: state.settings.header_read_timeout,
         max_per_peer: state.settings.max_connections_per_peer,

@@ -56,6 +56,8 @@ pub struct SpawnSpec {
     /// Tools (a matcher such as `Read|Write|Bash`) whose calls the CLI first puts to the
     /// host as a PreToolUse `hook_callback` with id [`PRE_TOOL_USE_HOOK`].
     pub pre_tool_use: Option<&'static str>,
+    /// Skills, sub-agents and MCP servers from the vault and its approved modules.
+    pub extras: crate::chat::extras::SessionExtras,
 }
 
 /// The callback id of the PreToolUse hook registered by [`SpawnSpec::pre_tool_use`].
@@ -179,6 +181,14 @@ pub fn cli_args(spec: &SpawnSpec, prompt_file: Option<&std::path::Path>) -> Vec<
     if let Some(settings) = &spec.settings {
         args.push(format!("--settings={settings}"));
     }
+    for dir in &spec.extras.plugin_dirs {
+        args.push(format!("--plugin-dir={}", dir.display()));
+    }
+    // A file, not the JSON itself: server configs may carry secrets, and a command
+    // line is visible to every user of the machine.
+    if let Some(f) = &spec.extras.mcp_config {
+        args.push(format!("--mcp-config={}", f.display()));
+    }
     args.extend(["--input-format".to_string(), "stream-json".to_string()]);
     args
 }
@@ -188,6 +198,9 @@ fn initialize_request(spec: &SpawnSpec) -> Value {
     let mut req = json!({"subtype": "initialize"});
     if let Some(a) = &spec.append_system_prompt {
         req["appendSystemPrompt"] = json!(a);
+    }
+    if !spec.extras.agents.is_empty() {
+        req["agents"] = Value::Object(spec.extras.agents.clone());
     }
     if let Some(matcher) = spec.pre_tool_use {
         req["hooks"] = json!({"PreToolUse": [

@@ -9,6 +9,7 @@ pub mod claude_code;
 mod clocks;
 mod error;
 mod events;
+pub mod extras;
 pub mod imports;
 mod model_failure;
 mod orchestrator;

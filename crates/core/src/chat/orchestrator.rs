@@ -126,6 +126,8 @@ pub struct ChatService {
     pub pending: PendingPrompts,
     /// Starts CLIs in containers for the `sandboxed` level, once the server has one.
     container_launcher: std::sync::OnceLock<Arc<dyn ContainerLauncher>>,
+    /// Decides skills, sub-agents and MCP servers per session, once the server has it.
+    extras_source: std::sync::OnceLock<Arc<dyn super::extras::ExtrasSource>>,
 }
 
 /// How the session of a turn is started.
@@ -165,7 +167,14 @@ impl ChatService {
             budget,
             pending: PendingPrompts::default(),
             container_launcher: std::sync::OnceLock::new(),
+            extras_source: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the service what decides each session's skills, sub-agents and MCP
+    /// servers (the extensions crate's). Without one, sessions get none. Set once.
+    pub fn set_extras_source(&self, source: Arc<dyn super::extras::ExtrasSource>) {
+        let _ = self.extras_source.set(source);
     }
 
     /// Gives the service its container launcher (the sandbox crate's): turns at
@@ -479,6 +488,7 @@ impl ChatService {
                 .unwrap_or_else(|| self.settings.sandbox_limits.clone())
         });
 
+        let extras = self.extras_for(&id, level, workspace.as_ref()).await;
         let (cred_var, cred) = self.credential().await?;
         let model = req
             .model
@@ -503,6 +513,7 @@ impl ChatService {
             cred_var,
             cred,
             model,
+            extras,
         })
     }
 
@@ -559,6 +570,28 @@ impl ChatService {
             .map_err(|e| TurnError::Refused(e.to_string()))
     }
 
+    /// The session's skills, sub-agents and MCP servers at `level`, filtered by its
+    /// workspace's capabilities (none without an extras source).
+    async fn extras_for(
+        &self,
+        session_id: &str,
+        level: TrustLevel,
+        workspace: Option<&crate::workspaces::Workspace>,
+    ) -> super::extras::SessionExtras {
+        let Some(source) = self.extras_source.get() else {
+            return super::extras::SessionExtras::default();
+        };
+        source
+            .extras(super::extras::ExtrasQuery {
+                session_id: session_id.to_string(),
+                level,
+                capabilities: workspace
+                    .map(|w| w.capabilities.clone())
+                    .unwrap_or_default(),
+            })
+            .await
+    }
+
     /// The session's workspace, if it names one (a missing one is an error).
     async fn workspace(
         &self,
@@ -610,7 +643,7 @@ impl ChatService {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             // A warm process is never reused across trust levels.
-            (&system_prompt, &append, cred_var, r.level).hash(&mut h);
+            (&system_prompt, &append, cred_var, r.level, &r.extras.digest).hash(&mut h);
             sha2::Sha256::digest(cred.expose().as_bytes())
                 .as_slice()
                 .hash(&mut h);
@@ -659,6 +692,7 @@ impl ChatService {
                     settings: (r.level == TrustLevel::Vault).then(|| self.vault_settings()),
                     pre_tool_use: (r.level == TrustLevel::Vault)
                         .then_some(crate::trust::tool_gate::GATED_TOOLS),
+                    extras: r.extras.clone(),
                 };
                 resumed_with_append = resume && append.is_some();
                 // Never beyond `max_cli_processes`: a free place, an idle warm
@@ -1175,6 +1209,8 @@ struct Resolved {
     cred_var: &'static str,
     cred: crate::config::secrets::Secret,
     model: Option<String>,
+    /// Skills, sub-agents and MCP servers for the process.
+    extras: super::extras::SessionExtras,
 }
 
 /// What [`ChatService::drive`] ends with.

@@ -44,6 +44,30 @@ impl Paths {
     pub fn workspaces_dir(&self) -> PathBuf {
         self.vault_dot().join("workspaces")
     }
+    /// `{vault}/.modules/`: installed modules, one folder each.
+    pub fn modules_dir(&self) -> PathBuf {
+        self.vault.join(".modules")
+    }
+    /// `{vault}/.parachute/module_hashes.json`: the approved hash of each module.
+    pub fn module_hashes_file(&self) -> PathBuf {
+        self.vault_dot().join("module_hashes.json")
+    }
+    /// `{vault}/.skills/`: the vault's skills.
+    pub fn skills_dir(&self) -> PathBuf {
+        self.vault.join(".skills")
+    }
+    /// `{vault}/.parachute/agents/`: the vault's sub-agents.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.vault_dot().join("agents")
+    }
+    /// `{vault}/.mcp.json`: the vault's MCP servers.
+    pub fn mcp_json(&self) -> PathBuf {
+        self.vault.join(".mcp.json")
+    }
+    /// `$PARACHUTE_HOME/runtime/`: what the server generates per session (skill plugins).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.home.join("runtime")
+    }
     /// The Python-era token file, migrated into the secrets store on start.
     pub fn legacy_token_file(&self) -> PathBuf {
         self.vault_dot().join(".token")

@@ -2,6 +2,7 @@
 //! migrated at start from `migrations/`. This folder is the only place with SQL;
 //! functions are named for what they return.
 
+mod brain;
 mod legacy;
 mod pairing;
 mod reworded;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use brain::{BrainEntityDoc, BrainEntityRow, BrainHit};
 pub use pairing::{PairingRow, PairingStatus};
 pub use sessions::{LinkedBot, ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
 pub use usage::{UsageEntry, UsageTotals};

@@ -100,6 +100,100 @@ pub fn save_entry(
     )))
 }
 
+/// A saved entry, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Its id (the file name without `.md`).
+    pub id: String,
+    /// When it was made, from its frontmatter.
+    pub created_at: Option<String>,
+    /// Its text.
+    pub content: String,
+    /// Its other frontmatter keys (caller metadata).
+    pub metadata: Map<String, Value>,
+    /// The ids of the Brain entities it names.
+    pub brain_links: Vec<String>,
+}
+
+/// Whether `id` is an entry id: `YYYY-MM-DD-HH-MM`, optionally `-N`.
+pub fn is_entry_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    let stem_ok = b.len() >= 16
+        && b[..16].iter().enumerate().all(|(i, c)| {
+            if matches!(i, 4 | 7 | 10 | 13) {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    stem_ok
+        && match id.get(16..) {
+            Some("") => true,
+            Some(rest) => rest.strip_prefix('-').is_some_and(|n| {
+                !n.is_empty() && n.len() <= 3 && n.bytes().all(|c| c.is_ascii_digit())
+            }),
+            None => false,
+        }
+}
+
+/// The sort key of an entry id: its minute, then its suffix as a number.
+fn entry_order(id: &str) -> (&str, u32) {
+    let (stem, n) = id.split_at(16.min(id.len()));
+    (stem, n.trim_start_matches('-').parse().unwrap_or(1))
+}
+
+/// The ids of the saved entries, newest first (blocking).
+pub fn entry_ids(gate: &VaultGate) -> Result<Vec<String>, JournalError> {
+    let dir = gate.resolve("Daily/entries")?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".md").map(str::to_string))
+        .filter(|id| is_entry_id(id))
+        .collect();
+    ids.sort_by(|a, b| entry_order(b).cmp(&entry_order(a)));
+    Ok(ids)
+}
+
+/// Reads entry `id`; `None` when there is no such entry (blocking).
+pub fn read_entry(gate: &VaultGate, id: &str) -> Result<Option<Entry>, JournalError> {
+    if !is_entry_id(id) {
+        return Ok(None);
+    }
+    let path = gate.resolve(&format!("Daily/entries/{id}.md"))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let (mut front, body) = super::frontmatter::parse(&text);
+    front.remove("entry_id");
+    let created_at = match front.remove("created_at") {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let brain_links = match front.remove("brain_links") {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Some(Entry {
+        id: id.to_string(),
+        created_at,
+        content: body.trim_start_matches('\n').trim_end().to_string(),
+        metadata: front,
+        brain_links,
+    }))
+}
+
 fn ensure_newline(s: &str) -> String {
     if s.ends_with('\n') {
         s.to_string()
@@ -173,5 +267,42 @@ mod tests {
             save_entry(&gate, "  ", &md, now),
             Err(JournalError::Empty)
         ));
+    }
+
+    #[test]
+    fn entries_read_back_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = VaultGate::with_default_database(dir.path());
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 21, 30, 5).unwrap();
+        let mut md = Map::new();
+        md.insert("brain_links".into(), serde_json::json!(["p-1"]));
+        md.insert("mood".into(), "calm".into());
+        for i in 0..11 {
+            save_entry(&gate, &format!("entry {i}"), &md, now).unwrap();
+        }
+        save_entry(
+            &gate,
+            "earlier",
+            &Map::new(),
+            now - chrono::Duration::hours(1),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("Daily/entries/notes.md"), "not an entry").unwrap();
+        let ids = entry_ids(&gate).unwrap();
+        assert_eq!(ids.len(), 12);
+        assert_eq!(ids[0], "2026-12-01-21-30-11");
+        assert_eq!(ids[1], "2026-12-01-21-30-10");
+        assert_eq!(ids[9], "2026-12-01-21-30-2");
+        assert_eq!(ids[10], "2026-12-01-21-30");
+        assert_eq!(ids[11], "2026-12-01-20-30");
+        let e = read_entry(&gate, "2026-12-01-21-30-2").unwrap().unwrap();
+        assert_eq!(e.content, "entry 1");
+        assert_eq!(e.brain_links, vec!["p-1"]);
+        assert_eq!(e.metadata["mood"], "calm");
+        assert!(e.created_at.unwrap().starts_with("2026-12-01T21:30:05"));
+        assert_eq!(read_entry(&gate, "../../etc/passwd").unwrap(), None);
+        assert_eq!(read_entry(&gate, "2026-12-01-21-31").unwrap(), None);
+        assert!(!is_entry_id("2026-12-01-21-30-"));
+        assert!(!is_entry_id("2026-12-01-21-3x"));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod context_folders;
 pub mod files;
+pub mod frontmatter;
 pub mod imported_contexts;
 pub mod journal;
 mod protected;

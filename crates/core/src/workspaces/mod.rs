@@ -31,6 +31,17 @@ pub enum CapabilityKeyword {
     None,
 }
 
+impl CapabilitySet {
+    /// Whether the capability `name` is in the set.
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            CapabilitySet::Keyword(CapabilityKeyword::All) => true,
+            CapabilitySet::Keyword(CapabilityKeyword::None) => false,
+            CapabilitySet::Names(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
 impl Default for CapabilitySet {
     fn default() -> Self {
         CapabilitySet::Keyword(CapabilityKeyword::All)

@@ -1,0 +1,252 @@
+//! `/api/mcps…`: the vault's MCP servers (`.mcp.json`, protected: it changes only
+//! here), per the contract, plus a real test: the server is started and must answer
+//! the MCP handshake and list its tools. Values of `env` and `headers` are never
+//! returned (the file may hold secrets) unless they only name a variable.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use parachute_core::app::AppState;
+use parachute_extensions::mcp::{config, probe};
+use parachute_extensions::Extensions;
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(get_one, remove))
+        .routes(routes!(test))
+        .routes(routes!(tools))
+}
+
+impl From<config::McpConfigError> for ApiError {
+    fn from(e: config::McpConfigError) -> Self {
+        match e {
+            config::McpConfigError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            config::McpConfigError::Invalid(_) | config::McpConfigError::File(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            config::McpConfigError::Io(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A server as listed: its config (secrets hidden) and what we add.
+fn view(name: &str, c: &Value, module: Option<&str>) -> Value {
+    let mut m = config::redacted(c);
+    m.insert("name".into(), json!(name));
+    m.insert("builtin".into(), json!(false));
+    m.insert("displayType".into(), json!(config::kind(c)));
+    m.insert("displayCommand".into(), json!(config::display_command(c)));
+    let errors = config::validate(name, c);
+    if !errors.is_empty() {
+        m.insert("validationErrors".into(), json!(errors));
+    }
+    if let Some(module) = module {
+        m.insert("module".into(), json!(module));
+    }
+    Value::Object(m)
+}
+
+/// Every server: the vault's, then those of enabled modules (marked `module`).
+async fn all(
+    s: &AppState,
+    ext: &Arc<Extensions>,
+) -> Result<Vec<(String, Value, Option<String>)>, ApiError> {
+    let path = s.settings.paths.mcp_json();
+    let ext = ext.clone();
+    tokio::task::spawn_blocking(move || {
+        let (vault, _) = config::read(&path)?;
+        let mut out: Vec<(String, Value, Option<String>)> =
+            vault.into_iter().map(|(n, c)| (n, c, None)).collect();
+        for m in ext.modules.enabled() {
+            for (n, c) in
+                parachute_extensions::modules::contents::mcp_servers(&m.dir).unwrap_or_default()
+            {
+                if !out.iter().any(|(o, _, _)| *o == n) {
+                    out.push((n, c, Some(m.name.clone())));
+                }
+            }
+        }
+        Ok::<_, config::McpConfigError>(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(Into::into)
+}
+
+async fn one(
+    s: &AppState,
+    ext: &Arc<Extensions>,
+    name: &str,
+) -> Result<(Value, Option<String>), ApiError> {
+    all(s, ext)
+        .await?
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, c, m)| (c, m))
+        .ok_or_else(|| ApiError::NotFound(format!("MCP server '{name}' not found")))
+}
+
+/// Every MCP server, with its type, command and any validation errors.
+#[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "`{servers: [...]}`", body = Object)))]
+async fn list(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+) -> Result<Json<Value>, ApiError> {
+    let servers: Vec<Value> = all(&s, &ext)
+        .await?
+        .iter()
+        .map(|(n, c, m)| view(n, c, m.as_deref()))
+        .collect();
+    Ok(Json(json!({"servers": servers})))
+}
+
+/// One MCP server.
+#[utoipa::path(get, path = "/api/mcps/{name}", tag = "mcp", params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "The server", body = Object), (status = 404, description = "No such server")))]
+async fn get_one(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (c, m) = one(&s, &ext, &name).await?;
+    Ok(Json(view(&name, &c, m.as_deref())))
+}
+
+/// A server to add or replace.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewServer {
+    name: String,
+    /// `{command, args?, env?}` or `{url, type?, auth?, headers?}`; optional `trust_level`.
+    config: Map<String, Value>,
+}
+
+/// Adds (or replaces) a server in `.mcp.json`, after checking it.
+#[utoipa::path(post, path = "/api/mcps", tag = "mcp", request_body = NewServer,
+    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config")))]
+async fn add(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    ApiJson(body): ApiJson<NewServer>,
+) -> Result<Json<Value>, ApiError> {
+    let c = Value::Object(body.config);
+    let errors = config::validate(&body.name, &c);
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid MCP server '{}': {}",
+            body.name,
+            errors.join("; ")
+        )));
+    }
+    let path = s.settings.paths.mcp_json();
+    let _one = ext.config_writes.lock().await;
+    let (name, c2) = (body.name.clone(), c.clone());
+    tokio::task::spawn_blocking(move || {
+        let (mut servers, nested) = config::read(&path)?;
+        servers.insert(name, c2);
+        config::write(&path, &servers, nested)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(
+        json!({"success": true, "server": view(&body.name, &c, None)}),
+    ))
+}
+
+/// Removes a server from `.mcp.json` (a module's belongs to its module: 400).
+#[utoipa::path(delete, path = "/api/mcps/{name}", tag = "mcp", params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`{success, removed}`", body = Object), (status = 400, description = "A module's server"),
+        (status = 404, description = "No such server")))]
+async fn remove(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let path = s.settings.paths.mcp_json();
+    let _one = ext.config_writes.lock().await;
+    if let (_, Some(module)) = one(&s, &ext, &name).await? {
+        return Err(ApiError::BadRequest(format!(
+            "MCP server '{name}' belongs to the module '{module}'; remove it there"
+        )));
+    }
+    let n = name.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut servers, nested) = config::read(&path)?;
+        if servers.remove(&n).is_none() {
+            return Err(config::McpConfigError::NotFound(n));
+        }
+        config::write(&path, &servers, nested)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(json!({"success": true, "removed": name})))
+}
+
+/// Starts the server, performs the MCP handshake and lists its tools (within 15 s).
+#[utoipa::path(post, path = "/api/mcps/{name}/test", tag = "mcp", params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`{name, builtin, status: ok, message, server, tools}` or `{…, status: error, error, hint?}`", body = Object),
+        (status = 404, description = "No such server")))]
+async fn test(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (c, _) = one(&s, &ext, &name).await?;
+    let errors = config::validate(&name, &c);
+    if !errors.is_empty() {
+        return Ok(Json(
+            json!({"name": name, "builtin": false, "status": "error",
+            "error": errors.join("; "), "hint": "Fix the server's entry in .mcp.json"}),
+        ));
+    }
+    Ok(Json(
+        match probe::probe(&c, &s.settings.paths.vault).await {
+            Ok(p) => {
+                json!({"name": name, "builtin": false, "status": "ok", "message": "Server started successfully",
+            "server": p.server, "tools": p.tools})
+            }
+            Err(e) => {
+                let hint = if e.contains("cannot start") {
+                    Some("Check that the command is installed and on the server's PATH")
+                } else if e.contains("not set") {
+                    Some("Set the variable in the server's environment")
+                } else {
+                    None
+                };
+                let mut v = json!({"name": name, "builtin": false, "status": "error", "error": e});
+                if let Some(h) = hint {
+                    v["hint"] = json!(h);
+                }
+                v
+            }
+        },
+    ))
+}
+
+/// The server's tools, discovered by starting it and asking (MCP `tools/list`).
+#[utoipa::path(get, path = "/api/mcps/{name}/tools", tag = "mcp", params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`{name, tools}` or `{name, tools: [], error}`", body = Object),
+        (status = 404, description = "No such server")))]
+async fn tools(
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (c, _) = one(&s, &ext, &name).await?;
+    Ok(Json(
+        match probe::probe(&c, &s.settings.paths.vault).await {
+            Ok(p) => json!({"name": name, "tools": p.tools}),
+            Err(e) => json!({"name": name, "tools": [], "error": e}),
+        },
+    ))
+}

@@ -1,0 +1,142 @@
+use super::*;
+
+fn setup() -> (tempfile::TempDir, Modules) {
+    let d = tempfile::tempdir().unwrap();
+    let m = Modules::new(
+        d.path().join(".modules"),
+        d.path().join(".parachute/module_hashes.json"),
+    );
+    (d, m)
+}
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+fn status(m: &Modules, name: &str) -> ModuleStatus {
+    m.get(name).unwrap().status
+}
+
+#[test]
+fn bundled_modules_install_and_load_once() {
+    let (_d, m) = setup();
+    assert_eq!(m.install_bundled().unwrap(), vec!["brain", "chat", "daily"]);
+    let list = m.list().unwrap();
+    assert!(list
+        .iter()
+        .all(|v| v.status == ModuleStatus::Loaded && v.bundled));
+    // Recorded, so a deleted bundled module is not reinstalled.
+    std::fs::remove_dir_all(m.dir().join("chat")).unwrap();
+    assert!(m.install_bundled().unwrap().is_empty());
+    assert!(m.get("chat").is_err());
+}
+
+#[test]
+fn an_edit_to_a_bundled_module_waits_and_survives() {
+    let (_d, m) = setup();
+    m.install_bundled().unwrap();
+    m.list().unwrap();
+    write(m.dir(), "brain/CLAUDE.md", "my own brain prompt");
+    let v = m.get("brain").unwrap();
+    assert_eq!(v.status, ModuleStatus::PendingApproval);
+    assert_eq!(v.approval, Some("modified"));
+    assert_eq!(v.changes.unwrap().modified, vec!["CLAUDE.md"]);
+    assert!(m.install_bundled().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(m.dir().join("brain/CLAUDE.md")).unwrap(),
+        "my own brain prompt"
+    );
+    m.approve("brain", None, None).unwrap();
+    assert_eq!(status(&m, "brain"), ModuleStatus::Loaded);
+}
+
+#[test]
+fn a_new_module_waits_and_a_tampered_byte_disables_it() {
+    let (_d, m) = setup();
+    write(
+        m.dir(),
+        "notes/manifest.yaml",
+        "name: notes\nrequests: {skills: [tidy]}\n",
+    );
+    write(
+        m.dir(),
+        "notes/skills/tidy.md",
+        "---\nname: tidy\n---\nTidy notes.\n",
+    );
+    let v = m.get("notes").unwrap();
+    assert_eq!(v.status, ModuleStatus::PendingApproval);
+    assert_eq!(v.approval, Some("new"));
+    assert_eq!(v.requests.skills, vec!["tidy"]);
+    assert!(m.enabled().is_empty());
+    // Bound to the tree the owner saw.
+    assert!(matches!(
+        m.approve("notes", None, Some("000000000000")),
+        Err(ModuleError::Changed(_))
+    ));
+    let hash = v.current_hash.unwrap();
+    m.approve("notes", Some(TrustLevel::Sandboxed), Some(&hash[..12]))
+        .unwrap();
+    let enabled = m.enabled();
+    assert_eq!(enabled.len(), 1);
+    assert_eq!(enabled[0].trust_level, TrustLevel::Sandboxed);
+    assert!(matches!(
+        m.approve("notes", None, None),
+        Err(ModuleError::NotPending(_))
+    ));
+    // One byte in a file that is not the manifest.
+    write(
+        m.dir(),
+        "notes/skills/tidy.md",
+        "---\nname: tidy\n---\nTidy notes!\n",
+    );
+    assert_eq!(status(&m, "notes"), ModuleStatus::PendingApproval);
+    assert!(m.enabled().is_empty());
+}
+
+#[test]
+fn malformed_modules_are_reported_not_fatal() {
+    let (_d, m) = setup();
+    write(m.dir(), "broken/manifest.yaml", "name: [oops\n");
+    write(m.dir(), "sneaky/manifest.yaml", "name: sneaky\n");
+    write(m.dir(), "sneaky/hooks/run.sh", "#!/bin/sh\n");
+    write(m.dir(), "Bad Name/manifest.yaml", "name: x\n");
+    write(m.dir(), "fine/manifest.yaml", "name: fine\n");
+    let list = m.list().unwrap();
+    let by = |n: &str| list.iter().find(|v| v.name == n).unwrap().clone();
+    assert_eq!(by("broken").status, ModuleStatus::Invalid);
+    assert!(by("broken").error.unwrap().contains("does not parse"));
+    assert!(by("sneaky").error.unwrap().contains("hooks: run.sh"));
+    assert_eq!(by("Bad Name").status, ModuleStatus::Invalid);
+    assert_eq!(by("fine").status, ModuleStatus::PendingApproval);
+    assert!(matches!(
+        m.approve("sneaky", None, None),
+        Err(ModuleError::Invalid { .. })
+    ));
+    assert!(matches!(
+        m.approve("ghost", None, None),
+        Err(ModuleError::NotFound(_))
+    ));
+    // The level asked for is a ceiling.
+    write(
+        m.dir(),
+        "boxed/manifest.yaml",
+        "name: boxed\ntrust_level: sandboxed\n",
+    );
+    assert!(matches!(
+        m.approve("boxed", Some(TrustLevel::Full), None),
+        Err(ModuleError::AboveRequested { .. })
+    ));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_in_a_module_makes_it_invalid() {
+    let (_d, m) = setup();
+    write(m.dir(), "linky/manifest.yaml", "name: linky\n");
+    std::os::unix::fs::symlink("/etc/passwd", m.dir().join("linky/passwd")).unwrap();
+    let v = m.get("linky").unwrap();
+    assert_eq!(v.status, ModuleStatus::Invalid);
+    assert!(v.error.unwrap().contains("symlink"));
+}

@@ -1,0 +1,187 @@
+//! Each session's skills, sub-agents and MCP servers ([`VaultExtras`], the core's
+//! [`ExtrasSource`]): the vault's `.skills/`, `.parachute/agents/` and `.mcp.json`, and
+//! those of the enabled modules, filtered by the workspace's capabilities and the trust
+//! level:
+//!
+//! | level | skills | sub-agents | MCP servers |
+//! |---|---|---|---|
+//! | `full` | all | all | all valid ones |
+//! | `vault` | all | all | those not marked `trust_level: full`; a module's only if it was approved at `vault` or `full` |
+//! | `sandboxed` | none (the plugin folder is on the host) | all | none (the container reaches only the model relay) |
+//!
+//! The vault's own entries win over a module's of the same name. Files are generated
+//! under `$PARACHUTE_HOME/runtime/`, never in the vault.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use parachute_core::chat::extras::{ExtrasQuery, ExtrasSource, SessionExtras};
+use parachute_core::config::Paths;
+use parachute_core::trust::TrustLevel;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::mcp::config as mcp_config;
+use crate::{agents, skills, Extensions};
+
+/// The extras of one vault's sessions.
+pub struct VaultExtras {
+    ext: Arc<Extensions>,
+    paths: Paths,
+}
+
+impl VaultExtras {
+    /// Extras from the vault at `paths` and the modules of `ext`.
+    pub fn new(ext: Arc<Extensions>, paths: Paths) -> Arc<VaultExtras> {
+        Arc::new(VaultExtras { ext, paths })
+    }
+
+    fn runtime(&self, kind: &str, session: &str) -> PathBuf {
+        // Session ids are UUIDs; anything else is reduced to a safe file name.
+        let safe: String = session
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        self.paths.runtime_dir().join(kind).join(safe)
+    }
+
+    /// The extras for `q` (blocking file work).
+    pub fn compute(&self, q: &ExtrasQuery) -> SessionExtras {
+        let modules = self.ext.modules.enabled();
+        let caps = &q.capabilities;
+        let mut digest = Sha256::new();
+        let mut out = SessionExtras::default();
+
+        // Skills: the vault's, then each enabled module's.
+        if q.level != TrustLevel::Sandboxed {
+            let mut list = skills::list(&self.paths.skills_dir());
+            for m in &modules {
+                list.extend(skills::list(&m.dir.join("skills")));
+            }
+            list.retain(|s| {
+                caps.skills.allows(&s.name) || caps.skills.allows(&skills::kebab(&s.name))
+            });
+            if !list.is_empty() {
+                let dir = self.runtime("skills", &q.session_id);
+                match skills::plugin::generate(&dir, &list) {
+                    Ok(()) => {
+                        digest.update(skills::plugin::sources_digest(&list));
+                        out.plugin_dirs.push(dir);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the skills plugin could not be generated")
+                    }
+                }
+            }
+        }
+
+        // Sub-agents: the vault's, then each enabled module's (the first of a name wins).
+        let mut agents = Map::new();
+        let module_agents = modules
+            .iter()
+            .flat_map(|m| agents::list(&m.dir.join("agents")));
+        for a in agents::list(&self.paths.agents_dir())
+            .into_iter()
+            .chain(module_agents)
+        {
+            if caps.agents.allows(&a.name) && !agents.contains_key(&a.name) {
+                agents.insert(a.name, a.definition);
+            }
+        }
+        digest.update(Value::Object(agents.clone()).to_string());
+        out.agents = agents;
+
+        // MCP servers.
+        if q.level != TrustLevel::Sandboxed {
+            let servers = self.mcp_servers(q.level, &modules, caps);
+            if !servers.is_empty() {
+                let file = self.runtime("mcp", &q.session_id).with_extension("json");
+                let doc = serde_json::json!({"mcpServers": servers});
+                let text = doc.to_string();
+                let written = file
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| {
+                        parachute_core::util::fs::write_atomic(&file, text.as_bytes(), Some(0o600))
+                    });
+                match written {
+                    Ok(()) => {
+                        digest.update(text.as_bytes());
+                        out.mcp_servers = servers.keys().cloned().collect();
+                        out.mcp_config = Some(file);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the MCP config could not be written"),
+                }
+            }
+        }
+        out.digest = hex::encode(digest.finalize());
+        out
+    }
+
+    /// The valid MCP servers for a session at `level`, variables substituted.
+    fn mcp_servers(
+        &self,
+        level: TrustLevel,
+        modules: &[crate::modules::EnabledModule],
+        caps: &parachute_core::workspaces::Capabilities,
+    ) -> Map<String, Value> {
+        let lookup = |n: &str| std::env::var(n).ok();
+        let mut out = Map::new();
+        let vault = match mcp_config::read(&self.paths.mcp_json()) {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "vault MCP servers skipped");
+                Map::new()
+            }
+        };
+        let from_modules = modules
+            .iter()
+            .filter(|m| m.trust_level != TrustLevel::Sandboxed)
+            .flat_map(|m| crate::modules::contents::mcp_servers(&m.dir).unwrap_or_default());
+        for (name, config) in vault.into_iter().chain(from_modules) {
+            if out.contains_key(&name) || !caps.mcps.allows(&name) {
+                continue;
+            }
+            if !mcp_config::validate(&name, &config).is_empty() {
+                tracing::debug!(server = %name, "invalid MCP server skipped");
+                continue;
+            }
+            let only_full = config.get("trust_level").and_then(Value::as_str) == Some("full");
+            if only_full && level != TrustLevel::Full {
+                continue;
+            }
+            match mcp_config::resolve(&config, &lookup) {
+                Ok(c) => {
+                    out.insert(name, c);
+                }
+                Err(e) => tracing::warn!(server = %name, error = %e, "MCP server skipped"),
+            }
+        }
+        out
+    }
+}
+
+impl ExtrasSource for VaultExtras {
+    fn extras(
+        &self,
+        query: ExtrasQuery,
+    ) -> Pin<Box<dyn std::future::Future<Output = SessionExtras> + Send + '_>> {
+        Box::pin(async move {
+            let me = Arc::new(VaultExtras {
+                ext: self.ext.clone(),
+                paths: self.paths.clone(),
+            });
+            tokio::task::spawn_blocking(move || me.compute(&query))
+                .await
+                .unwrap_or_default()
+        })
+    }
+}
