@@ -17,6 +17,7 @@ mod contract;
 mod durability;
 mod extensions;
 mod files;
+mod hooks;
 mod imports;
 mod keychain;
 mod legacy_db;

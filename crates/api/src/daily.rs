@@ -84,6 +84,11 @@ async fn create_entry(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
+    state.events.fire(
+        "daily.entry.created",
+        json!({"id": saved.id, "path": saved.relative_path, "created_at": saved.created_at,
+            "brain_links": links.iter().map(|l| l.para_id.as_str()).collect::<Vec<_>>()}),
+    );
     Ok(Json(Created {
         id: saved.id,
         path: saved.path.display().to_string(),

@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 mod files;
 mod health;
+mod hooks;
 mod imports;
 mod mcps;
 mod modules;
@@ -73,6 +74,7 @@ pub use server::{serve, serve_with};
         (name = "brain", description = "Search over the vault's entities"),
         (name = "skills", description = "The vault's skills (`.skills/`)"),
         (name = "mcp", description = "The vault's MCP servers (`.mcp.json`)"),
+        (name = "hooks", description = "Hooks that run on events, and their failures"),
         (name = "usage", description = "Token usage and cost, and the account quota"),
         (name = "settings", description = "Server settings and the Claude credential (write-only)"),
         (name = "desktop", description = "The desktop app's login item, when the server runs inside it"),
@@ -117,6 +119,7 @@ pub fn router_with(
         .merge(brain::routes())
         .merge(skills::routes())
         .merge(mcps::routes())
+        .merge(hooks::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -115,10 +115,17 @@ struct PromptInfo {
     default_prompt: String,
 }
 
-fn prompt_path(module: &str) -> Result<String, ApiError> {
-    prompts::folder(module)
+/// The vault-relative and the resolved path of a module folder's prompt.
+fn prompt_path(state: &AppState, module: &str) -> Result<(String, std::path::PathBuf), ApiError> {
+    let rel = prompts::folder(module)
         .map(|f| format!("{f}/CLAUDE.md"))
-        .ok_or_else(|| ApiError::NotFound(format!("Module '{module}' not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("Module '{module}' not found")))?;
+    let path = state
+        .settings
+        .vault_gate()
+        .resolve(&rel)
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    Ok((rel, path))
 }
 
 /// Reads `{vault}/{Module}/CLAUDE.md` (module: chat, daily, brain or build).
@@ -129,12 +136,7 @@ async fn get_prompt(
     State(state): State<AppState>,
     Path(module): Path<String>,
 ) -> Result<Json<PromptInfo>, ApiError> {
-    let rel = prompt_path(&module)?;
-    let path = state
-        .settings
-        .vault_gate()
-        .resolve(&rel)
-        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    let (rel, path) = prompt_path(&state, &module)?;
     let content = match tokio::fs::read_to_string(&path).await {
         Ok(c) => Some(c),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -167,12 +169,7 @@ async fn put_prompt(
     Path(module): Path<String>,
     ApiJson(body): ApiJson<PromptBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let rel = prompt_path(&module)?;
-    let path = state
-        .settings
-        .vault_gate()
-        .resolve(&rel)
-        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    let (rel, path) = prompt_path(&state, &module)?;
     if body.reset {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}

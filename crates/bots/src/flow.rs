@@ -382,6 +382,11 @@ impl BotCore {
         match store.insert_pairing(&row, &session).await {
             Ok(true) => {
                 tracing::info!(platform = %m.platform, request = %row.id, "pairing requested");
+                self.state.events.fire(
+                    "pairing.requested",
+                    serde_json::json!({"platform": m.platform.as_str(), "request_id": row.id,
+                        "user_id": m.user_id, "user_display": m.user_display, "chat_id": m.chat_id}),
+                );
                 self.mark_pending_reply(m);
                 out.notice(replies::REQUEST_SENT).await;
             }
@@ -457,6 +462,11 @@ impl BotCore {
         .await;
         match saved {
             Ok(Ok(e)) => {
+                self.state.events.fire(
+                    "daily.entry.created",
+                    serde_json::json!({"id": e.id, "path": e.relative_path, "created_at": e.created_at,
+                        "source": m.platform.as_str()}),
+                );
                 out.notice(&format!("Journal entry saved: {}", e.relative_path))
                     .await
             }
@@ -474,6 +484,10 @@ impl BotCore {
         out: &impl Outbox,
     ) {
         out.typing().await;
+        self.state.events.fire(
+            "bot.message.received",
+            serde_json::json!({"platform": session.source, "session_id": session.id, "message": message}),
+        );
         let req = ChatRequest {
             message,
             session_id: Some(session.id.clone()),
@@ -509,6 +523,10 @@ impl BotCore {
             None if reply.trim().is_empty() => out.finish(replies::NO_RESPONSE).await,
             None => out.finish(&reply).await,
         }
+        self.state.events.fire(
+            "bot.message.sent",
+            serde_json::json!({"platform": session.source, "session_id": session.id, "response": reply}),
+        );
     }
 }
 

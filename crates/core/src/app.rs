@@ -31,6 +31,8 @@ pub struct AppState {
     pub sessions: Arc<crate::sessions::SessionUpdates>,
     /// The desktop app's controls, when the server runs inside it.
     pub desktop: crate::desktop::Desktop,
+    /// Where events for hooks are fired.
+    pub events: Arc<crate::notify::EventBus>,
 }
 
 /// Why the server could not start.
@@ -87,12 +89,14 @@ impl AppState {
         let secrets = Arc::new(SecretStore::new(settings.paths.secrets_file()));
         let settings = Arc::new(settings);
         let workspaces = Arc::new(workspaces);
+        let events = Arc::new(crate::notify::EventBus::default());
         let chat = Arc::new(crate::chat::ChatService::new(
             settings.clone(),
             store.clone(),
             secrets.clone(),
             workspaces.clone(),
         ));
+        chat.set_events(events.clone());
         Ok(AppState {
             settings,
             store,
@@ -103,6 +107,7 @@ impl AppState {
             started: Instant::now(),
             sessions: Arc::default(),
             desktop: crate::desktop::Desktop::default(),
+            events,
         })
     }
 }

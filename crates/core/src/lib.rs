@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod desktop;
 pub mod logging;
+pub mod notify;
 pub mod sessions;
 pub mod trust;
 pub mod util;

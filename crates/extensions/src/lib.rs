@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod brain;
+pub mod hooks;
 pub mod mcp;
 pub mod modules;
 pub mod prompts;
@@ -24,7 +25,9 @@ pub use modules::{ModuleError, ModuleStatus, ModuleView, Modules};
 /// The extensions of one running server, shared by the API, the CLI and the chat.
 pub struct Extensions {
     /// The vault's modules.
-    pub modules: Modules,
+    pub modules: Arc<Modules>,
+    /// The hooks that run on events.
+    pub hooks: Arc<hooks::Hooks>,
     /// The Brain index.
     pub brain: Brain,
     /// Serializes changes to the vault's protected configuration (`.skills/`, `.mcp.json`).
@@ -34,8 +37,10 @@ pub struct Extensions {
 impl Extensions {
     /// The extensions of the server in `state` (nothing is read yet).
     pub fn new(state: &AppState) -> Arc<Extensions> {
+        let modules = Arc::new(Modules::for_paths(&state.settings.paths));
         Arc::new(Extensions {
-            modules: Modules::for_paths(&state.settings.paths),
+            hooks: hooks::Hooks::new(state.settings.clone(), modules.clone()),
+            modules,
             brain: Brain::new(state.store.clone(), state.settings.paths.vault.clone()),
             config_writes: tokio::sync::Mutex::new(()),
         })
@@ -43,9 +48,15 @@ impl Extensions {
 
     /// Start-up work: installs the bundled modules not installed before and logs what
     /// waits for approval. Never fails the start.
-    pub async fn start(self: &Arc<Self>) {
+    pub async fn start(self: &Arc<Self>, runtime_dir: std::path::PathBuf) {
         let me = self.clone();
         let result = tokio::task::spawn_blocking(move || {
+            // What earlier runs generated for their sessions (skill plugins, MCP configs
+            // with resolved secrets): no process uses them now, and a session that
+            // runs again gets them anew.
+            for kind in ["skills", "mcp"] {
+                let _ = std::fs::remove_dir_all(runtime_dir.join(kind));
+            }
             let installed = me.modules.install_bundled()?;
             Ok::<_, ModuleError>((installed, me.modules.list()?))
         })

@@ -93,7 +93,8 @@ pub async fn serve_with(
     let bots = parachute_bots::Bots::load(state.clone());
     // Bundled modules are installed before the first request can ask for them.
     let extensions = parachute_extensions::Extensions::new(&state);
-    extensions.start().await;
+    extensions.start(state.settings.paths.runtime_dir()).await;
+    state.events.set_listener(extensions.hooks.clone());
     state
         .chat
         .set_extras_source(parachute_extensions::session::VaultExtras::new(
@@ -107,6 +108,11 @@ pub async fn serve_with(
         max_per_peer: state.settings.max_connections_per_peer,
     };
     let result = connections::serve_connections(listener, app, limits, shutdown).await;
+    // Blocking hooks of server.stopping run before anything is torn down.
+    state
+        .events
+        .fire_blocking("server.stopping", serde_json::json!({}))
+        .await;
     cancel.cancel();
     let _ = background.await;
     bots.shutdown().await;
@@ -166,6 +172,11 @@ async fn after_listen(
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not migrate the legacy .token file"),
     }
+    state.events.fire(
+        "server.started",
+        serde_json::json!({"vault": state.settings.paths.vault.display().to_string(),
+            "port": state.settings.port}),
+    );
     // Enabled bot connectors start in the background; a failure is only logged.
     tokio::spawn(async move { bots.start_enabled().await });
     for w in &state.settings.warnings {

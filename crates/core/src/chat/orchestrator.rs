@@ -128,6 +128,8 @@ pub struct ChatService {
     container_launcher: std::sync::OnceLock<Arc<dyn ContainerLauncher>>,
     /// Decides skills, sub-agents and MCP servers per session, once the server has it.
     extras_source: std::sync::OnceLock<Arc<dyn super::extras::ExtrasSource>>,
+    /// Where the turn's events for hooks are fired.
+    events: std::sync::OnceLock<Arc<crate::notify::EventBus>>,
 }
 
 /// How the session of a turn is started.
@@ -168,6 +170,31 @@ impl ChatService {
             pending: PendingPrompts::default(),
             container_launcher: std::sync::OnceLock::new(),
             extras_source: std::sync::OnceLock::new(),
+            events: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives the service the bus its hook events go to (set once).
+    pub fn set_events(&self, events: Arc<crate::notify::EventBus>) {
+        let _ = self.events.set(events);
+    }
+
+    /// `message.received`, and `session.resumed` for an existing session.
+    fn fire_turn_start(&self, id: &str, message: &str, is_new: bool, level: TrustLevel) {
+        self.fire(
+            "message.received",
+            serde_json::json!({"session_id": id, "message": message, "is_new": is_new,
+                "trust_level": level.as_str()}),
+        );
+        if !is_new {
+            self.fire("session.resumed", serde_json::json!({"session_id": id}));
+        }
+    }
+
+    /// Fires a hook event (nothing when no bus is set).
+    fn fire(&self, event: &'static str, data: Value) {
+        if let Some(bus) = self.events.get() {
+            bus.fire(event, data);
         }
     }
 
@@ -411,6 +438,7 @@ impl ChatService {
             .unwrap_or(true);
 
         let (workspace_id, workspace, level) = self.level_of(plan).await?;
+        self.fire_turn_start(&id, &req.message, is_new, level);
         turn.push(&events::session(
             if is_new { None } else { Some(&id) },
             wd.as_deref(),
@@ -449,11 +477,7 @@ impl ChatService {
             .prepare_prompt(req, &cwd, custom_prompt, seed_history_of)
             .await?;
         let system_prompt = prepared.system_prompt.clone();
-        // The owner's CLAUDE.md instructions first, then what this turn adds.
-        let append = match (prepared.instructions.clone(), prepared.built.append.clone()) {
-            (Some(i), Some(a)) => Some(format!("{i}\n\n{a}")),
-            (i, a) => i.or(a),
-        };
+        let append = prepared.append();
         turn.push(&events::prompt_metadata(&PromptMetadata {
             prompt_source: prepared.source(),
             prompt_source_path: prepared.agent.as_ref().map(|a| a.path.as_str()),
@@ -863,6 +887,12 @@ impl ChatService {
                             break Err(e.into());
                         }
                         st.row_written = true;
+                        self.fire(
+                            "session.created",
+                            serde_json::json!({"session_id": id, "title": new.title,
+                                "module": new.module, "working_directory": new.working_directory,
+                                "trust_level": r.level.as_str(), "workspace_id": new.workspace_id}),
+                        );
                     }
                     st.saw_init = true;
                     turn.push(&events::init(&tools, &permission_mode));
@@ -987,6 +1017,16 @@ impl ChatService {
                     permission_denials: &denials,
                     resume: resume_info,
                 }));
+                self.fire(
+                    "message.sent",
+                    serde_json::json!({"session_id": id, "response": response, "model": stored_model}),
+                );
+                self.fire(
+                    "session.completed",
+                    serde_json::json!({"session_id": id, "message_count": count,
+                        "duration_ms": started.elapsed().as_millis() as u64,
+                        "tool_calls": st.tool_calls.len(), "model": stored_model}),
+                );
                 // A session deleted during its turn does not keep a warm CLI.
                 match self.store.session_was_deleted(&id).await {
                     Ok(false) => self.pool.put(&id, process),

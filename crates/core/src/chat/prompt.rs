@@ -163,6 +163,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// What is appended to the system prompt: the owner's CLAUDE.md instructions first,
+    /// then what this turn adds.
+    pub fn append(&self) -> Option<String> {
+        match (self.instructions.clone(), self.built.append.clone()) {
+            (Some(i), Some(a)) => Some(format!("{i}\n\n{a}")),
+            (i, a) => i.or(a),
+        }
+    }
+
     /// Where the system prompt comes from: `agent`, `custom` or `claude_code_preset`.
     pub fn source(&self) -> &'static str {
         if self.agent.is_some() {

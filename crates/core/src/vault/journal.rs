@@ -194,6 +194,43 @@ pub fn read_entry(gate: &VaultGate, id: &str) -> Result<Option<Entry>, JournalEr
     }))
 }
 
+/// Everything written on `date` (`YYYY-MM-DD`): the day page `Daily/journals/{date}.md`
+/// (the contract's place for daily agents) and then that day's entries in
+/// `Daily/entries/`, oldest first, each under its time; `None` when there is neither.
+/// Reading tools use this so both layouts work. Blocking.
+pub fn read_day(gate: &VaultGate, date: &str) -> Result<Option<String>, JournalError> {
+    let valid = date.len() == 10
+        && date.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !valid {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    let page = gate.resolve(&format!("Daily/journals/{date}.md"))?;
+    match std::fs::read_to_string(&page) {
+        Ok(t) => parts.push(t.trim_end().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut ids: Vec<String> = entry_ids(gate)?
+        .into_iter()
+        .filter(|id| id.starts_with(date))
+        .collect();
+    ids.reverse();
+    for id in ids {
+        if let Some(e) = read_entry(gate, &id)? {
+            let time = id.get(11..16).unwrap_or("").replace('-', ":");
+            parts.push(format!("## {time}\n\n{}", e.content));
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("\n\n")))
+}
+
 fn ensure_newline(s: &str) -> String {
     if s.ends_with('\n') {
         s.to_string()
@@ -303,6 +340,21 @@ mod tests {
         assert_eq!(read_entry(&gate, "../../etc/passwd").unwrap(), None);
         assert_eq!(read_entry(&gate, "2026-12-01-21-31").unwrap(), None);
         assert!(!is_entry_id("2026-12-01-21-30-"));
+        // A day reads the day page, then the entries, oldest first.
+        std::fs::create_dir_all(dir.path().join("Daily/journals")).unwrap();
+        std::fs::write(
+            dir.path().join("Daily/journals/2026-12-01.md"),
+            "# Monday\n",
+        )
+        .unwrap();
+        let day = read_day(&gate, "2026-12-01").unwrap().unwrap();
+        assert!(
+            day.starts_with("# Monday\n\n## 20:30\n\nearlier\n\n## 21:30\n\nentry 0"),
+            "{day}"
+        );
+        assert!(day.ends_with("entry 10"), "{day}");
+        assert_eq!(read_day(&gate, "2026-12-02").unwrap(), None);
+        assert_eq!(read_day(&gate, "../../x").unwrap(), None);
         assert!(!is_entry_id("2026-12-01-21-3x"));
     }
 }
