@@ -44,7 +44,7 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         &hooks,
         "record.sh",
         &format!(
-            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed timeout=10\ncat > \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/$PARACHUTE_EVENT.env\"\n"
+            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed,module.loaded timeout=10\ncat > \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/$PARACHUTE_EVENT.env\"\n"
         ),
     );
     hook(
@@ -118,6 +118,10 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
             .unwrap();
     assert_eq!(received["message"], "hello hooks");
     assert!(out.join("session.created.json").exists());
+    let loaded: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("module.loaded.json")).unwrap())
+            .unwrap();
+    assert_eq!(loaded["bundled"], true, "{loaded}");
     let env = std::fs::read_to_string(out.join("session.completed.env")).unwrap();
     assert!(
         !env.contains("sk-ant-test-key") && !env.contains("ANTHROPIC_API_KEY"),

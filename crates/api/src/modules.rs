@@ -82,6 +82,7 @@ struct Approved {
         (status = 404, description = "No such module, or not pending approval"),
         (status = 409, description = "Changed since shown")))]
 async fn approve(
+    State(state): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
     OptionalJson(body): OptionalJson,
@@ -96,6 +97,9 @@ async fn approve(
             .approve(&n, body.trust_level, body.hash.as_deref())
     })
     .await?;
+    state
+        .events
+        .fire("module.loaded", parachute_extensions::module_event(&module));
     Ok(Json(Approved {
         approved: true,
         message: format!("Module '{name}' approved and enabled"),

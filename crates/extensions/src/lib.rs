@@ -48,7 +48,11 @@ impl Extensions {
 
     /// Start-up work: installs the bundled modules not installed before and logs what
     /// waits for approval. Never fails the start.
-    pub async fn start(self: &Arc<Self>, runtime_dir: std::path::PathBuf) {
+    pub async fn start(
+        self: &Arc<Self>,
+        runtime_dir: std::path::PathBuf,
+        events: &parachute_core::notify::EventBus,
+    ) {
         let me = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             // What earlier runs generated for their sessions (skill plugins, MCP configs
@@ -65,6 +69,9 @@ impl Extensions {
             Ok(Ok((installed, list))) => {
                 if !installed.is_empty() {
                     tracing::info!(modules = ?installed, "bundled modules installed");
+                }
+                for v in list.iter().filter(|v| v.status == ModuleStatus::Loaded) {
+                    events.fire("module.loaded", module_event(v));
                 }
                 for v in list.iter().filter(|v| v.status != ModuleStatus::Loaded) {
                     tracing::warn!(module = %v.name, status = ?v.status, error = v.error.as_deref().unwrap_or(""),
@@ -83,4 +90,10 @@ impl Extensions {
             .await
             .unwrap_or(false)
     }
+}
+
+/// The data of a `module.loaded` or `module.unloaded` event.
+pub fn module_event(v: &ModuleView) -> serde_json::Value {
+    serde_json::json!({"name": v.name, "version": v.version, "hash": v.current_hash,
+        "trust_level": v.approved_trust_level.or(v.trust_level), "bundled": v.bundled})
 }

@@ -93,8 +93,10 @@ pub async fn serve_with(
     let bots = parachute_bots::Bots::load(state.clone());
     // Bundled modules are installed before the first request can ask for them.
     let extensions = parachute_extensions::Extensions::new(&state);
-    extensions.start(state.settings.paths.runtime_dir()).await;
     state.events.set_listener(extensions.hooks.clone());
+    extensions
+        .start(state.settings.paths.runtime_dir(), &state.events)
+        .await;
     state
         .chat
         .set_extras_source(parachute_extensions::session::VaultExtras::new(

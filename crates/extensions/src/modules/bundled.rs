@@ -101,6 +101,26 @@ pub fn install(modules_dir: &Path, module: &Bundled) -> std::io::Result<bool> {
     }
 }
 
+/// Replaces the folder of `module` with this program's version: the new tree is
+/// written beside it, then swapped in by renames, so a crash leaves one or the other.
+pub fn replace(modules_dir: &Path, module: &Bundled) -> std::io::Result<bool> {
+    let target = modules_dir.join(module.name);
+    let old = modules_dir.join(format!(".old-{}-{}", module.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&old);
+    std::fs::rename(&target, &old)?;
+    match install(modules_dir, module) {
+        Ok(true) => {
+            let _ = std::fs::remove_dir_all(&old);
+            Ok(true)
+        }
+        other => {
+            // Put the previous version back.
+            let _ = std::fs::rename(&old, &target);
+            other
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,15 +174,27 @@ impl Modules {
     }
 
     /// Installs the bundled modules that were never installed (no folder and no
-    /// approval on record): an owner who deleted one keeps it deleted. Blocking.
+    /// approval on record): an owner who deleted one keeps it deleted. A bundled module
+    /// still exactly as an older version of this program installed it is replaced by
+    /// this version's; one the owner changed is left alone. Blocking.
     pub fn install_bundled(&self) -> Result<Vec<&'static str>, ModuleError> {
         let known = self.approvals.read().map_err(ModuleError::Approvals)?;
         let mut installed = Vec::new();
         for b in bundled::all() {
-            if known.contains_key(b.name) {
-                continue;
-            }
-            match bundled::install(&self.dir, b) {
+            let result = match known.get(b.name) {
+                None => bundled::install(&self.dir, b),
+                Some(a) if a.bundled && a.hash != b.digest.hash => {
+                    let dir = self.dir.join(b.name);
+                    let untouched = tree::digest_dir(&dir).is_ok_and(|d| d.hash == a.hash);
+                    if untouched {
+                        bundled::replace(&self.dir, b)
+                    } else {
+                        Ok(false)
+                    }
+                }
+                Some(_) => Ok(false),
+            };
+            match result {
                 Ok(true) => installed.push(b.name),
                 Ok(false) => {}
                 Err(e) => {

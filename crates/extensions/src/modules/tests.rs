@@ -140,3 +140,41 @@ fn a_symlink_in_a_module_makes_it_invalid() {
     assert_eq!(v.status, ModuleStatus::Invalid);
     assert!(v.error.unwrap().contains("symlink"));
 }
+
+#[test]
+fn an_untouched_older_bundled_version_is_upgraded_and_an_edited_one_kept() {
+    let (d, m) = setup();
+    m.install_bundled().unwrap();
+    m.list().unwrap();
+    // Pretend chat and daily were installed by an older version: their trees differ
+    // from the embedded ones and are recorded as bundled approvals.
+    write(m.dir(), "chat/CLAUDE.md", "old bundled text");
+    write(m.dir(), "daily/CLAUDE.md", "old bundled text");
+    let file = approvals::ApprovalFile::new(d.path().join(".parachute/module_hashes.json"));
+    let mut all = file.read().unwrap();
+    for name in ["chat", "daily"] {
+        let old = tree::digest_dir(&m.dir().join(name)).unwrap();
+        let a = all.get_mut(name).unwrap();
+        a.hash = old.hash;
+        a.files = old.files;
+    }
+    file.write(&all).unwrap();
+    // The owner edited daily after that version installed it.
+    write(m.dir(), "daily/CLAUDE.md", "my daily notes");
+    assert_eq!(m.install_bundled().unwrap(), vec!["chat"]);
+    assert!(std::fs::read_to_string(m.dir().join("chat/CLAUDE.md"))
+        .unwrap()
+        .starts_with("# Chat"));
+    assert_eq!(
+        std::fs::read_to_string(m.dir().join("daily/CLAUDE.md")).unwrap(),
+        "my daily notes"
+    );
+    assert_eq!(status(&m, "chat"), ModuleStatus::Loaded);
+    assert_eq!(status(&m, "daily"), ModuleStatus::PendingApproval);
+    let leftovers: Vec<_> = std::fs::read_dir(m.dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
