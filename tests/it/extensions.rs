@@ -220,6 +220,24 @@ async fn a_stdio_mcp_server_from_mcp_json_is_tested_and_its_tool_called_by_the_m
         list["servers"][0]["env"]["MCP_ECHO_LOG"],
         "${MCP_ECHO_LOG_PATH}"
     );
+    assert_eq!(
+        list["servers"][0]["approved"], true,
+        "added from this machine: approved"
+    );
+    // A server written into the file by hand waits for an approval.
+    let mut file: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.vault.join(".mcp.json")).unwrap()).unwrap();
+    file["hand"] = json!({"command": "true"});
+    std::fs::write(d.vault.join(".mcp.json"), file.to_string()).unwrap();
+    let (_, hand) = s.get("/api/mcps/hand").await;
+    assert_eq!(hand["approved"], false, "{hand}");
+    let (status, hand) = s.send("POST", "/api/mcps/hand/approve", None).await;
+    assert_eq!(
+        (status, hand["server"]["approved"].clone()),
+        (200, json!(true)),
+        "{hand}"
+    );
+    assert_eq!(s.send("DELETE", "/api/mcps/hand", None).await.0, 200);
     let (status, bad) = s
         .send(
             "POST",

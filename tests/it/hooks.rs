@@ -108,7 +108,9 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
     );
 
     let completed = out.join("session.completed.json");
-    assert!(wait_until(Duration::from_secs(10), || completed.exists()).await);
+    // The hook writes the event, then its environment: once that exists, both are whole.
+    let env_file = out.join("session.completed.env");
+    assert!(wait_until(Duration::from_secs(10), || env_file.exists()).await);
     let ev: Value = serde_json::from_str(&std::fs::read_to_string(&completed).unwrap()).unwrap();
     assert_eq!(ev["event"], "session.completed");
     assert_eq!(ev["session_id"], done["sessionId"], "{ev}");

@@ -387,6 +387,25 @@ async fn brain_search_follows_the_files_and_ranks_names_first() {
         (status, r),
         (200, json!({"status": "reloaded", "count": 4}))
     );
+
+    // A symlink never brings files from outside the vault into the index.
+    let outside = d.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("secret.md"),
+        "---\nname: Secretive Plan\n---\nhidden\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, d.vault.join("Brain/entities/elsewhere")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("secret.md"),
+        d.vault.join("Brain/entities/linked.md"),
+    )
+    .unwrap();
+    let (status, r) = s.send("POST", "/api/brain/reload", None).await;
+    assert_eq!((status, r["count"].clone()), (200, json!(4)));
+    let (_, r) = s.get("/api/brain/search?q=secretive").await;
+    assert_eq!(r["count"], 0, "{r}");
 }
 
 #[tokio::test]

@@ -64,6 +64,13 @@ async fn create_entry(
     ApiJson(body): ApiJson<NewEntry>,
 ) -> Result<Json<Created>, ApiError> {
     require_module(&ext, "daily").await?;
+    // Refused before any work on the text.
+    if body.content.trim().is_empty() {
+        return Err(journal::JournalError::Empty.into());
+    }
+    if body.content.chars().count() > journal::MAX_ENTRY_CHARS {
+        return Err(journal::JournalError::TooLong(journal::MAX_ENTRY_CHARS).into());
+    }
     let links = if ext.module_enabled("brain").await {
         ext.brain.links(&body.content).await?
     } else {
@@ -84,11 +91,14 @@ async fn create_entry(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    state.events.fire(
-        "daily.entry.created",
-        json!({"id": saved.id, "path": saved.relative_path, "created_at": saved.created_at,
+    state
+        .events
+        .fire_blocking(
+            "daily.entry.created",
+            json!({"id": saved.id, "path": saved.relative_path, "created_at": saved.created_at,
             "brain_links": links.iter().map(|l| l.para_id.as_str()).collect::<Vec<_>>()}),
-    );
+        )
+        .await;
     Ok(Json(Created {
         id: saved.id,
         path: saved.path.display().to_string(),

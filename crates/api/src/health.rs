@@ -90,7 +90,8 @@ async fn health(
     let trusted = caller.is_some_and(|Extension(c)| c.local || c.key_id.is_some());
     let path = trusted.then(|| vault.display().to_string());
     body["vault"] = json!({"path": path, "status": vault_status});
-    body["modules"] = match extensions {
+    // Which modules a vault has is for this machine and key holders only.
+    body["modules"] = match extensions.filter(|_| trusted) {
         Some(Extension(ext)) => {
             let list = tokio::task::spawn_blocking(move || ext.modules.list())
                 .await

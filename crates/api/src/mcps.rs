@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use parachute_core::app::AppState;
+use parachute_extensions::mcp::approvals::McpApprovals;
 use parachute_extensions::mcp::{config, probe};
 use parachute_extensions::Extensions;
 
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, add))
         .routes(routes!(get_one, remove))
         .routes(routes!(test))
+        .routes(routes!(approve))
         .routes(routes!(tools))
 }
 
@@ -40,8 +42,12 @@ impl From<config::McpConfigError> for ApiError {
 }
 
 /// A server as listed: its config (secrets hidden) and what we add.
-fn view(name: &str, c: &Value, module: Option<&str>) -> Value {
+fn view(name: &str, c: &Value, module: Option<&str>, approvals: &McpApprovals) -> Value {
     let mut m = config::redacted(c);
+    // A module's servers are approved with their module.
+    if module.is_none() {
+        m.insert("approved".into(), json!(approvals.is_approved(name, c)));
+    }
     m.insert("name".into(), json!(name));
     m.insert("builtin".into(), json!(false));
     m.insert("displayType".into(), json!(config::kind(c)));
@@ -54,6 +60,21 @@ fn view(name: &str, c: &Value, module: Option<&str>) -> Value {
         m.insert("module".into(), json!(module));
     }
     Value::Object(m)
+}
+
+/// MCP servers are programs this machine runs: adding, removing and starting them
+/// (test, tools) is for callers on this machine only, never a remote key holder.
+fn approvals(s: &AppState) -> McpApprovals {
+    McpApprovals::new(s.settings.paths.mcp_approvals_file())
+}
+
+fn local_only(caller: Option<Extension<crate::auth_layer::Caller>>) -> Result<(), ApiError> {
+    match caller {
+        Some(Extension(c)) if c.local => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "MCP servers run programs on the server's machine: add, remove and test them from that machine (its web UI on localhost, the desktop app or the command line)".into(),
+        )),
+    }
 }
 
 /// Every server: the vault's, then those of enabled modules (marked `module`).
@@ -96,6 +117,26 @@ async fn one(
         .ok_or_else(|| ApiError::NotFound(format!("MCP server '{name}' not found")))
 }
 
+/// A server's config, if it may be started here: the vault's, or a module's approved
+/// at `full` (the level at which its servers are offered to sessions).
+async fn startable(s: &AppState, ext: &Arc<Extensions>, name: &str) -> Result<Value, ApiError> {
+    let (c, module) = one(s, ext, name).await?;
+    if let Some(module) = module {
+        let level = ext
+            .modules
+            .enabled()
+            .into_iter()
+            .find(|m| m.name == module)
+            .map(|m| m.trust_level);
+        if level != Some(parachute_core::trust::TrustLevel::Full) {
+            return Err(ApiError::Forbidden(format!(
+                "MCP server '{name}' belongs to the module '{module}', which is not approved at full: its servers are not run"
+            )));
+        }
+    }
+    Ok(c)
+}
+
 /// Every MCP server, with its type, command and any validation errors.
 #[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "`{servers: [...]}`", body = Object)))]
 async fn list(
@@ -105,7 +146,7 @@ async fn list(
     let servers: Vec<Value> = all(&s, &ext)
         .await?
         .iter()
-        .map(|(n, c, m)| view(n, c, m.as_deref()))
+        .map(|(n, c, m)| view(n, c, m.as_deref(), &approvals(&s)))
         .collect();
     Ok(Json(json!({"servers": servers})))
 }
@@ -119,7 +160,7 @@ async fn get_one(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (c, m) = one(&s, &ext, &name).await?;
-    Ok(Json(view(&name, &c, m.as_deref())))
+    Ok(Json(view(&name, &c, m.as_deref(), &approvals(&s))))
 }
 
 /// A server to add or replace.
@@ -133,12 +174,15 @@ struct NewServer {
 
 /// Adds (or replaces) a server in `.mcp.json`, after checking it.
 #[utoipa::path(post, path = "/api/mcps", tag = "mcp", request_body = NewServer,
-    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config")))]
+    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config"),
+        (status = 403, description = "Not from this machine")))]
 async fn add(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     ApiJson(body): ApiJson<NewServer>,
 ) -> Result<Json<Value>, ApiError> {
+    local_only(caller)?;
     let c = Value::Object(body.config);
     let errors = config::validate(&body.name, &c);
     if !errors.is_empty() {
@@ -158,20 +202,26 @@ async fn add(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Added from this machine: approved as it is.
+    approvals(&s)
+        .set(&body.name, Some(&c))
+        .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
     Ok(Json(
-        json!({"success": true, "server": view(&body.name, &c, None)}),
+        json!({"success": true, "server": view(&body.name, &c, None, &approvals(&s))}),
     ))
 }
 
 /// Removes a server from `.mcp.json` (a module's belongs to its module: 400).
 #[utoipa::path(delete, path = "/api/mcps/{name}", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "`{success, removed}`", body = Object), (status = 400, description = "A module's server"),
+    responses((status = 200, description = "`{success, removed}`", body = Object), (status = 400, description = "A module's server"), (status = 403, description = "Not from this machine"),
         (status = 404, description = "No such server")))]
 async fn remove(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    local_only(caller)?;
     let path = s.settings.paths.mcp_json();
     let _one = ext.config_writes.lock().await;
     if let (_, Some(module)) = one(&s, &ext, &name).await? {
@@ -189,19 +239,56 @@ async fn remove(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let _ = approvals(&s).set(&name, None);
     Ok(Json(json!({"success": true, "removed": name})))
+}
+
+/// Approves a server of `.mcp.json` as it is now (one written by hand, or changed since
+/// its approval): sessions get it from then on.
+#[utoipa::path(post, path = "/api/mcps/{name}/approve", tag = "mcp", params(("name" = String, Path, description = "Server name")),
+    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config, or a module's server"),
+        (status = 403, description = "Not from this machine"), (status = 404, description = "No such server")))]
+async fn approve(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
+    State(s): State<AppState>,
+    Extension(ext): Extension<Arc<Extensions>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    local_only(caller)?;
+    let (c, module) = one(&s, &ext, &name).await?;
+    if let Some(module) = module {
+        return Err(ApiError::BadRequest(format!(
+            "MCP server '{name}' belongs to the module '{module}': it is approved with its module"
+        )));
+    }
+    let errors = config::validate(&name, &c);
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid MCP server '{name}': {}",
+            errors.join("; ")
+        )));
+    }
+    approvals(&s)
+        .set(&name, Some(&c))
+        .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
+    Ok(Json(
+        json!({"success": true, "server": view(&name, &c, None, &approvals(&s))}),
+    ))
 }
 
 /// Starts the server, performs the MCP handshake and lists its tools (within 15 s).
 #[utoipa::path(post, path = "/api/mcps/{name}/test", tag = "mcp", params(("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "`{name, builtin, status: ok, message, server, tools}` or `{…, status: error, error, hint?}`", body = Object),
+        (status = 403, description = "Not from this machine, or a module's server not approved at full"),
         (status = 404, description = "No such server")))]
 async fn test(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (c, _) = one(&s, &ext, &name).await?;
+    local_only(caller)?;
+    let c = startable(&s, &ext, &name).await?;
     let errors = config::validate(&name, &c);
     if !errors.is_empty() {
         return Ok(Json(
@@ -236,13 +323,16 @@ async fn test(
 /// The server's tools, discovered by starting it and asking (MCP `tools/list`).
 #[utoipa::path(get, path = "/api/mcps/{name}/tools", tag = "mcp", params(("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "`{name, tools}` or `{name, tools: [], error}`", body = Object),
+        (status = 403, description = "Not from this machine, or a module's server not approved at full"),
         (status = 404, description = "No such server")))]
 async fn tools(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (c, _) = one(&s, &ext, &name).await?;
+    local_only(caller)?;
+    let c = startable(&s, &ext, &name).await?;
     Ok(Json(
         match probe::probe(&c, &s.settings.paths.vault).await {
             Ok(p) => json!({"name": name, "tools": p.tools}),

@@ -484,10 +484,13 @@ impl BotCore {
         out: &impl Outbox,
     ) {
         out.typing().await;
-        self.state.events.fire(
-            "bot.message.received",
-            serde_json::json!({"platform": session.source, "session_id": session.id, "message": message}),
-        );
+        self.state
+            .events
+            .fire_blocking(
+                "bot.message.received",
+                serde_json::json!({"platform": session.source, "session_id": session.id, "message": message}),
+            )
+            .await;
         let req = ChatRequest {
             message,
             session_id: Some(session.id.clone()),
@@ -523,10 +526,13 @@ impl BotCore {
             None if reply.trim().is_empty() => out.finish(replies::NO_RESPONSE).await,
             None => out.finish(&reply).await,
         }
-        self.state.events.fire(
-            "bot.message.sent",
-            serde_json::json!({"platform": session.source, "session_id": session.id, "response": reply}),
-        );
+        self.state
+            .events
+            .fire_blocking(
+                "bot.message.sent",
+                serde_json::json!({"platform": session.source, "session_id": session.id, "response": reply}),
+            )
+            .await;
     }
 }
 

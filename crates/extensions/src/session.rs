@@ -6,7 +6,7 @@
 //! | level | skills | sub-agents | MCP servers |
 //! |---|---|---|---|
 //! | `full` | all | all | all valid ones |
-//! | `vault` | all | all | those not marked `trust_level: full`; a module's only if it was approved at `vault` or `full` |
+//! | `vault` | all | all | those not marked `trust_level: full`; a module's only if it was approved at `full` |
 //! | `sandboxed` | none (the plugin folder is on the host) | all | none (the container reaches only the model relay) |
 //!
 //! The vault's own entries win over a module's of the same name. Files are generated
@@ -133,19 +133,29 @@ impl VaultExtras {
         modules: &[crate::modules::EnabledModule],
         caps: &parachute_core::workspaces::Capabilities,
     ) -> Map<String, Value> {
-        let lookup = |n: &str| std::env::var(n).ok();
+        let lookup = mcp_config::env_lookup;
         let mut out = Map::new();
+        // Only servers the owner approved as they are now (a .mcp.json that arrived any
+        // other way runs nothing).
+        let approvals =
+            crate::mcp::approvals::McpApprovals::new(self.paths.mcp_approvals_file()).read();
         let vault = match mcp_config::read(&self.paths.mcp_json()) {
-            Ok((s, _)) => s,
+            Ok((s, _)) => s
+                .into_iter()
+                .filter(|(n, c)| approvals.get(n) == Some(&crate::mcp::approvals::config_digest(c)))
+                .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "vault MCP servers skipped");
                 Map::new()
             }
         };
+        // A module's servers run as host processes of the CLI, outside any confinement:
+        // only a module approved at `full` may offer them, and only as approved (the
+        // bytes of its mcp.json are checked against the approved digest).
         let from_modules = modules
             .iter()
-            .filter(|m| m.trust_level != TrustLevel::Sandboxed)
-            .flat_map(|m| crate::modules::contents::mcp_servers(&m.dir).unwrap_or_default());
+            .filter(|m| m.trust_level == TrustLevel::Full)
+            .flat_map(|m| crate::modules::contents::verified_mcp_servers(m).unwrap_or_default());
         for (name, config) in vault.into_iter().chain(from_modules) {
             if out.contains_key(&name) || !caps.mcps.allows(&name) {
                 continue;

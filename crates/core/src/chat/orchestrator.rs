@@ -180,14 +180,24 @@ impl ChatService {
     }
 
     /// `message.received`, and `session.resumed` for an existing session.
-    fn fire_turn_start(&self, id: &str, message: &str, is_new: bool, level: TrustLevel) {
-        self.fire(
+    /// Blocking hooks of these run before the CLI gets the message.
+    async fn fire_turn_start(&self, id: &str, message: &str, is_new: bool, level: TrustLevel) {
+        self.fire_wait(
             "message.received",
             serde_json::json!({"session_id": id, "message": message, "is_new": is_new,
                 "trust_level": level.as_str()}),
-        );
+        )
+        .await;
         if !is_new {
-            self.fire("session.resumed", serde_json::json!({"session_id": id}));
+            self.fire_wait("session.resumed", serde_json::json!({"session_id": id}))
+                .await;
+        }
+    }
+
+    /// Fires a hook event and waits for its blocking hooks (within their timeouts).
+    async fn fire_wait(&self, event: &'static str, data: Value) {
+        if let Some(bus) = self.events.get() {
+            bus.fire_blocking(event, data).await;
         }
     }
 
@@ -438,7 +448,7 @@ impl ChatService {
             .unwrap_or(true);
 
         let (workspace_id, workspace, level) = self.level_of(plan).await?;
-        self.fire_turn_start(&id, &req.message, is_new, level);
+        self.fire_turn_start(&id, &req.message, is_new, level).await;
         turn.push(&events::session(
             if is_new { None } else { Some(&id) },
             wd.as_deref(),
@@ -1017,16 +1027,19 @@ impl ChatService {
                     permission_denials: &denials,
                     resume: resume_info,
                 }));
-                self.fire(
+                // Blocking hooks run before the session takes its next turn.
+                self.fire_wait(
                     "message.sent",
                     serde_json::json!({"session_id": id, "response": response, "model": stored_model}),
-                );
-                self.fire(
+                )
+                .await;
+                self.fire_wait(
                     "session.completed",
                     serde_json::json!({"session_id": id, "message_count": count,
                         "duration_ms": started.elapsed().as_millis() as u64,
                         "tool_calls": st.tool_calls.len(), "model": stored_model}),
-                );
+                )
+                .await;
                 // A session deleted during its turn does not keep a warm CLI.
                 match self.store.session_was_deleted(&id).await {
                     Ok(false) => self.pool.put(&id, process),

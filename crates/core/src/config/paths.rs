@@ -64,6 +64,10 @@ impl Paths {
     pub fn mcp_json(&self) -> PathBuf {
         self.vault.join(".mcp.json")
     }
+    /// `$PARACHUTE_HOME/mcp_approvals.json`: the `.mcp.json` servers the owner approved.
+    pub fn mcp_approvals_file(&self) -> PathBuf {
+        self.home.join("mcp_approvals.json")
+    }
     /// `$PARACHUTE_HOME/runtime/`: what the server generates per session (skill plugins).
     pub fn runtime_dir(&self) -> PathBuf {
         self.home.join("runtime")

@@ -215,7 +215,14 @@ pub fn confine_command(
 ) -> std::process::Command {
     let vault = canonical(gate.root());
     let mut cmd = std::process::Command::new("bwrap");
-    cmd.args(["--die-with-parent", "--unshare-net", "--new-session"]);
+    // Its own PID namespace: when bwrap dies (a hook's timeout), every process inside
+    // goes with it, even one that left the process group.
+    cmd.args([
+        "--die-with-parent",
+        "--unshare-net",
+        "--unshare-pid",
+        "--new-session",
+    ]);
     cmd.args([
         "--ro-bind",
         "/",

@@ -83,8 +83,12 @@ impl Brain {
         }
     }
 
-    fn entities_dir(&self) -> PathBuf {
-        self.vault.join("Brain").join("entities")
+    /// `Brain/entities` through the vault gate: a symlink that leads out of the vault
+    /// gives no folder (so nothing outside the vault is ever indexed).
+    fn entities_dir(&self) -> Option<PathBuf> {
+        parachute_core::vault::VaultGate::with_default_database(&self.vault)
+            .resolve("Brain/entities")
+            .ok()
     }
 
     /// Brings the index up to date unless it was checked less than [`FRESH_FOR`] ago.
@@ -123,7 +127,7 @@ impl Brain {
 
     async fn sync(&self) -> Result<(), BrainError> {
         let dir = self.entities_dir();
-        let on_disk = tokio::task::spawn_blocking(move || walk(&dir))
+        let on_disk = tokio::task::spawn_blocking(move || dir.map_or(Ok(Vec::new()), |d| walk(&d)))
             .await
             .map_err(|e| BrainError::Io(e.to_string()))??;
         let indexed: BTreeMap<String, (i64, i64)> = self
@@ -199,7 +203,10 @@ impl Brain {
     /// The entities named in `text` by runs of capitalized words ("Ada", "Ada
     /// Lovelace"), each once, in order of first mention.
     pub async fn links(&self, text: &str) -> Result<Vec<BrainLink>, BrainError> {
-        let terms = capitalized_terms(text);
+        let owned = text.to_string();
+        let terms = tokio::task::spawn_blocking(move || capitalized_terms(&owned))
+            .await
+            .unwrap_or_default();
         if terms.is_empty() {
             return Ok(Vec::new());
         }
@@ -223,7 +230,15 @@ impl Brain {
     }
 
     async fn render(&self, row: BrainEntityRow) -> Option<Value> {
+        // Still a regular file (not swapped for a symlink since it was indexed), read
+        // where the gate resolves it.
         let path = self.vault.join(&row.path);
+        if !tokio::fs::symlink_metadata(&path).await.ok()?.is_file() {
+            return None;
+        }
+        let path = self
+            .entities_dir()?
+            .join(row.path.strip_prefix("Brain/entities/")?);
         let text = tokio::fs::read_to_string(&path).await.ok()?;
         let (_, body) = parachute_core::vault::frontmatter::parse(&text);
         let mut out: Map<String, Value> =
@@ -265,31 +280,34 @@ pub fn fts_expression(q: &str) -> Option<String> {
 /// words), longest first within a run.
 pub fn capitalized_terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut run: Vec<&str> = Vec::new();
-    let flush = |run: &mut Vec<&str>, terms: &mut Vec<String>| {
+    let mut flush = |run: &mut Vec<&str>, terms: &mut Vec<String>| {
         for len in (1..=run.len().min(4)).rev() {
             for start in 0..=run.len() - len {
                 let t = run[start..start + len].join(" ");
-                if !terms.contains(&t) {
+                if terms.len() < MAX_TERMS && seen.insert(t.clone()) {
                     terms.push(t);
                 }
             }
         }
         run.clear();
     };
-    for token in text.split(|c: char| c.is_whitespace()) {
+    for token in text.split(char::is_whitespace) {
         let word = token.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-');
         let capitalized = word.chars().next().is_some_and(char::is_uppercase);
         if capitalized {
             run.push(word);
         }
-        // Punctuation after a word (a comma, a full stop) ends the run there.
-        let ends = !capitalized || token.ends_with([',', '.', ';', ':', '!', '?']);
+        // Punctuation after a word (a comma, a full stop) ends the run there; so does
+        // length (no name has more than eight words).
+        let ends =
+            !capitalized || token.ends_with([',', '.', ';', ':', '!', '?']) || run.len() >= 8;
         if ends && !run.is_empty() {
             flush(&mut run, &mut terms);
         }
-        if terms.len() > 500 {
-            break;
+        if terms.len() >= MAX_TERMS {
+            return terms;
         }
     }
     if !run.is_empty() {
@@ -297,6 +315,9 @@ pub fn capitalized_terms(text: &str) -> Vec<String> {
     }
     terms
 }
+
+/// Most candidate names taken from one text.
+const MAX_TERMS: usize = 500;
 
 fn walk(dir: &Path) -> Result<Vec<OnDisk>, BrainError> {
     let mut out = Vec::new();
@@ -391,5 +412,8 @@ mod tests {
         assert!(!t
             .iter()
             .any(|x| x.contains("Society Bob") || x.contains("Society then")));
+        // A huge run of capitalized words stays bounded.
+        let long: String = (0..200_000).map(|i| format!("Aa{i} ")).collect();
+        assert_eq!(capitalized_terms(&long).len(), MAX_TERMS);
     }
 }

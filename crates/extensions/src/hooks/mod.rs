@@ -27,6 +27,7 @@ use parachute_core::trust::os_sandbox::{confine_command, PrivatePlaces};
 use parachute_core::trust::TrustLevel;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::Digest;
 
 use crate::modules::Modules;
 
@@ -94,6 +95,8 @@ struct Runnable {
     path: PathBuf,
     confine: bool,
     timeout: std::time::Duration,
+    /// A module hook's SHA-256 as approved: checked again right before each run.
+    expected: Option<String>,
 }
 
 /// The hooks of one server.
@@ -137,9 +140,9 @@ impl Hooks {
     /// Every hook with its settings and how it runs (blocking file reads).
     fn discover(&self) -> Vec<Runnable> {
         let mut out = Vec::new();
-        scan_dir(&self.hooks_dir(), None, TrustLevel::Full, &mut out);
+        scan_dir(&self.hooks_dir(), None, &mut out);
         for m in self.modules.enabled() {
-            scan_dir(&m.dir.join("hooks"), Some(&m.name), m.trust_level, &mut out);
+            scan_dir(&m.dir.join("hooks"), Some(&m), &mut out);
         }
         out
     }
@@ -194,6 +197,24 @@ impl Hooks {
     }
 
     async fn run_one(&self, r: &Runnable, event: &'static str, payload: &Value) {
+        // A module's hook may have waited for a slot: it runs only if it is still the
+        // file that was approved.
+        if let Some(expected) = &r.expected {
+            let path = r.path.clone();
+            let now = tokio::task::spawn_blocking(move || std::fs::read(path).ok())
+                .await
+                .ok()
+                .flatten()
+                .map(|b| hex::encode(sha2::Sha256::digest(&b)));
+            if now.as_deref() != Some(expected.as_str()) {
+                self.record(
+                    &r.info.name,
+                    event,
+                    "not run: it changed since its module was approved".into(),
+                );
+                return;
+            }
+        }
         let cmd = self.command(r);
         if let Err(e) = run::run(cmd, event, payload, &self.settings.paths.vault, r.timeout).await {
             self.record(&r.info.name, event, e);
@@ -257,7 +278,9 @@ impl Hooks {
     }
 }
 
-fn scan_dir(dir: &Path, module: Option<&str>, level: TrustLevel, out: &mut Vec<Runnable>) {
+fn scan_dir(dir: &Path, owner: Option<&crate::modules::EnabledModule>, out: &mut Vec<Runnable>) {
+    let module = owner.map(|m| m.name.as_str());
+    let level = owner.map_or(TrustLevel::Full, |m| m.trust_level);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -343,6 +366,12 @@ fn scan_dir(dir: &Path, module: Option<&str>, level: TrustLevel, out: &mut Vec<R
                 runs,
                 problem,
             },
+            expected: owner.and_then(|m| {
+                m.digest
+                    .files
+                    .get(&format!("hooks/{}", e.file_name().to_string_lossy()))
+                    .cloned()
+            }),
             path,
             confine,
             timeout,

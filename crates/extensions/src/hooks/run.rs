@@ -50,11 +50,15 @@ pub async fn run(
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let work = async {
-        if let Some(mut s) = stdin.take() {
-            // A hook that does not read its input is fine.
-            let _ = s.write_all(&input).await;
-            let _ = s.shutdown().await;
-        }
+        // Written while the output is drained: a hook that writes before it reads
+        // cannot deadlock against a large event.
+        let feed = async {
+            if let Some(mut s) = stdin.take() {
+                // A hook that does not read its input is fine.
+                let _ = s.write_all(&input).await;
+                let _ = s.shutdown().await;
+            }
+        };
         let drain_out = async {
             if let Some(mut o) = stdout.take() {
                 let mut sink = [0u8; 8192];
@@ -77,7 +81,7 @@ pub async fn run(
             }
             kept
         };
-        let ((), err, status) = tokio::join!(drain_out, keep_err, child.wait());
+        let ((), (), err, status) = tokio::join!(feed, drain_out, keep_err, child.wait());
         (err, status)
     };
     match tokio::time::timeout(timeout, work).await {

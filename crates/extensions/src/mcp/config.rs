@@ -168,6 +168,34 @@ pub fn validate(name: &str, config: &Value) -> Vec<String> {
     errors
 }
 
+/// Whether `name` is one of the server's own secrets (the Claude credential, bot tokens,
+/// the transcription key) or settings: never substituted into an MCP server's config,
+/// which would hand them to any program or URL a key holder names.
+pub fn reserved_var(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "ANTHROPIC_",
+        "CLAUDE_",
+        "PARACHUTE_",
+        "TELEGRAM_",
+        "DISCORD_",
+        "TRANSCRIPTION_",
+        "OPENAI_",
+    ]
+    .iter()
+    .any(|p| n.starts_with(p))
+        || n.ends_with("_BOT_TOKEN")
+}
+
+/// The environment lookup for substitutions: the server's environment, without its
+/// reserved variables ([`reserved_var`]).
+pub fn env_lookup(name: &str) -> Option<String> {
+    if reserved_var(name) {
+        return None;
+    }
+    std::env::var(name).ok()
+}
+
 /// `${VAR}` and `$VAR` in `s` replaced by `lookup`; the first unset name is the error.
 pub fn substitute(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
@@ -323,6 +351,22 @@ mod tests {
                 .unwrap_err()
                 .contains("NOPE")
         );
+    }
+
+    #[test]
+    fn the_servers_own_secrets_are_never_substituted() {
+        for n in [
+            "ANTHROPIC_API_KEY",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "TELEGRAM_BOT_TOKEN",
+            "parachute_home",
+            "MY_BOT_TOKEN",
+        ] {
+            assert!(reserved_var(n), "{n}");
+            assert_eq!(env_lookup(n), None);
+        }
+        assert!(!reserved_var("GITHUB_TOKEN"));
+        assert!(resolve(&json!({"command": "${ANTHROPIC_API_KEY}"}), &env_lookup).is_err());
     }
 
     #[test]

@@ -47,11 +47,13 @@ const KEPT_ENV: &[&str] = &[
 
 /// Starts the server `config`, shakes hands and lists its tools.
 pub async fn probe(config_value: &Value, vault: &Path) -> Result<Probed, String> {
-    let lookup = |n: &str| std::env::var(n).ok();
-    let resolved = config::resolve(config_value, &lookup)?;
+    let resolved = config::resolve(config_value, &config::env_lookup)?;
+    // Messages name the command as written (before substitution): a value filled in
+    // from the environment never reaches an answer.
+    let shown = config::display_command(config_value);
     let work = async {
         match config::kind(&resolved).as_str() {
-            "stdio" => stdio(&resolved, vault).await,
+            "stdio" => stdio(&resolved, vault, &shown).await,
             "http" => http(&resolved).await,
             other => Err(format!("cannot test a server of type '{other}'")),
         }
@@ -64,7 +66,7 @@ pub async fn probe(config_value: &Value, vault: &Path) -> Result<Probed, String>
     })?
 }
 
-async fn stdio(c: &Value, vault: &Path) -> Result<Probed, String> {
+async fn stdio(c: &Value, vault: &Path, shown: &str) -> Result<Probed, String> {
     use rmcp::transport::TokioChildProcess;
     use rmcp::ServiceExt;
 
@@ -88,8 +90,13 @@ async fn stdio(c: &Value, vault: &Path) -> Result<Probed, String> {
     }
     cmd.stderr(std::process::Stdio::null());
     let transport =
-        TokioChildProcess::new(cmd).map_err(|e| format!("cannot start '{program}': {e}"))?;
-    let client = ().serve(transport).await.map_err(|e| format!("the MCP handshake failed: {e}"))?;
+        TokioChildProcess::new(cmd).map_err(|e| format!("cannot start '{shown}': {}", e.kind()))?;
+    let client = ().serve(transport).await.map_err(|e| {
+        format!(
+            "the MCP handshake failed ({})",
+            handshake_reason(&e.to_string())
+        )
+    })?;
     let server = client
         .peer_info()
         .and_then(|i| i.server_info.clone())
@@ -108,6 +115,19 @@ async fn stdio(c: &Value, vault: &Path) -> Result<Probed, String> {
             })
             .collect(),
     })
+}
+
+/// The kind of a handshake failure, without the SDK's details (which may quote the
+/// command line).
+fn handshake_reason(text: &str) -> &'static str {
+    let t = text.to_ascii_lowercase();
+    if t.contains("closed") || t.contains("eof") || t.contains("exit") {
+        "the server exited or closed its output"
+    } else if t.contains("parse") || t.contains("json") || t.contains("deserial") {
+        "the server's reply is not MCP JSON-RPC"
+    } else {
+        "no valid initialize reply"
+    }
 }
 
 /// One JSON-RPC exchange over streamable HTTP: the reply as JSON, or the first
@@ -130,7 +150,7 @@ async fn rpc(
     let r = req
         .send()
         .await
-        .map_err(|e| format!("cannot reach the server: {e}"))?;
+        .map_err(|e| format!("cannot reach the server: {}", e.without_url()))?;
     let status = r.status();
     let session = r
         .headers()
@@ -148,7 +168,7 @@ async fn rpc(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("text/event-stream"));
-    let text = r.text().await.map_err(|e| e.to_string())?;
+    let text = r.text().await.map_err(|e| e.without_url().to_string())?;
     let json_text = if sse {
         text.lines()
             .filter_map(|l| l.strip_prefix("data:"))

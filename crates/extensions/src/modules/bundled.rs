@@ -78,16 +78,7 @@ pub fn install(modules_dir: &Path, module: &Bundled) -> std::io::Result<bool> {
     if target.symlink_metadata().is_ok() {
         return Ok(false);
     }
-    std::fs::create_dir_all(modules_dir)?;
-    let tmp = modules_dir.join(format!(".install-{}-{}", module.name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    for (rel, content) in &module.files {
-        let path = tmp.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, content)?;
-    }
+    let tmp = write_tree(modules_dir, module)?;
     match std::fs::rename(&tmp, &target) {
         Ok(()) => Ok(true),
         Err(e) => {
@@ -101,22 +92,70 @@ pub fn install(modules_dir: &Path, module: &Bundled) -> std::io::Result<bool> {
     }
 }
 
+/// Writes `module`'s files into a new hidden folder beside the modules; its path.
+fn write_tree(modules_dir: &Path, module: &Bundled) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(modules_dir)?;
+    let tmp = modules_dir.join(format!(".install-{}-{}", module.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = module.files.iter().try_for_each(|(rel, content)| {
+        let path = tmp.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
 /// Replaces the folder of `module` with this program's version: the new tree is
-/// written beside it, then swapped in by renames, so a crash leaves one or the other.
+/// written first, then the two folders are swapped by back-to-back renames; a crash
+/// between them leaves `.old-NAME-*`, which [`recover`] puts back.
 pub fn replace(modules_dir: &Path, module: &Bundled) -> std::io::Result<bool> {
     let target = modules_dir.join(module.name);
+    let tmp = write_tree(modules_dir, module)?;
     let old = modules_dir.join(format!(".old-{}-{}", module.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&old);
-    std::fs::rename(&target, &old)?;
-    match install(modules_dir, module) {
-        Ok(true) => {
+    if let Err(e) = std::fs::rename(&target, &old) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    match std::fs::rename(&tmp, &target) {
+        Ok(()) => {
             let _ = std::fs::remove_dir_all(&old);
             Ok(true)
         }
-        other => {
-            // Put the previous version back.
+        Err(e) => {
             let _ = std::fs::rename(&old, &target);
-            other
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// After a crash: a module folder missing beside its `.old-NAME-*` copy gets it back;
+/// other leftovers of installs and swaps are removed.
+pub fn recover(modules_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(modules_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        if let Some(rest) = name.strip_prefix(".old-") {
+            let module = rest.rsplit_once('-').map_or(rest, |(m, _)| m);
+            let target = modules_dir.join(module);
+            if super::manifest::valid_name(module) && target.symlink_metadata().is_err() {
+                let _ = std::fs::rename(e.path(), &target);
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if name.starts_with(".install-") {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -136,6 +175,18 @@ mod tests {
             assert_eq!(m.name, b.name);
         }
         assert!(default_prompt("chat").unwrap().starts_with("# Chat"));
+    }
+
+    #[test]
+    fn a_swap_interrupted_by_a_crash_is_undone() {
+        let d = tempfile::tempdir().unwrap();
+        let chat = get("chat").unwrap();
+        install(d.path(), chat).unwrap();
+        std::fs::rename(d.path().join("chat"), d.path().join(".old-chat-4242")).unwrap();
+        std::fs::create_dir_all(d.path().join(".install-chat-4242")).unwrap();
+        recover(d.path());
+        assert!(d.path().join("chat/manifest.yaml").is_file());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
     #[test]

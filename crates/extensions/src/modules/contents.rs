@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use super::manifest::Requests;
 
@@ -25,15 +26,14 @@ pub fn scan(dir: &Path) -> Result<Requests, String> {
                 n.strip_suffix(".md").map(str::to_string)
             }
         })?,
+        // The sub-agent reader's own test (an extension in any case), so nothing it
+        // would load is left out of the approval.
         agents: names(&dir.join("agents"), |n, is_dir| {
-            (!is_dir)
-                .then(|| {
-                    [".md", ".yaml", ".yml", ".json"]
-                        .iter()
-                        .find_map(|ext| n.strip_suffix(ext))
-                })
+            let path = Path::new(n);
+            let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+            (!is_dir && matches!(ext.as_str(), "md" | "yaml" | "yml" | "json"))
+                .then(|| path.file_stem()?.to_str().map(str::to_string))
                 .flatten()
-                .map(str::to_string)
         })?,
         hooks: names(&dir.join("hooks"), |n, is_dir| {
             (!is_dir && !n.ends_with(".yaml") && !n.ends_with(".yml")).then(|| n.to_string())
@@ -60,13 +60,29 @@ pub fn scan(dir: &Path) -> Result<Requests, String> {
 
 /// The servers of a module's `mcp.json` (none when it has no such file).
 pub fn mcp_servers(dir: &Path) -> Result<Map<String, Value>, String> {
-    let path = dir.join("mcp.json");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match std::fs::read_to_string(dir.join("mcp.json")) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
         Err(_) => return Err("mcp.json is not readable UTF-8 text".into()),
     };
-    let value: Value = serde_json::from_str(&text)
+    parse_mcp(&text)
+}
+
+/// The servers of an enabled module's `mcp.json`, read once and checked against the
+/// digest it was approved with (a file changed since is refused).
+pub fn verified_mcp_servers(m: &super::EnabledModule) -> Result<Map<String, Value>, String> {
+    let Some(expected) = m.digest.files.get("mcp.json") else {
+        return Ok(Map::new());
+    };
+    let bytes = std::fs::read(m.dir.join("mcp.json")).map_err(|e| e.to_string())?;
+    if &hex::encode(sha2::Sha256::digest(&bytes)) != expected {
+        return Err("mcp.json changed since the module was checked".into());
+    }
+    parse_mcp(&String::from_utf8(bytes).map_err(|_| "mcp.json is not UTF-8".to_string())?)
+}
+
+fn parse_mcp(text: &str) -> Result<Map<String, Value>, String> {
+    let value: Value = serde_json::from_str(text)
         .map_err(|e| format!("mcp.json is not valid JSON (line {})", e.line()))?;
     let Value::Object(mut top) = value else {
         return Err("mcp.json must be a JSON object".into());
@@ -117,6 +133,7 @@ mod tests {
             "skills/two/SKILL.md",
             "skills/notes.txt",
             "agents/helper.md",
+            "agents/shouty.MD",
             "agents/readme.txt",
             "hooks/notify.sh",
             "hooks/notify.yaml",
@@ -132,7 +149,7 @@ mod tests {
         .unwrap();
         let r = scan(p).unwrap();
         assert_eq!(r.skills, vec!["one", "two"]);
-        assert_eq!(r.agents, vec!["helper"]);
+        assert_eq!(r.agents, vec!["helper", "shouty"]);
         assert_eq!(r.hooks, vec!["notify.sh"]);
         assert_eq!(r.scheduled_agents, vec!["digest"]);
         assert_eq!(r.mcp_servers, vec!["search"]);

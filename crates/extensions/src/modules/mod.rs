@@ -178,6 +178,7 @@ impl Modules {
     /// still exactly as an older version of this program installed it is replaced by
     /// this version's; one the owner changed is left alone. Blocking.
     pub fn install_bundled(&self) -> Result<Vec<&'static str>, ModuleError> {
+        bundled::recover(&self.dir);
         let known = self.approvals.read().map_err(ModuleError::Approvals)?;
         let mut installed = Vec::new();
         for b in bundled::all() {

@@ -69,6 +69,10 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
     // First pass: every entry's name, kind and declared size.
     let mut plan = Vec::new();
     let mut declared = 0u64;
+    let (mut files, mut dirs) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
     for i in 0..archive.len() {
         let e = archive
             .by_index_raw(i)
@@ -94,6 +98,28 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
                 MAX_TOTAL_BYTES / (1024 * 1024)
             )));
         }
+        // Two entries for one path, or a file where another entry needs a folder.
+        let clash = if e.is_dir() {
+            files.contains(&rel)
+        } else {
+            !files.insert(rel.clone()) || dirs.contains(&rel)
+        };
+        let ancestors: Vec<PathBuf> = rel
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect();
+        if clash || ancestors.iter().any(|a| files.contains(a)) {
+            return Err(SkillError::Invalid(format!(
+                "archive entry '{}' clashes with another entry",
+                e.name()
+            )));
+        }
+        if e.is_dir() {
+            dirs.insert(rel.clone());
+        }
+        dirs.extend(ancestors);
         plan.push((i, rel, e.is_dir()));
     }
     // A single top folder (`tidy/SKILL.md`) is the skill's own folder: strip it.
@@ -223,6 +249,10 @@ mod tests {
             ("slip", zip_of(&[("SKILL.md", b"x"), ("../x", b"evil")])),
             ("abs", zip_of(&[("SKILL.md", b"x"), ("/etc/x", b"evil")])),
             ("none", zip_of(&[("readme.txt", b"x")])),
+            (
+                "clash",
+                zip_of(&[("SKILL.md", b"x"), ("a", b"file"), ("a/b", b"under a file")]),
+            ),
         ] {
             assert!(install(&dir, &format!("{name}.zip"), &z).is_err(), "{name}");
         }
