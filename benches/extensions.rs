@@ -10,6 +10,9 @@
 //! - Modules: a 50 MB module of 200 files; the time to hash its whole tree cold (first
 //!   read), and the time of the cheap check that finds it unchanged (metadata only).
 //!
+//! - Hooks: the cost of firing an event no hook listens to, and of one blocking hook (a
+//!   shell script that exits at once) from the fire to its end (p50/p99 over 200).
+//!
 //! Figures are printed and written to `target/bench-extensions.json`. Nothing is
 //! asserted. Run with `cargo bench --bench extensions`.
 
@@ -127,7 +130,16 @@ async fn main() -> Result<()> {
     assert_eq!(view.current_hash, again.current_hash);
     let size_mb = view.size as f64 / 1_048_576.0;
 
+    progress("firing hook events");
+    let (idle_fire, hook_fire) = hooks_dispatch(tmp.path()).await?;
+
     let report = json!({
+        "hooks": {
+            "fire_no_listener_p50_ms": ms(percentile(&idle_fire, 50.0)),
+            "fire_no_listener_p99_ms": ms(percentile(&idle_fire, 99.0)),
+            "one_blocking_hook_p50_ms": ms(percentile(&hook_fire, 50.0)),
+            "one_blocking_hook_p99_ms": ms(percentile(&hook_fire, 99.0)),
+        },
         "brain": {
             "entities": count,
             "index_build_ms": ms(build),
@@ -150,4 +162,41 @@ async fn main() -> Result<()> {
     )?;
     store.close().await;
     Ok(())
+}
+
+/// Fires 200 events nobody listens to and 200 with one blocking hook; both sorted.
+async fn hooks_dispatch(base: &std::path::Path) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    use parachute_core::notify::EventListener;
+    use std::os::unix::fs::PermissionsExt;
+    let vault = base.join("hook-vault");
+    let home = base.join("hook-home");
+    let hooks_dir = vault.join(".parachute/hooks");
+    std::fs::create_dir_all(&hooks_dir)?;
+    std::fs::create_dir_all(&home)?;
+    let script = hooks_dir.join("done.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n")?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(
+        hooks_dir.join("done.yaml"),
+        "events: [message.sent]\nblocking: true\n",
+    )?;
+    let settings = std::sync::Arc::new(parachute_core::config::Settings::for_paths(vault, home)?);
+    let modules = std::sync::Arc::new(Modules::for_paths(&settings.paths));
+    let hooks = parachute_extensions::hooks::Hooks::new(settings, modules);
+    let mut idle = Vec::new();
+    let mut one = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        hooks.notify_blocking("session.created", json!({})).await;
+        idle.push(t.elapsed());
+        let t = Instant::now();
+        hooks
+            .notify_blocking("message.sent", json!({"session_id": "s"}))
+            .await;
+        one.push(t.elapsed());
+    }
+    assert!(hooks.errors().is_empty(), "{:?}", hooks.errors());
+    idle.sort();
+    one.sort();
+    Ok((idle, one))
 }
