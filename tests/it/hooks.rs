@@ -44,7 +44,7 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         &hooks,
         "record.sh",
         &format!(
-            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed,module.loaded timeout=10\ncat > \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/$PARACHUTE_EVENT.env\"\n"
+            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed,module.loaded timeout=10\ncat > \"{o}/.$$.json\" && mv \"{o}/.$$.json\" \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/.$$.env\" && mv \"{o}/.$$.env\" \"{o}/$PARACHUTE_EVENT.env\"\n"
         ),
     );
     hook(
@@ -108,7 +108,7 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
     );
 
     let completed = out.join("session.completed.json");
-    // The hook writes the event, then its environment: once that exists, both are whole.
+    // The hook writes each file beside and renames it, so a file that exists is whole.
     let env_file = out.join("session.completed.env");
     assert!(wait_until(Duration::from_secs(10), || env_file.exists()).await);
     let ev: Value = serde_json::from_str(&std::fs::read_to_string(&completed).unwrap()).unwrap();
