@@ -8,17 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
-use crate::support::{chat_server, wait_until, Dirs, Server, CLI_SLOTS};
-
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in entries {
-        w.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
+use crate::support::{chat_server, wait_until, zip_of, Dirs, Server, CLI_SLOTS};
 
 /// Rewrites every uncompressed-size field of a stored archive to `size` (a lie).
 fn declare_size(mut zip: Vec<u8>, size: u32) -> Vec<u8> {

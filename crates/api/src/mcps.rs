@@ -276,6 +276,44 @@ async fn approve(
     ))
 }
 
+/// Why a server could not be probed: its entry is invalid, or it failed to start or
+/// answer; with a hint for the owner where one helps.
+struct ProbeFailure {
+    error: String,
+    hint: Option<&'static str>,
+}
+
+/// The common path of `test` and `tools`: from this machine only, a server that may be
+/// started here, a valid entry; then start it and ask.
+async fn probe_named(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
+    s: &AppState,
+    ext: &Arc<Extensions>,
+    name: &str,
+) -> Result<Result<probe::Probed, ProbeFailure>, ApiError> {
+    local_only(caller)?;
+    let c = startable(s, ext, name).await?;
+    let errors = config::validate(name, &c);
+    if !errors.is_empty() {
+        return Ok(Err(ProbeFailure {
+            error: errors.join("; "),
+            hint: Some("Fix the server's entry in .mcp.json"),
+        }));
+    }
+    Ok(probe::probe(&c, &s.settings.paths.vault)
+        .await
+        .map_err(|error| {
+            let hint = if error.contains("cannot start") {
+                Some("Check that the command is installed and on the server's PATH")
+            } else if error.contains("not set") {
+                Some("Set the variable in the server's environment")
+            } else {
+                None
+            };
+            ProbeFailure { error, hint }
+        }))
+}
+
 /// Starts the server, performs the MCP handshake and lists its tools (within 15 s).
 #[utoipa::path(post, path = "/api/mcps/{name}/test", tag = "mcp", params(("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "`{name, builtin, status: ok, message, server, tools}` or `{…, status: error, error, hint?}`", body = Object),
@@ -287,37 +325,18 @@ async fn test(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    local_only(caller)?;
-    let c = startable(&s, &ext, &name).await?;
-    let errors = config::validate(&name, &c);
-    if !errors.is_empty() {
-        return Ok(Json(
-            json!({"name": name, "builtin": false, "status": "error",
-            "error": errors.join("; "), "hint": "Fix the server's entry in .mcp.json"}),
-        ));
-    }
-    Ok(Json(
-        match probe::probe(&c, &s.settings.paths.vault).await {
-            Ok(p) => {
-                json!({"name": name, "builtin": false, "status": "ok", "message": "Server started successfully",
-            "server": p.server, "tools": p.tools})
+    Ok(Json(match probe_named(caller, &s, &ext, &name).await? {
+        Ok(p) => json!({"name": name, "builtin": false, "status": "ok",
+            "message": "Server started successfully", "server": p.server, "tools": p.tools}),
+        Err(f) => {
+            let mut v =
+                json!({"name": name, "builtin": false, "status": "error", "error": f.error});
+            if let Some(h) = f.hint {
+                v["hint"] = json!(h);
             }
-            Err(e) => {
-                let hint = if e.contains("cannot start") {
-                    Some("Check that the command is installed and on the server's PATH")
-                } else if e.contains("not set") {
-                    Some("Set the variable in the server's environment")
-                } else {
-                    None
-                };
-                let mut v = json!({"name": name, "builtin": false, "status": "error", "error": e});
-                if let Some(h) = hint {
-                    v["hint"] = json!(h);
-                }
-                v
-            }
-        },
-    ))
+            v
+        }
+    }))
 }
 
 /// The server's tools, discovered by starting it and asking (MCP `tools/list`).
@@ -331,12 +350,8 @@ async fn tools(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    local_only(caller)?;
-    let c = startable(&s, &ext, &name).await?;
-    Ok(Json(
-        match probe::probe(&c, &s.settings.paths.vault).await {
-            Ok(p) => json!({"name": name, "tools": p.tools}),
-            Err(e) => json!({"name": name, "tools": [], "error": e}),
-        },
-    ))
+    Ok(Json(match probe_named(caller, &s, &ext, &name).await? {
+        Ok(p) => json!({"name": name, "tools": p.tools}),
+        Err(f) => json!({"name": name, "tools": [], "error": f.error}),
+    }))
 }

@@ -380,22 +380,25 @@ pub fn wait_until_blocking(within: Duration, mut cond: impl FnMut() -> bool) -> 
     }
 }
 
+/// A zip archive of `(name, bytes)` entries, with the crate's default options.
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
 /// A Claude.ai-style export zip: `export/users.json` and `export/conversations.json`
 /// holding `conversations_json`.
 pub fn export_zip(conversations_json: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        z.start_file("export/users.json", opts).unwrap();
-        z.write_all(b"[]").unwrap();
-        z.start_file("export/conversations.json", opts).unwrap();
-        z.write_all(conversations_json.as_bytes()).unwrap();
-        z.finish().unwrap();
-    }
-    buf.into_inner()
+    zip_of(&[
+        ("export/users.json", b"[]"),
+        ("export/conversations.json", conversations_json.as_bytes()),
+    ])
 }
 
 /// Uploads an export to `POST /api/import/file` as `name`; status and JSON body.

@@ -321,18 +321,9 @@ pub fn load_agent(gate: &VaultGate, agent_path: &str) -> Result<AgentFile, Strin
     }
     let text =
         std::fs::read_to_string(&p).map_err(|_| format!("Agent file not found: {agent_path}"))?;
-    let (front, body) = match text
-        .strip_prefix("---\n")
-        .and_then(|r| r.split_once("\n---"))
-    {
-        Some((f, b)) => (f.to_string(), b.trim_start_matches('\n').to_string()),
-        None => (String::new(), text.clone()),
-    };
-    let meta: Value = if front.is_empty() {
-        Value::Null
-    } else {
-        serde_saphyr::from_str(&front).unwrap_or(Value::Null)
-    };
+    let (front, body) = crate::vault::frontmatter::parse(&text);
+    let body = body.trim_start_matches('\n').to_string();
+    let meta = Value::Object(front);
     let meta = meta.get("agent").cloned().unwrap_or(meta);
     let stem = p
         .file_stem()

@@ -22,19 +22,13 @@ fn summarize(text: &str) -> (usize, usize, usize, bool, Option<String>) {
     let mut native = false;
     let mut current: Option<&str> = None;
     let mut description = None;
-    let body = match text
-        .strip_prefix("---\n")
-        .and_then(|r| r.split_once("\n---"))
-    {
-        Some((front, rest)) => {
-            description = front
-                .lines()
-                .find_map(|l| l.strip_prefix("description:"))
-                .map(|d| d.trim().trim_matches('"').to_string());
-            rest.to_string()
-        }
-        None => text.to_string(),
-    };
+    let (front, body) = crate::vault::frontmatter::split(text);
+    if let Some(front) = front {
+        description = front
+            .lines()
+            .find_map(|l| l.strip_prefix("description:"))
+            .map(|d| d.trim().trim_matches('"').to_string());
+    }
     for line in body.lines() {
         let t = line.trim();
         if t.starts_with("## ") {

@@ -398,3 +398,69 @@ impl EventListener for Hooks {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A module approved with one hook that would write a marker if it ever ran.
+    fn approved_module_with_hook() -> (tempfile::TempDir, Arc<Hooks>, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let vault = d.path().join("vault");
+        let settings = Arc::new(Settings::for_paths(vault.clone(), d.path().join("home")).unwrap());
+        let dir = settings.paths.modules_dir().join("notes");
+        std::fs::create_dir_all(dir.join("hooks")).unwrap();
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            "name: notes\ntrust_level: full\nrequests: {hooks: [mark]}\n",
+        )
+        .unwrap();
+        let marker = d.path().join("marker");
+        let hook = dir.join("hooks/mark");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\n# parachute-hook: events=server.started\ntouch {}\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let modules = Arc::new(Modules::new(
+            settings.paths.modules_dir(),
+            settings.paths.module_hashes_file(),
+        ));
+        modules
+            .approve("notes", Some(TrustLevel::Full), None)
+            .unwrap();
+        (d, Hooks::new(settings, modules), marker)
+    }
+
+    #[tokio::test]
+    async fn a_module_hook_changed_after_discovery_is_not_run() {
+        let (_d, hooks, marker) = approved_module_with_hook();
+        let found = hooks.discover();
+        let r = found
+            .iter()
+            .find(|r| r.info.name == "notes/mark")
+            .expect("the approved module's hook is found");
+        assert!(r.info.enabled && r.info.problem.is_none() && r.expected.is_some());
+        hooks
+            .run_one(r, "server.started", &serde_json::json!({}))
+            .await;
+        assert!(marker.exists(), "{:?}", hooks.errors());
+        std::fs::remove_file(&marker).unwrap();
+        // The bytes change between discovery and the run.
+        std::fs::write(&r.path, "#!/bin/sh\nexit 0\n").unwrap();
+        hooks
+            .run_one(r, "server.started", &serde_json::json!({}))
+            .await;
+        assert!(!marker.exists());
+        let errors = hooks.errors();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].error.contains("changed since"), "{errors:?}");
+        // And from now on the module waits for a new approval: its hook is not offered.
+        assert!(hooks.discover().iter().all(|r| r.info.name != "notes/mark"));
+    }
+}

@@ -81,6 +81,35 @@ pub fn verified_mcp_servers(m: &super::EnabledModule) -> Result<Map<String, Valu
     parse_mcp(&String::from_utf8(bytes).map_err(|_| "mcp.json is not UTF-8".to_string())?)
 }
 
+/// Whether the files of an enabled module under the folder `folder` are exactly those it
+/// was approved with, byte for byte (a folder it never had counts as unchanged when
+/// still absent). Read before its skills or agents reach a session.
+pub fn unchanged_under(m: &super::EnabledModule, folder: &str) -> bool {
+    let prefix = format!("{folder}/");
+    let approved: std::collections::BTreeMap<&str, &str> = m
+        .digest
+        .files
+        .iter()
+        .filter(|(rel, _)| rel.starts_with(&prefix))
+        .map(|(rel, d)| (rel.as_str(), d.as_str()))
+        .collect();
+    let dir = m.dir.join(folder);
+    let now = match super::tree::list_files(&dir) {
+        Ok(files) => files,
+        Err(_) if !dir.exists() => return approved.is_empty(),
+        Err(_) => return false,
+    };
+    now.len() == approved.len()
+        && now.iter().all(|(rel, path)| {
+            approved
+                .get(format!("{prefix}{rel}").as_str())
+                .is_some_and(|want| {
+                    std::fs::read(path)
+                        .is_ok_and(|b| hex::encode(sha2::Sha256::digest(&b)) == *want)
+                })
+        })
+}
+
 fn parse_mcp(text: &str) -> Result<Map<String, Value>, String> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| format!("mcp.json is not valid JSON (line {})", e.line()))?;
