@@ -8,6 +8,7 @@ mod doctor;
 mod install;
 mod launchd;
 mod logs;
+mod mcp;
 mod module;
 mod sandbox;
 mod status;
@@ -96,6 +97,15 @@ pub enum Command {
     Module {
         #[command(subcommand)]
         action: ModuleAction,
+    },
+    /// Serve Parachute's MCP server (sessions, tags, journals, Brain, notes) on standard
+    /// input and output, for an MCP client on this machine. A running server offers the
+    /// same tools over HTTP at `/mcp`.
+    Mcp {
+        /// The confinement of the client: `full` (every tool), `vault` (no session
+        /// database tools) or `sandboxed` (none).
+        #[arg(long, default_value = "full", value_name = "LEVEL")]
+        trust: String,
     },
     /// Store the Claude credential: an OAuth token from `claude setup-token` (sk-ant-oat…)
     /// or an Anthropic API key (sk-ant-api…), read from standard input or a hidden
@@ -300,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::SetupToken { force } => token::run(force).await,
         Command::Bot { action } => bot::run(&ov, action).await,
         Command::Module { action } => module::run(&ov, action),
+        Command::Mcp { trust } => mcp::run(&ov, &trust).await,
         Command::Sandbox { action } => match action {
             SandboxAction::Status => sandbox::status(&ov).await,
             SandboxAction::Build => sandbox::build(&ov).await,

@@ -21,6 +21,7 @@ mod hooks;
 mod imports;
 mod keychain;
 mod legacy_db;
+mod mcp;
 mod model_failures;
 mod modules;
 mod router;

@@ -65,6 +65,20 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
         header_str(headers, &header::HeaderName::from_static("x-api-key")),
         header_str(headers, &header::AUTHORIZATION),
     );
+    // A session's CLI calls the MCP server with the grant it was handed (never a key).
+    let is_mcp = path == "/mcp" || path.starts_with("/mcp/");
+    let grant = presented
+        .filter(|_| is_mcp)
+        .and_then(|t| state.mcp_grants.verify(t));
+    if let Some(g) = grant {
+        tracing::debug!(session_id = %g.session_id, level = %g.level, "MCP call with a session grant");
+        req.extensions_mut().insert(g);
+        req.extensions_mut().insert(Caller {
+            local,
+            key_id: None,
+        });
+        return next.run(req).await;
+    }
     let key_id = presented.and_then(|k| state.auth.verify(k));
     if requires_key(mode, &path, local, state.auth.key_count()) == AccessDecision::NeedKey
         && key_id.is_none()

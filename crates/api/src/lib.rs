@@ -124,7 +124,14 @@ pub fn router_with(
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);
     let limit = state.settings.max_body_bytes;
+    // Parachute's own MCP server, behind the same auth as the API.
+    let mcp = parachute_mcp::Vault::new(
+        state.clone(),
+        extensions.clone(),
+        parachute_core::trust::TrustLevel::Full,
+    );
     api.merge(docs::routes(doc))
+        .route_service("/mcp", parachute_mcp::http::service(mcp))
         .merge(parachute_ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

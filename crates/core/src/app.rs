@@ -33,6 +33,8 @@ pub struct AppState {
     pub desktop: crate::desktop::Desktop,
     /// Where events for hooks are fired.
     pub events: Arc<crate::notify::EventBus>,
+    /// Tokens that let each session's CLI call the server's own MCP server.
+    pub mcp_grants: Arc<crate::auth::McpGrants>,
 }
 
 /// Why the server could not start.
@@ -108,6 +110,7 @@ impl AppState {
             sessions: Arc::default(),
             desktop: crate::desktop::Desktop::default(),
             events,
+            mcp_grants: Arc::default(),
         })
     }
 }

@@ -16,25 +16,42 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use parachute_core::chat::extras::{ExtrasQuery, ExtrasSource, SessionExtras};
+use parachute_core::auth::McpGrants;
+use parachute_core::chat::extras::{ExtrasQuery, ExtrasSource, SessionExtras, OWN_MCP_SERVER};
 use parachute_core::config::Paths;
 use parachute_core::trust::TrustLevel;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::mcp::config as mcp_config;
+use crate::modules::contents;
 use crate::{agents, skills, Extensions};
+
+/// Where sessions reach Parachute's own MCP server.
+#[derive(Clone)]
+pub struct OwnMcp {
+    /// The server's `/mcp` URL on this machine.
+    pub url: String,
+    /// Mints each session's grant token.
+    pub grants: Arc<McpGrants>,
+}
 
 /// The extras of one vault's sessions.
 pub struct VaultExtras {
     ext: Arc<Extensions>,
     paths: Paths,
+    own_mcp: Option<OwnMcp>,
 }
 
 impl VaultExtras {
-    /// Extras from the vault at `paths` and the modules of `ext`.
-    pub fn new(ext: Arc<Extensions>, paths: Paths) -> Arc<VaultExtras> {
-        Arc::new(VaultExtras { ext, paths })
+    /// Extras from the vault at `paths` and the modules of `ext`; sessions at `full` and
+    /// `vault` also get Parachute's own MCP server when `own_mcp` says where it is.
+    pub fn new(ext: Arc<Extensions>, paths: Paths, own_mcp: Option<OwnMcp>) -> Arc<VaultExtras> {
+        Arc::new(VaultExtras {
+            ext,
+            paths,
+            own_mcp,
+        })
     }
 
     fn runtime(&self, kind: &str, session: &str) -> PathBuf {
@@ -64,7 +81,11 @@ impl VaultExtras {
         if q.level != TrustLevel::Sandboxed {
             let mut list = skills::list(&self.paths.skills_dir());
             for m in &modules {
-                list.extend(skills::list(&m.dir.join("skills")));
+                if contents::unchanged_under(m, "skills") {
+                    list.extend(skills::list(&m.dir.join("skills")));
+                } else {
+                    tracing::warn!(module = %m.name, "the module's skills changed since its approval; not offered");
+                }
             }
             list.retain(|s| {
                 caps.skills.allows(&s.name) || caps.skills.allows(&skills::kebab(&s.name))
@@ -87,6 +108,13 @@ impl VaultExtras {
         let mut agents = Map::new();
         let module_agents = modules
             .iter()
+            .filter(|m| {
+                let same = contents::unchanged_under(m, "agents");
+                if !same {
+                    tracing::warn!(module = %m.name, "the module's agents changed since its approval; not offered");
+                }
+                same
+            })
             .flat_map(|m| agents::list(&m.dir.join("agents")));
         for a in agents::list(&self.paths.agents_dir())
             .into_iter()
@@ -101,7 +129,7 @@ impl VaultExtras {
 
         // MCP servers.
         if q.level != TrustLevel::Sandboxed {
-            let servers = self.mcp_servers(q.level, &modules, caps);
+            let servers = self.mcp_servers(q, &modules);
             if !servers.is_empty() {
                 let file = self.runtime("mcp", &q.session_id).with_extension("json");
                 let doc = serde_json::json!({"mcpServers": servers});
@@ -129,12 +157,24 @@ impl VaultExtras {
     /// The valid MCP servers for a session at `level`, variables substituted.
     fn mcp_servers(
         &self,
-        level: TrustLevel,
+        q: &ExtrasQuery,
         modules: &[crate::modules::EnabledModule],
-        caps: &parachute_core::workspaces::Capabilities,
     ) -> Map<String, Value> {
+        let (level, caps) = (q.level, &q.capabilities);
         let lookup = mcp_config::env_lookup;
         let mut out = Map::new();
+        // Parachute's own, first (a server of the same name elsewhere does not replace
+        // it), with a grant naming this session and its level.
+        if let Some(own) = &self.own_mcp {
+            if caps.mcps.allows(OWN_MCP_SERVER) {
+                let token = own.grants.mint(&q.session_id, level);
+                out.insert(
+                    OWN_MCP_SERVER.into(),
+                    serde_json::json!({"type": "http", "url": own.url,
+                        "headers": {"Authorization": format!("Bearer {token}")}}),
+                );
+            }
+        }
         // Only servers the owner approved as they are now (a .mcp.json that arrived any
         // other way runs nothing).
         let approvals =
@@ -149,14 +189,7 @@ impl VaultExtras {
                 Map::new()
             }
         };
-        // A module's servers run as host processes of the CLI, outside any confinement:
-        // only a module approved at `full` may offer them, and only as approved (the
-        // bytes of its mcp.json are checked against the approved digest).
-        let from_modules = modules
-            .iter()
-            .filter(|m| m.trust_level == TrustLevel::Full)
-            .flat_map(|m| crate::modules::contents::verified_mcp_servers(m).unwrap_or_default());
-        for (name, config) in vault.into_iter().chain(from_modules) {
+        for (name, config) in vault.into_iter().chain(module_mcp_servers(modules)) {
             if out.contains_key(&name) || !caps.mcps.allows(&name) {
                 continue;
             }
@@ -179,6 +212,18 @@ impl VaultExtras {
     }
 }
 
+/// The MCP servers enabled modules offer. A module's servers run as host processes of
+/// the CLI, outside any confinement: only a module approved at `full` may offer them,
+/// and only as approved (the bytes of its mcp.json are checked against the approved
+/// digest).
+fn module_mcp_servers(modules: &[crate::modules::EnabledModule]) -> Vec<(String, Value)> {
+    modules
+        .iter()
+        .filter(|m| m.trust_level == TrustLevel::Full)
+        .flat_map(|m| contents::verified_mcp_servers(m).unwrap_or_default())
+        .collect()
+}
+
 impl ExtrasSource for VaultExtras {
     fn extras(
         &self,
@@ -188,10 +233,70 @@ impl ExtrasSource for VaultExtras {
             let me = Arc::new(VaultExtras {
                 ext: self.ext.clone(),
                 paths: self.paths.clone(),
+                own_mcp: self.own_mcp.clone(),
             });
             tokio::task::spawn_blocking(move || me.compute(&query))
                 .await
                 .unwrap_or_default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::Modules;
+
+    fn module(root: &std::path::Path, name: &str, server: &str) {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("agents")).unwrap();
+        std::fs::write(
+            dir.join("manifest.yaml"),
+            format!("name: {name}\ntrust_level: full\nrequests: {{mcp_servers: [{server}], agents: [helper]}}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("mcp.json"),
+            format!(r#"{{"mcpServers": {{"{server}": {{"command": "true"}}}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("agents/helper.md"),
+            "---\ndescription: helps\n---\nHelp.\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn module_servers_are_offered_only_at_full_and_only_as_approved() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Modules::new(d.path().join("modules"), d.path().join("hashes.json"));
+        module(m.dir(), "trusted", "deep");
+        module(m.dir(), "plain", "shallow");
+        m.approve("trusted", Some(TrustLevel::Full), None).unwrap();
+        m.approve("plain", Some(TrustLevel::Vault), None).unwrap();
+        let enabled = m.enabled();
+        assert_eq!(enabled.len(), 2);
+        let names: Vec<String> = module_mcp_servers(&enabled)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, vec!["deep"]);
+        for e in &enabled {
+            assert!(contents::unchanged_under(e, "agents"));
+        }
+
+        // Files changed after the module was found enabled are not offered.
+        std::fs::write(
+            m.dir().join("trusted/mcp.json"),
+            r#"{"mcpServers": {"deep": {"command": "sh"}}}"#,
+        )
+        .unwrap();
+        assert!(module_mcp_servers(&enabled).is_empty());
+        std::fs::write(m.dir().join("plain/agents/extra.md"), "Sneaky.\n").unwrap();
+        let plain = enabled.iter().find(|e| e.name == "plain").unwrap();
+        assert!(!contents::unchanged_under(plain, "agents"));
+        // A folder the module never had counts as unchanged while absent.
+        assert!(contents::unchanged_under(plain, "skills"));
     }
 }

@@ -102,6 +102,13 @@ pub async fn serve_with(
         .set_extras_source(parachute_extensions::session::VaultExtras::new(
             extensions.clone(),
             state.settings.paths.clone(),
+            listener
+                .local_addr()
+                .ok()
+                .map(|addr| parachute_extensions::session::OwnMcp {
+                    url: own_mcp_url(addr),
+                    grants: state.mcp_grants.clone(),
+                }),
         ));
     let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));
     let app = crate::router_with(state.clone(), bots.clone(), extensions);
@@ -126,6 +133,20 @@ pub async fn serve_with(
     state.store.close().await;
     tracing::info!("parachute server stopped");
     result
+}
+
+/// Where a CLI on this machine reaches the MCP server of a server listening at `addr`.
+fn own_mcp_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}/mcp", SocketAddr::new(ip, addr.port()))
 }
 
 /// The URL a person on this machine opens: a wildcard or loopback bind is reached as

@@ -4,9 +4,11 @@
 //! `api::auth_layer` only wires these together.
 
 mod keys;
+mod mcp_grant;
 mod policy;
 
 pub use keys::{ApiKeyInfo, AuthStore, CreatedKey};
+pub use mcp_grant::{McpGrant, McpGrants};
 pub use policy::{
     extract_presented_key, is_local, is_local_request, requires_key, AccessDecision, RequestHints,
 };

@@ -154,7 +154,9 @@ pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -
     // static assets (stylesheet, scripts, icon: nothing about this machine) are public,
     // so the key prompt can load them.
     let ui_page = path == "/ui" || (path.starts_with("/ui/") && !path.starts_with("/ui/assets/"));
-    if path == "/api/health" || !(under_api || ui_page) {
+    // The MCP server reaches what the API reaches.
+    let mcp = path == "/mcp" || path.starts_with("/mcp/");
+    if path == "/api/health" || !(under_api || ui_page || mcp) {
         return AccessDecision::Pass;
     }
     match mode {
@@ -355,6 +357,11 @@ mod tests {
             (Always, "/ui/keys", true, 1, NeedKey),
             (Always, "/ui/assets/app.js", false, 1, Pass),
             (Remote, "/uix", false, 1, Pass),
+            // So is the MCP server.
+            (Remote, "/mcp", false, 1, NeedKey),
+            (Remote, "/mcp", true, 1, Pass),
+            (Always, "/mcp", true, 1, NeedKey),
+            (Remote, "/mcpx", false, 1, Pass),
         ];
         for (mode, path, local, n, want) in cases {
             assert_eq!(

@@ -23,6 +23,11 @@ pub struct ExtrasQuery {
     pub capabilities: Capabilities,
 }
 
+/// The name sessions know Parachute's own MCP server by (its tools are
+/// `mcp__parachute__*`). Its calls never prompt the owner: the server answers each
+/// session only within that session's confinement.
+pub const OWN_MCP_SERVER: &str = "parachute";
+
 /// What a session's CLI gets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionExtras {

@@ -1131,7 +1131,7 @@ impl ChatService {
                     // `vault` never leaves the vault. Refused outright, never offered as a
                     // grantable prompt.
                     protocol::deny(&refusal)
-                } else if trust_mode {
+                } else if trust_mode || is_own_mcp_tool(tool) {
                     protocol::allow(&input)
                 } else {
                     let pid = format!("{session_id}-p-{tool_use_id}");
@@ -1342,6 +1342,13 @@ fn internal(msg: &str, session_id: Option<&str>) -> TurnEvent {
 
 fn last_line(s: &str) -> &str {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+/// Whether `tool` is one of Parachute's own MCP server's tools.
+fn is_own_mcp_tool(tool: &str) -> bool {
+    tool.strip_prefix("mcp__")
+        .and_then(|r| r.split_once("__"))
+        .is_some_and(|(server, _)| server == super::extras::OWN_MCP_SERVER)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod pairing;
 mod reworded;
 mod session_contexts;
 mod sessions;
+mod tags;
 mod usage;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 pub use brain::{BrainEntityDoc, BrainEntityRow, BrainHit};
 pub use pairing::{PairingRow, PairingStatus};
 pub use sessions::{LinkedBot, ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
+pub use tags::{normalize_tag, MAX_TAG_CHARS};
 pub use usage::{UsageEntry, UsageTotals};
 
 /// A store failure. The HTTP layer logs it and answers a generic 500-free message.

@@ -132,12 +132,12 @@ pub struct SessionChanges {
     pub archived: Option<bool>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, title, module, source, working_directory, vault_root, model, message_count, \
     archived, created_at, last_accessed, continued_from, agent_type, metadata, trust_level, \
     linked_bot_platform, linked_bot_chat_id, linked_bot_chat_type, workspace_id";
 
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -142,6 +142,43 @@ fn entry_order(id: &str) -> (&str, u32) {
     (stem, n.trim_start_matches('-').parse().unwrap_or(1))
 }
 
+/// Whether `s` has the shape `YYYY-MM-DD`.
+pub fn is_date(s: &str) -> bool {
+    s.len() == 10
+        && s.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+/// The days with a day page (`Daily/journals/{date}.md`) or an entry, newest first
+/// (blocking).
+pub fn dates(gate: &VaultGate) -> Result<Vec<String>, JournalError> {
+    let mut days = std::collections::BTreeSet::new();
+    let pages = gate.resolve("Daily/journals")?;
+    match std::fs::read_dir(&pages) {
+        Ok(entries) => days.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".md").map(str::to_string))
+                .filter(|d| is_date(d)),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    days.extend(
+        entry_ids(gate)?
+            .into_iter()
+            .filter_map(|id| id.get(..10).map(str::to_string)),
+    );
+    Ok(days.into_iter().rev().collect())
+}
+
 /// The ids of the saved entries, newest first (blocking).
 pub fn entry_ids(gate: &VaultGate) -> Result<Vec<String>, JournalError> {
     let dir = gate.resolve("Daily/entries")?;
@@ -199,15 +236,7 @@ pub fn read_entry(gate: &VaultGate, id: &str) -> Result<Option<Entry>, JournalEr
 /// `Daily/entries/`, oldest first, each under its time; `None` when there is neither.
 /// Reading tools use this so both layouts work. Blocking.
 pub fn read_day(gate: &VaultGate, date: &str) -> Result<Option<String>, JournalError> {
-    let valid = date.len() == 10
-        && date.bytes().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !valid {
+    if !is_date(date) {
         return Ok(None);
     }
     let mut parts = Vec::new();
