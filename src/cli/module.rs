@@ -19,7 +19,7 @@ pub fn run(ov: &Overrides, action: ModuleAction) -> anyhow::Result<ExitCode> {
                 println!("No modules in {}", modules.dir().display());
             }
             for m in &list {
-                println!("{}", line(m));
+                println!("{}", printable(&line(m)));
             }
             if list
                 .iter()
@@ -30,7 +30,7 @@ pub fn run(ov: &Overrides, action: ModuleAction) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModuleAction::Status { name } => {
-            print!("{}", details(&modules.get(&name)?));
+            print!("{}", printable(&details(&modules.get(&name)?)));
             Ok(ExitCode::SUCCESS)
         }
         ModuleAction::Approve { name, trust } => {
@@ -39,7 +39,7 @@ pub fn run(ov: &Overrides, action: ModuleAction) -> anyhow::Result<ExitCode> {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let shown = modules.get(&name)?;
-            print!("{}", details(&shown));
+            print!("{}", printable(&details(&shown)));
             let view = modules.approve(&name, level, shown.current_hash.as_deref())?;
             println!(
                 "\nApproved '{}' at trust level {}: it is enabled.",
@@ -58,6 +58,14 @@ fn status_text(m: &ModuleView) -> String {
         (ModuleStatus::PendingApproval, None) => "waiting for approval".into(),
         (ModuleStatus::Invalid, _) => "invalid".into(),
     }
+}
+
+/// `text` with control characters (escape sequences, carriage returns) shown as `?`:
+/// a module's description or file names cannot redraw what the approver reads.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
 }
 
 fn line(m: &ModuleView) -> String {

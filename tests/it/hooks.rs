@@ -119,7 +119,11 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         serde_json::from_str(&std::fs::read_to_string(out.join("message.received.json")).unwrap())
             .unwrap();
     assert_eq!(received["message"], "hello hooks");
-    assert!(out.join("session.created.json").exists());
+    let created: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("session.created.json")).unwrap())
+            .unwrap();
+    assert_eq!(created["event"], "session.created");
+    assert_eq!(created["session_id"], done["sessionId"], "{created}");
     let loaded: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("module.loaded.json")).unwrap())
             .unwrap();

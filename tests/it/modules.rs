@@ -333,6 +333,7 @@ async fn brain_search_follows_the_files_and_ranks_names_first() {
     // Query syntax is never passed through.
     let (status, r) = s.get("/api/brain/search?q=%22%20OR%20*%20NEAR(").await;
     assert_eq!(status, 200, "{r}");
+    assert_eq!(r["results"], json!([]), "{r}");
     let (status, r) = s.get("/api/brain/search").await;
     assert_eq!(status, 422, "{r}");
 

@@ -66,3 +66,48 @@ async fn a_remote_key_holder_cannot_add_or_start_mcp_servers() {
     let file = std::fs::read_to_string(d.vault.join(".mcp.json")).unwrap();
     assert!(!file.contains("evil") && file.contains("\"x\""), "{file}");
 }
+
+#[tokio::test]
+async fn a_remote_key_holder_approves_modules_at_vault_at_most() {
+    let d = Dirs::new();
+    let settings = Settings::for_paths(d.vault.clone(), d.home.clone()).unwrap();
+    let state = AppState::open(settings).await.unwrap();
+    let key = state.auth.create("phone").await.unwrap().key;
+    let dir = d.vault.join(".modules/tools");
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    std::fs::write(
+        dir.join("manifest.yaml"),
+        "name: tools\ntrust_level: full\nrequests: {hooks: [go]}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("hooks/go"), "#!/bin/sh\nid\n").unwrap();
+    let app = parachute_api::router(state);
+    let approve = |body: &str| {
+        Request::post("/api/modules/tools/approve")
+            .header("X-API-Key", &key)
+            .header("Content-Type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    // The manifest's default (full) and an explicit full are refused from elsewhere.
+    for body in ["{}", r#"{"trust_level": "full"}"#] {
+        let res = app.clone().oneshot(approve(body)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{body}");
+    }
+    let approvals = d.vault.join(".parachute/module_hashes.json");
+    assert!(!std::fs::read_to_string(&approvals)
+        .unwrap_or_default()
+        .contains("\"tools\""));
+    // At vault it is enabled (its hooks run confined).
+    let res = app
+        .clone()
+        .oneshot(approve(r#"{"trust_level": "vault"}"#))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["module"]["approved_trust_level"], "vault", "{v}");
+}

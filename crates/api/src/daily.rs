@@ -71,8 +71,12 @@ async fn create_entry(
     if body.content.chars().count() > journal::MAX_ENTRY_CHARS {
         return Err(journal::JournalError::TooLong(journal::MAX_ENTRY_CHARS).into());
     }
+    // Links are a help, never a reason to lose the entry.
     let links = if ext.module_enabled("brain").await {
-        ext.brain.links(&body.content).await?
+        ext.brain.links(&body.content).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "brain links not found; the entry is saved without");
+            Vec::new()
+        })
     } else {
         Vec::new()
     };
@@ -159,13 +163,16 @@ async fn list_entries(
         let ids = journal::entry_ids(&gate)?;
         let mut out = Vec::new();
         for id in ids.into_iter().skip(offset).take(limit) {
-            if let Some(e) = journal::read_entry(&gate, &id)? {
-                out.push(EntrySummary {
+            // One unreadable file (not UTF-8, say) does not hide the others.
+            match journal::read_entry(&gate, &id) {
+                Ok(Some(e)) => out.push(EntrySummary {
                     snippet: e.content.chars().take(200).collect(),
                     id: e.id,
                     created_at: e.created_at,
                     brain_links: e.brain_links,
-                });
+                }),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(entry = %id, error = %e, "journal entry skipped"),
             }
         }
         Ok::<_, journal::JournalError>(out)

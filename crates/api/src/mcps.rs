@@ -33,9 +33,10 @@ impl From<config::McpConfigError> for ApiError {
     fn from(e: config::McpConfigError) -> Self {
         match e {
             config::McpConfigError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            config::McpConfigError::Invalid(_) | config::McpConfigError::File(_) => {
-                ApiError::BadRequest(e.to_string())
-            }
+            config::McpConfigError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            // The vault's file is broken: nothing the request did, and nothing it can
+            // change until the file is fixed.
+            config::McpConfigError::File(_) => ApiError::Conflict(e.to_string()),
             config::McpConfigError::Io(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -51,7 +52,11 @@ fn view(name: &str, c: &Value, module: Option<&str>, approvals: &McpApprovals) -
     m.insert("name".into(), json!(name));
     m.insert("builtin".into(), json!(false));
     m.insert("displayType".into(), json!(config::kind(c)));
-    m.insert("displayCommand".into(), json!(config::display_command(c)));
+    // Built from what is shown, so no hidden value comes back through it.
+    m.insert(
+        "displayCommand".into(),
+        json!(config::display_command(&Value::Object(m.clone()))),
+    );
     let errors = config::validate(name, c);
     if !errors.is_empty() {
         m.insert("validationErrors".into(), json!(errors));
@@ -77,31 +82,48 @@ fn local_only(caller: Option<Extension<crate::auth_layer::Caller>>) -> Result<()
     }
 }
 
-/// Every server: the vault's, then those of enabled modules (marked `module`).
-async fn all(
+/// A server: its name, config, and the module it comes from.
+type Listed = (String, Value, Option<String>);
+
+/// Every server: the vault's, then those of enabled modules (marked `module`); with why
+/// the vault's `.mcp.json` could not be read, if it could not (its servers are then
+/// missing, the modules' still listed).
+async fn all_servers(
     s: &AppState,
     ext: &Arc<Extensions>,
-) -> Result<Vec<(String, Value, Option<String>)>, ApiError> {
+) -> Result<(Vec<Listed>, Option<config::McpConfigError>), ApiError> {
     let path = s.settings.paths.mcp_json();
     let ext = ext.clone();
     tokio::task::spawn_blocking(move || {
-        let (vault, _) = config::read(&path)?;
-        let mut out: Vec<(String, Value, Option<String>)> =
-            vault.into_iter().map(|(n, c)| (n, c, None)).collect();
+        let (vault, problem) = match config::read(&path) {
+            Ok((vault, _)) => (vault, None),
+            Err(e @ config::McpConfigError::File(_)) => (Default::default(), Some(e)),
+            Err(e) => return Err(e),
+        };
+        let mut out: Vec<Listed> = vault.into_iter().map(|(n, c)| (n, c, None)).collect();
         for m in ext.modules.enabled() {
-            for (n, c) in
-                parachute_extensions::modules::contents::mcp_servers(&m.dir).unwrap_or_default()
+            // As approved: a module's mcp.json changed since is not offered (nor run).
+            for (n, c) in parachute_extensions::modules::contents::verified_mcp_servers(&m)
+                .unwrap_or_default()
             {
                 if !out.iter().any(|(o, _, _)| *o == n) {
                     out.push((n, c, Some(m.name.clone())));
                 }
             }
         }
-        Ok::<_, config::McpConfigError>(out)
+        Ok::<_, config::McpConfigError>((out, problem))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(Into::into)
+}
+
+/// Every server; a broken `.mcp.json` is an error.
+async fn all(s: &AppState, ext: &Arc<Extensions>) -> Result<Vec<Listed>, ApiError> {
+    match all_servers(s, ext).await? {
+        (_, Some(problem)) => Err(problem.into()),
+        (out, None) => Ok(out),
+    }
 }
 
 async fn one(
@@ -138,17 +160,21 @@ async fn startable(s: &AppState, ext: &Arc<Extensions>, name: &str) -> Result<Va
 }
 
 /// Every MCP server, with its type, command and any validation errors.
-#[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "`{servers: [...]}`", body = Object)))]
+#[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "`{servers: [...]}`, with `error` when the vault's .mcp.json cannot be read", body = Object)))]
 async fn list(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
 ) -> Result<Json<Value>, ApiError> {
-    let servers: Vec<Value> = all(&s, &ext)
-        .await?
+    let (listed, problem) = all_servers(&s, &ext).await?;
+    let servers: Vec<Value> = listed
         .iter()
         .map(|(n, c, m)| view(n, c, m.as_deref(), &approvals(&s)))
         .collect();
-    Ok(Json(json!({"servers": servers})))
+    let mut out = json!({"servers": servers});
+    if let Some(p) = problem {
+        out["error"] = json!(p.to_string());
+    }
+    Ok(Json(out))
 }
 
 /// One MCP server.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -79,9 +79,11 @@ struct Approved {
 #[utoipa::path(post, path = "/api/modules/{name}/approve", tag = "modules",
     params(("name" = String, Path, description = "Module name")), request_body(content = ApproveBody, description = "Optional"),
     responses((status = 200, body = Approved), (status = 400, description = "Invalid module or level"),
+        (status = 403, description = "At `full`, from another machine"),
         (status = 404, description = "No such module, or not pending approval"),
         (status = 409, description = "Changed since shown")))]
 async fn approve(
+    caller: Option<Extension<crate::auth_layer::Caller>>,
     State(state): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
@@ -91,6 +93,36 @@ async fn approve(
         None => ApproveBody::default(),
         Some(v) => crate::extract::from_value_with_loc(v, "body")?,
     };
+    if let Some(h) = &body.hash {
+        if h.len() < 12 || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::invalid(
+                "string_pattern_mismatch",
+                vec![json!("body"), json!("hash")],
+                "The hash is the module's hash as shown: 12 to 64 hex characters",
+                json!(h),
+                None,
+            ));
+        }
+    }
+    // At `full` a module's hooks and MCP servers run on this machine unconfined: only
+    // someone at this machine approves that. From elsewhere the level is named
+    // explicitly, so a manifest changed meanwhile cannot raise it.
+    let local = caller.is_some_and(|Extension(c)| c.local);
+    let mut body = body;
+    if !local {
+        let n = name.clone();
+        let view = blocking(&ext, move |e| e.modules.get(&n)).await?;
+        let level = body
+            .trust_level
+            .or(view.trust_level)
+            .unwrap_or(TrustLevel::Vault);
+        if level == TrustLevel::Full {
+            return Err(ApiError::Forbidden(format!(
+                "Approving '{name}' at full lets it run programs on this machine unconfined: approve it from this machine (the desktop app, the web UI on localhost or `parachute module approve {name}`), or at vault from here"
+            )));
+        }
+        body.trust_level = Some(level);
+    }
     let n = name.clone();
     let module = blocking(&ext, move |e| {
         e.modules

@@ -47,13 +47,15 @@ fn day_entries(gate: &VaultGate, date: &str) -> Result<Vec<DayEntry>, JournalErr
         .collect();
     ids.reverse();
     for id in ids {
-        if let Some(e) = journal::read_entry(gate, &id)? {
-            out.push(DayEntry {
+        match journal::read_entry(gate, &id) {
+            Ok(Some(e)) => out.push(DayEntry {
                 time: id.get(11..16).unwrap_or("").replace('-', ":"),
                 file: format!("Daily/entries/{id}.md"),
                 id,
                 content: e.content,
-            });
+            }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(entry = %id, error = %e, "journal entry skipped"),
         }
     }
     Ok(out)

@@ -252,9 +252,14 @@ pub fn read_day(gate: &VaultGate, date: &str) -> Result<Option<String>, JournalE
         .collect();
     ids.reverse();
     for id in ids {
-        if let Some(e) = read_entry(gate, &id)? {
-            let time = id.get(11..16).unwrap_or("").replace('-', ":");
-            parts.push(format!("## {time}\n\n{}", e.content));
+        match read_entry(gate, &id) {
+            Ok(Some(e)) => {
+                let time = id.get(11..16).unwrap_or("").replace('-', ":");
+                parts.push(format!("## {time}\n\n{}", e.content));
+            }
+            Ok(None) => {}
+            // One unreadable entry (not UTF-8, say) does not hide the day.
+            Err(e) => tracing::warn!(entry = %id, error = %e, "journal entry skipped"),
         }
     }
     Ok((!parts.is_empty()).then(|| parts.join("\n\n")))

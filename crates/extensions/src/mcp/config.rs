@@ -268,8 +268,107 @@ pub fn resolve(config: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
     walk(&Value::Object(c), lookup)
 }
 
+/// Whether `s` only names an environment variable (`${NAME}` or `$NAME`).
+fn only_variable(s: &str) -> bool {
+    let t = s.trim();
+    (t.starts_with("${") && t.ends_with('}') && !t[2..t.len() - 1].contains(['$', '{', '}']))
+        || (t.len() > 1
+            && t.starts_with('$')
+            && t[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+const HIDDEN: &str = "********";
+
+/// Whether a flag's name says its value is a credential.
+fn secret_flag(flag: &str) -> bool {
+    let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    [
+        "token",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|w| f.contains(w))
+}
+
+/// A URL with any password and every query value hidden (unless it names a variable).
+fn redacted_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            let authority = match authority.rsplit_once('@') {
+                Some((user, host)) => {
+                    let user = user.split_once(':').map_or(user, |(u, _)| u);
+                    format!("{user}:{HIDDEN}@{host}")
+                }
+                None => authority.to_string(),
+            };
+            if rest.contains('/') {
+                format!("{scheme}://{authority}/{path}")
+            } else {
+                format!("{scheme}://{authority}")
+            }
+        }
+        None => base.to_string(),
+    };
+    if query.is_empty() {
+        return base;
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !only_variable(v) => format!("{k}={HIDDEN}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// Arguments with credentials hidden: the value of `--api-key=…`/`--token …`-like flags,
+/// and passwords and query values of URLs.
+fn redacted_args(args: &[Value]) -> Vec<Value> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for a in args {
+        let Some(s) = a.as_str() else {
+            out.push(a.clone());
+            continue;
+        };
+        let shown = if hide_next && !only_variable(s) {
+            HIDDEN.to_string()
+        } else if let Some((flag, value)) = s.split_once('=').filter(|(f, _)| f.starts_with('-')) {
+            if secret_flag(flag) && !only_variable(value) {
+                format!("{flag}={HIDDEN}")
+            } else {
+                format!("{flag}={}", redacted_arg_value(value))
+            }
+        } else {
+            redacted_arg_value(s)
+        };
+        hide_next = s.starts_with('-') && !s.contains('=') && secret_flag(s);
+        out.push(Value::String(shown));
+    }
+    out
+}
+
+fn redacted_arg_value(s: &str) -> String {
+    if s.contains("://") {
+        redacted_url(s)
+    } else {
+        s.to_string()
+    }
+}
+
 /// A server's config as the API shows it: our keys kept, the values of `env` and
-/// `headers` hidden unless they only name a variable (the file may hold secrets).
+/// `headers` hidden unless they only name a variable, and credentials in arguments and
+/// URLs hidden (the file may hold secrets).
 pub fn redacted(config: &Value) -> Map<String, Value> {
     let mut m: Map<String, Value> = config
         .as_object()
@@ -281,23 +380,25 @@ pub fn redacted(config: &Value) -> Map<String, Value> {
         })
         .unwrap_or_default();
     for key in ["env", "headers"] {
-        if let Some(Value::Object(vars)) = m.get_mut(key) {
-            for v in vars.values_mut() {
-                let only_var = v.as_str().is_some_and(|s| {
-                    let t = s.trim();
-                    (t.starts_with("${")
-                        && t.ends_with('}')
-                        && !t[2..t.len() - 1].contains(['$', '{', '}']))
-                        || (t.starts_with('$')
-                            && t[1..]
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || c == '_'))
-                });
-                if !only_var {
-                    *v = Value::String("********".into());
+        match m.get_mut(key) {
+            Some(Value::Object(vars)) => {
+                for v in vars.values_mut() {
+                    if !v.as_str().is_some_and(only_variable) {
+                        *v = Value::String(HIDDEN.into());
+                    }
                 }
             }
+            Some(other) => *other = Value::String(HIDDEN.into()),
+            None => {}
         }
+    }
+    match m.get_mut("args") {
+        Some(Value::Array(args)) => *args = redacted_args(args),
+        Some(other) if !other.is_null() => *other = Value::String(HIDDEN.into()),
+        _ => {}
+    }
+    if let Some(Value::String(url)) = m.get_mut("url") {
+        *url = redacted_url(url);
     }
     m
 }
@@ -391,6 +492,29 @@ mod tests {
             json!({"A": "${TOKEN}", "B": "********", "C": "$HOME_DIR"})
         );
         assert!(!r.contains_key("_builtin"));
+
+        let r = redacted(&json!({"command": "npx", "args": [
+            "-y", "@org/server", "--api-key=sk-123", "--token", "abc", "--token", "${T}",
+            "--db", "postgres://me:pw@db/x?sslmode=require&password=pw", "--verbose=true"],
+            "headers": "Bearer sk-9"}));
+        assert_eq!(
+            r["args"],
+            json!([
+                "-y",
+                "@org/server",
+                "--api-key=********",
+                "--token",
+                "********",
+                "--token",
+                "${T}",
+                "--db",
+                "postgres://me:********@db/x?sslmode=********&password=********",
+                "--verbose=true"
+            ])
+        );
+        assert_eq!(r["headers"], "********");
+        let r = redacted(&json!({"url": "https://api.example/mcp?key=${K}&t=secret"}));
+        assert_eq!(r["url"], "https://api.example/mcp?key=${K}&t=********");
     }
 
     #[test]

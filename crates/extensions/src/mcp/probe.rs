@@ -50,7 +50,7 @@ pub async fn probe(config_value: &Value, vault: &Path) -> Result<Probed, String>
     let resolved = config::resolve(config_value, &config::env_lookup)?;
     // Messages name the command as written (before substitution): a value filled in
     // from the environment never reaches an answer.
-    let shown = config::display_command(config_value);
+    let shown = config::display_command(&Value::Object(config::redacted(config_value)));
     let work = async {
         match config::kind(&resolved).as_str() {
             "stdio" => stdio(&resolved, vault, &shown).await,

@@ -445,23 +445,50 @@ fn digest_cached(
         return Err("not a folder".into());
     }
     let files = tree::list_files(dir).map_err(|e| e.to_string())?;
-    let print = fingerprint(&files).map_err(|e| e.to_string())?;
+    let (print, newest) = fingerprint(&files).map_err(|e| e.to_string())?;
     if let Some((p, d)) = cache.get(name) {
         if *p == print {
             return Ok(d.clone());
         }
     }
+    let now = std::time::SystemTime::now();
     let digest = tree::digest_dir(dir).map_err(|e| e.to_string())?;
-    cache.insert(name.to_string(), (print, digest.clone()));
+    // A file changed within the last second could change again within the same tick of
+    // the file system's clock, leaving its times as they are: such a tree is hashed
+    // again on its next look, until its files are older than that.
+    let settled = newest.is_none_or(|n| {
+        now.duration_since(n)
+            .is_ok_and(|age| age > std::time::Duration::from_secs(1))
+    });
+    if settled {
+        cache.insert(name.to_string(), (print, digest.clone()));
+    } else {
+        cache.remove(name);
+    }
     Ok(digest)
 }
 
-/// A digest of every file's path, size, modification and change times and inode:
-/// any write to a file changes its change time, which no one can set back.
-fn fingerprint(files: &BTreeMap<String, PathBuf>) -> std::io::Result<String> {
+/// A digest of every file's path, size, modification and change times and inode (any
+/// write to a file changes its change time, which no one can set back), and the newest
+/// of those times.
+fn fingerprint(
+    files: &BTreeMap<String, PathBuf>,
+) -> std::io::Result<(String, Option<std::time::SystemTime>)> {
     let mut h = Sha256::new();
+    let mut newest: Option<std::time::SystemTime> = None;
     for (rel, path) in files {
         let m = std::fs::symlink_metadata(path)?;
+        #[cfg(unix)]
+        let changed = {
+            use std::os::unix::fs::MetadataExt;
+            std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(
+                u64::try_from(m.ctime()).unwrap_or(0),
+                u32::try_from(m.ctime_nsec()).unwrap_or(0),
+            ))
+        };
+        #[cfg(not(unix))]
+        let changed = m.modified().ok();
+        newest = newest.max(changed);
         h.update(rel.as_bytes());
         h.update([0]);
         h.update(m.len().to_be_bytes());
@@ -478,7 +505,7 @@ fn fingerprint(files: &BTreeMap<String, PathBuf>) -> std::io::Result<String> {
             h.update(format!("{t:?}").as_bytes());
         }
     }
-    Ok(hex::encode(h.finalize()))
+    Ok((hex::encode(h.finalize()), newest))
 }
 
 #[cfg(test)]

@@ -126,6 +126,10 @@ fn read(entry: &Path) -> Option<Skill> {
 /// The skills in the folder `dir` (missing: none), sorted by name; symlinks are
 /// never followed.
 pub fn list(dir: &Path) -> Vec<Skill> {
+    // A skills folder that is a symlink (synced in, say) could lead out of the vault.
+    if check_root(dir).is_err() {
+        return Vec::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

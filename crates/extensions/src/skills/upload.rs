@@ -98,13 +98,21 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
                 MAX_TOTAL_BYTES / (1024 * 1024)
             )));
         }
-        // Two entries for one path, or a file where another entry needs a folder.
+        if rel.components().any(|c| c.as_os_str().len() > 255) {
+            return Err(SkillError::Invalid(format!(
+                "archive entry '{}' has a name longer than 255 bytes",
+                e.name()
+            )));
+        }
+        // Two entries for one path, or a file where another entry needs a folder; names
+        // compared without case, as a case-insensitive disk (macOS) would.
+        let key = PathBuf::from(rel.to_string_lossy().to_lowercase());
         let clash = if e.is_dir() {
-            files.contains(&rel)
+            files.contains(&key)
         } else {
-            !files.insert(rel.clone()) || dirs.contains(&rel)
+            !files.insert(key.clone()) || dirs.contains(&key)
         };
-        let ancestors: Vec<PathBuf> = rel
+        let ancestors: Vec<PathBuf> = key
             .ancestors()
             .skip(1)
             .filter(|a| !a.as_os_str().is_empty())
@@ -117,7 +125,7 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
             )));
         }
         if e.is_dir() {
-            dirs.insert(rel.clone());
+            dirs.insert(key);
         }
         dirs.extend(ancestors);
         plan.push((i, rel, e.is_dir()));
@@ -245,16 +253,39 @@ mod tests {
     fn refuses_unsafe_archives_and_writes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join(".skills");
-        for (name, z) in [
-            ("slip", zip_of(&[("SKILL.md", b"x"), ("../x", b"evil")])),
-            ("abs", zip_of(&[("SKILL.md", b"x"), ("/etc/x", b"evil")])),
-            ("none", zip_of(&[("readme.txt", b"x")])),
+        let long = "n".repeat(256);
+        for (name, z, why) in [
+            (
+                "slip",
+                zip_of(&[("SKILL.md", b"x"), ("../x", b"evil")]),
+                "..",
+            ),
+            (
+                "abs",
+                zip_of(&[("SKILL.md", b"x"), ("/etc/x", b"evil")]),
+                "/etc/x",
+            ),
+            ("none", zip_of(&[("readme.txt", b"x")]), "SKILL.md"),
             (
                 "clash",
                 zip_of(&[("SKILL.md", b"x"), ("a", b"file"), ("a/b", b"under a file")]),
+                "clashes",
+            ),
+            (
+                "case",
+                zip_of(&[("SKILL.md", b"x"), ("Notes.md", b"1"), ("notes.md", b"2")]),
+                "clashes",
+            ),
+            (
+                "long",
+                zip_of(&[("SKILL.md", b"x"), (long.as_str(), b"1")]),
+                "255 bytes",
             ),
         ] {
-            assert!(install(&dir, &format!("{name}.zip"), &z).is_err(), "{name}");
+            match install(&dir, &format!("{name}.zip"), &z) {
+                Err(SkillError::Invalid(m)) => assert!(m.contains(why), "{name}: {m}"),
+                other => panic!("{name}: {other:?}"),
+            }
         }
         assert!(install(&dir, "x.tar", b"zzz").is_err());
         assert!(install(&dir, "x.zip", b"not a zip").is_err());
