@@ -3,51 +3,13 @@
 //! approve or deny one, and the allowlists.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::{json, Value};
 
 use parachute_core::config::{Overrides, Settings};
 
+use super::server_api::{call, detail};
 use super::BotAction;
-
-async fn call(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let text = body.map(|b| b.to_string());
-    let r = parachute_core::util::probe::request_loopback(
-        port,
-        method,
-        path,
-        text.as_deref(),
-        Duration::from_secs(30),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "the server on port {port} did not answer; is it running (`parachute server start`)?"
-        )
-    })?;
-    Ok((
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    ))
-}
-
-fn detail(v: &Value) -> String {
-    v.get("detail")
-        .or_else(|| v.get("error"))
-        .map(|d| {
-            d.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| d.to_string())
-        })
-        .unwrap_or_else(|| v.to_string())
-}
 
 pub async fn run(ov: &Overrides, action: BotAction) -> anyhow::Result<ExitCode> {
     let s = Settings::load(ov)?;

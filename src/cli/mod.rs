@@ -1,6 +1,7 @@
 //! The `parachute` command line: clap definitions and dispatch. Each
 //! command lives in its own file; all of them are thin over the library.
 
+mod agents;
 mod bot;
 mod config_cmd;
 mod daemon;
@@ -11,6 +12,7 @@ mod logs;
 mod mcp;
 mod module;
 mod sandbox;
+mod server_api;
 mod status;
 mod token;
 mod update;
@@ -98,6 +100,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ModuleAction,
     },
+    /// The running server's scheduled agents (`Daily/.agents/` and approved modules):
+    /// list them, run one now, show the run history, resume one paused after failures.
+    Agents {
+        #[command(subcommand)]
+        action: AgentsAction,
+    },
     /// Serve Parachute's MCP server (sessions, tags, journals, Brain, notes) on standard
     /// input and output, for an MCP client on this machine. A running server offers the
     /// same tools over HTTP at `/mcp`.
@@ -145,6 +153,25 @@ pub enum DaemonAction {
     Restart,
     /// Is the daemon running and healthy?
     Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsAction {
+    /// Every agent: schedule, time zone, trust level, next run or why it does not run.
+    List,
+    /// Run an agent now and wait for it to end.
+    Run { name: String },
+    /// The run history, newest first.
+    Runs {
+        /// Only this agent's runs.
+        #[arg(long)]
+        agent: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Resume an agent paused after repeated failures.
+    Resume { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +338,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bot { action } => bot::run(&ov, action).await,
         Command::Module { action } => module::run(&ov, action),
         Command::Mcp { trust } => mcp::run(&ov, &trust).await,
+        Command::Agents { action } => agents::run(&ov, action).await,
         Command::Sandbox { action } => match action {
             SandboxAction::Status => sandbox::status(&ov).await,
             SandboxAction::Build => sandbox::build(&ov).await,

@@ -26,6 +26,7 @@ mod model_failures;
 mod modules;
 mod router;
 mod sandbox;
+mod scheduler;
 mod secrets;
 mod security;
 mod sync;

@@ -64,7 +64,11 @@ async fn stdio_serves_the_vault_tools_to_an_mcp_client() {
         .into_iter()
         .map(|t| t.name.to_string())
         .collect();
+    // write_output belongs to scheduled runs only.
+    assert!(!names.iter().any(|n| n == "write_output"), "{names:?}");
     for t in [
+        "read_journal",
+        "read_recent_journals",
         "search_sessions",
         "list_recent_sessions",
         "get_session",
@@ -162,7 +166,7 @@ async fn stdio_serves_the_vault_tools_to_an_mcp_client() {
     assert!(
         !names
             .iter()
-            .any(|n| n.contains("session") || n.contains("tag")),
+            .any(|n| parachute_mcp::access::SESSION_TOOLS.contains(&n.as_str())),
         "{names:?}"
     );
     assert!(client

@@ -29,6 +29,7 @@ mod mcps;
 mod modules;
 mod prompt_preview;
 mod sandbox;
+mod scheduler;
 pub mod server;
 mod sessions;
 mod settings;
@@ -69,7 +70,8 @@ pub use server::{serve, serve_with};
         (name = "sync", description = "File sync for the mobile app"),
         (name = "claude-code", description = "Import sessions from Claude Code"),
         (name = "imports", description = "Claude.ai and ChatGPT imports"),
-        (name = "daily", description = "Journal entries, and daily agents (need the scheduler)"),
+        (name = "daily", description = "Journal entries, and the daily agents the app shows"),
+        (name = "scheduler", description = "Scheduled agents: their schedules, runs and history"),
         (name = "modules", description = "Vault modules: approval, and the module folders' prompts"),
         (name = "brain", description = "Search over the vault's entities"),
         (name = "skills", description = "The vault's skills (`.skills/`)"),
@@ -120,6 +122,7 @@ pub fn router_with(
         .merge(skills::routes())
         .merge(mcps::routes())
         .merge(hooks::routes())
+        .merge(scheduler::routes())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

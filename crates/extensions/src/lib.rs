@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod mcp;
 pub mod modules;
 pub mod prompts;
+pub mod scheduler;
 pub mod session;
 pub mod skills;
 
@@ -32,6 +33,8 @@ pub struct Extensions {
     pub brain: Brain,
     /// Serializes changes to the vault's protected configuration (`.skills/`, `.mcp.json`).
     pub config_writes: tokio::sync::Mutex<()>,
+    /// Scheduled agents.
+    pub scheduler: Arc<scheduler::Scheduler>,
 }
 
 impl Extensions {
@@ -40,6 +43,7 @@ impl Extensions {
         let modules = Arc::new(Modules::for_paths(&state.settings.paths));
         Arc::new(Extensions {
             hooks: hooks::Hooks::new(state.settings.clone(), modules.clone()),
+            scheduler: scheduler::Scheduler::new(state.clone(), modules.clone()),
             modules,
             brain: Brain::new(state.store.clone(), state.settings.paths.vault.clone()),
             config_writes: tokio::sync::Mutex::new(()),

@@ -12,6 +12,7 @@
 //! `sandboxed` nothing.
 
 pub mod access;
+mod daily;
 pub mod http;
 mod journals;
 mod notes;

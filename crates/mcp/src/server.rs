@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{access, journals, notes, sessions, Vault};
+use crate::{access, daily, journals, notes, sessions, Vault};
 
 /// What a tool gives back: its JSON, or why it could not.
 pub(crate) type ToolOutcome = Result<Value, String>;
@@ -168,6 +168,32 @@ pub(crate) struct SearchBrain {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub(crate) struct DateArg {
+    /// The day (`YYYY-MM-DD`).
+    pub date: String,
+}
+
+fn default_7() -> i64 {
+    7
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct DaysArg {
+    /// How many days back from today (1–30).
+    #[serde(default = "default_7")]
+    pub days: i64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct WriteOutput {
+    /// The day the output is for (`YYYY-MM-DD`; default the run's).
+    #[serde(default)]
+    pub date: String,
+    /// The output (Markdown).
+    pub content: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub(crate) struct ReadNote {
     /// The note's path, relative to the vault (`Projects/garden.md`).
     pub path: String,
@@ -290,12 +316,69 @@ impl VaultTools {
         answer(notes::search_brain(&self.vault, p).await)
     }
 
+    #[tool(description = "The journal of one day: its day page and Daily entries.")]
+    async fn read_journal(
+        &self,
+        Parameters(p): Parameters<DateArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        answer(daily::read_journal(&self.vault, p).await)
+    }
+
+    #[tool(description = "The chat log of one day (Daily/chat-log), at most 10,000 characters.")]
+    async fn read_chat_log(
+        &self,
+        Parameters(p): Parameters<DateArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        answer(daily::read_chat_log(&self.vault, p).await)
+    }
+
+    #[tool(
+        description = "The journals of the last days (at most 30), each at most 5,000 characters."
+    )]
+    async fn read_recent_journals(
+        &self,
+        Parameters(p): Parameters<DaysArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        answer(daily::read_recent_journals(&self.vault, p).await)
+    }
+
+    #[tool(
+        description = "The chat logs of the last days (at most 30), each at most 3,000 characters."
+    )]
+    async fn read_recent_sessions(
+        &self,
+        Parameters(p): Parameters<DaysArg>,
+    ) -> Result<CallToolResult, ErrorData> {
+        answer(daily::read_recent_sessions(&self.vault, p).await)
+    }
+
+    #[tool(
+        description = "Save this scheduled run's output (Markdown). Only scheduled agents have it."
+    )]
+    async fn write_output(
+        &self,
+        Parameters(p): Parameters<WriteOutput>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let who = caller(&self.vault, &rc);
+        answer(daily::write_output(&self.vault, p, who.session_id.as_deref()).await)
+    }
+
     #[tool(description = "Read a note (a text file) in the vault by its vault-relative path.")]
     async fn read_note(
         &self,
         Parameters(p): Parameters<ReadNote>,
     ) -> Result<CallToolResult, ErrorData> {
         answer(notes::read(&self.vault, p).await)
+    }
+}
+
+impl VaultTools {
+    /// Whether the caller is a scheduled run's session (it has `write_output`).
+    fn scheduled(&self, who: &Caller) -> bool {
+        who.session_id
+            .as_deref()
+            .is_some_and(|s| self.vault.ext.scheduler.output_target(s).is_some())
     }
 }
 
@@ -314,12 +397,14 @@ impl ServerHandler for VaultTools {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let level = caller(&self.vault, &context).level;
+        let who = caller(&self.vault, &context);
+        let scheduled = self.scheduled(&who);
         let tools: Vec<Tool> = self
             .tool_router
             .list_all()
             .into_iter()
-            .filter(|t| access::offered(level, &t.name))
+            .filter(|t| access::offered(who.level, &t.name))
+            .filter(|t| scheduled || t.name != "write_output")
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -329,8 +414,12 @@ impl ServerHandler for VaultTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let level = caller(&self.vault, &context).level;
-        if !access::offered(level, &request.name) || !self.tool_router.has_route(&request.name) {
+        let who = caller(&self.vault, &context);
+        let hidden = request.name == "write_output" && !self.scheduled(&who);
+        if hidden
+            || !access::offered(who.level, &request.name)
+            || !self.tool_router.has_route(&request.name)
+        {
             return Err(ErrorData::invalid_params(
                 format!("no tool '{}' here", request.name),
                 None,

@@ -110,6 +110,12 @@ pub async fn serve_with(
                     grants: state.mcp_grants.clone(),
                 }),
         ));
+    // Scheduled agents (a missed run may start now; its CLI reaches this server's MCP
+    // endpoint once the listener below accepts).
+    if let Err(e) = extensions.scheduler.start().await {
+        tracing::warn!(error = %e, "the scheduler could not start");
+    }
+    let scheduler = extensions.scheduler.clone();
     let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));
     let app = crate::router_with(state.clone(), bots.clone(), extensions);
     let limits = connections::ConnectionLimits {
@@ -124,6 +130,7 @@ pub async fn serve_with(
         .await;
     cancel.cancel();
     let _ = background.await;
+    scheduler.shutdown().await;
     bots.shutdown().await;
     // Warm CLI processes end with the server (dropping one kills its child).
     state.chat.pool.shutdown_all().await;

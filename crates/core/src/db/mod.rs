@@ -6,6 +6,7 @@ mod brain;
 mod legacy;
 mod pairing;
 mod reworded;
+mod scheduled_runs;
 mod session_contexts;
 mod sessions;
 mod tags;
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 
 pub use brain::{BrainEntityDoc, BrainEntityRow, BrainHit};
 pub use pairing::{PairingRow, PairingStatus};
+pub use scheduled_runs::{AgentStateRow, RunRow};
 pub use sessions::{LinkedBot, ListFilter, NewSession, SessionChanges, SessionRow, SessionStats};
 pub use tags::{normalize_tag, MAX_TAG_CHARS};
 pub use usage::{UsageEntry, UsageTotals};

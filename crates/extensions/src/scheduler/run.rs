@@ -1,0 +1,359 @@
+//! One run of a scheduled agent through the one turn interface: its own session
+//! (`source: scheduler`), the contract's prompt, the run recorded in the ledger from
+//! start to end, and what it wrote.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use parachute_core::chat::{ChatRequest, Turn, TurnEvent};
+use parachute_core::db::NewSession;
+use serde_json::{json, Value};
+
+use super::definition::AgentDef;
+use super::{OutputTarget, Scheduler};
+
+/// How a run is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The journal day to work on (default: yesterday in the agent's zone); the output
+    /// is for the day after.
+    pub date: Option<NaiveDate>,
+    /// Run even if that day was already processed or has no journal.
+    pub force: bool,
+}
+
+/// The contract's default message for a run.
+fn message(output_date: &str, journal_date: &str) -> String {
+    format!(
+        "Today is {output_date}. Please run your daily process based on yesterday ({journal_date}).\n\n\
+         Use read_journal to read the journal for {journal_date}, read_chat_log and \
+         read_recent_journals for more context, and write_output to save what you produce \
+         for {output_date}."
+    )
+}
+
+/// What the agent knows about its owner: `context/curator.md`, else the profile.
+fn user_context(paths: &parachute_core::config::Paths) -> Option<String> {
+    [
+        paths.vault.join("context/curator.md"),
+        paths.vault_dot().join("profile.md"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .filter(|t| !t.trim().is_empty())
+}
+
+/// The name in a `**Name**:` line, else the first heading.
+fn user_name(context: &str) -> Option<String> {
+    context
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("**Name**:").map(str::trim))
+        .or_else(|| parachute_core::vault::frontmatter::first_heading(context))
+        .map(str::to_string)
+}
+
+/// The body as its system prompt (contract §9): `{user_name}`/`{user_context}` filled
+/// in, else the context appended under `## User Context`.
+pub(crate) fn system_prompt(def: &AgentDef, context: Option<&str>) -> String {
+    let body = &def.prompt;
+    if body.contains("{user_name}") || body.contains("{user_context}") {
+        let ctx = context.unwrap_or("");
+        return body
+            .replace(
+                "{user_name}",
+                user_name(ctx).as_deref().unwrap_or("the user"),
+            )
+            .replace("{user_context}", ctx);
+    }
+    match context {
+        Some(c) => format!("{body}\n\n## User Context\n\n{}", c.trim()),
+        None => body.clone(),
+    }
+}
+
+/// Reads the turn to its end: its error, if it failed.
+async fn outcome(turn: &Turn) -> Option<String> {
+    let (mut seen, mut error) = (0usize, None);
+    loop {
+        let events = turn.events_after(seen).await;
+        if events.is_empty() {
+            return error;
+        }
+        for (i, ev) in events {
+            seen = i;
+            if let TurnEvent::Error { error: e, .. } = &*ev {
+                error = Some(e.clone());
+            }
+        }
+    }
+}
+
+/// Removes the agent from the running set however the run ends.
+struct RunningGuard<'a> {
+    s: &'a Scheduler,
+    agent: String,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.s
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.agent);
+    }
+}
+
+/// Why a run did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunRefused {
+    /// The agent is running now.
+    #[error("'{0}' is already running")]
+    AlreadyRunning(String),
+}
+
+/// The journal day a run works on and the day its output is for.
+fn days(def: &AgentDef, opts: &RunOptions) -> (String, String) {
+    let today = Utc::now().with_timezone(&def.timezone).date_naive();
+    let (journal, output) = match opts.date {
+        Some(d) => (d, d.checked_add_days(Days::new(1)).unwrap_or(d)),
+        None => (today.checked_sub_days(Days::new(1)).unwrap_or(today), today),
+    };
+    (journal.to_string(), output.to_string())
+}
+
+impl Scheduler {
+    /// Why the run has nothing to do (the contract's skips), unless forced.
+    fn skip_reason(
+        &self,
+        def: &AgentDef,
+        opts: &RunOptions,
+        journal_date: &str,
+        output_path: &str,
+    ) -> Option<String> {
+        if opts.force {
+            return None;
+        }
+        let gate = self.state.settings.vault_gate();
+        if gate.resolve(output_path).is_ok_and(|p| p.exists()) {
+            return Some(format!("Already processed {journal_date}"));
+        }
+        let needs_journal = def.tools.iter().any(|t| t == "read_journal");
+        let has_journal = parachute_core::vault::journal::read_day(&gate, journal_date)
+            .ok()
+            .flatten()
+            .is_some();
+        (needs_journal && !has_journal).then(|| format!("No journal found for {journal_date}"))
+    }
+
+    /// The run's session and ledger row: (session id, run id).
+    async fn open_run(
+        &self,
+        def: &AgentDef,
+        trigger: &str,
+        occurrence: Option<&str>,
+        output_date: &str,
+    ) -> Option<(String, i64)> {
+        let store = &self.state.store;
+        let session_id = uuid::Uuid::new_v4().to_string();
+        store
+            .insert_session(&NewSession {
+                id: session_id.clone(),
+                title: Some(format!("{} — {output_date}", def.display_name)),
+                module: "daily".into(),
+                source: "scheduler".into(),
+                model: def.model.clone(),
+                trust_level: Some(def.trust_level.as_str().to_string()),
+                metadata: Some(
+                    json!({"scheduled_agent": def.name, "trigger": trigger}).to_string(),
+                ),
+                ..Default::default()
+            })
+            .await
+            .ok()?;
+        let run_id = store
+            .begin_run(&def.name, trigger, occurrence, Some(&session_id))
+            .await
+            .ok()?;
+        Some((session_id, run_id))
+    }
+
+    /// Records how the run ended, pauses a failing agent and tells the hooks; the
+    /// status and whether it paused.
+    async fn close_run(
+        &self,
+        def: &AgentDef,
+        trigger: &str,
+        (session_id, run_id): (&str, i64),
+        error: Option<&str>,
+        written: Option<&str>,
+    ) -> (&'static str, bool) {
+        let status = match (error, written) {
+            (Some(_), _) => "error",
+            (None, Some(_)) => "completed",
+            (None, None) => "completed_no_output",
+        };
+        if let Err(e) = self
+            .state
+            .store
+            .finish_run(run_id, status, written, error)
+            .await
+        {
+            tracing::warn!(agent = %def.name, error = %e, "the run's end could not be recorded");
+        }
+        let paused = error.is_some() && self.pause_if_failing(&def.name).await;
+        tracing::info!(agent = %def.name, status, paused, "scheduled agent run finished");
+        self.state.events.fire(
+            "scheduler.run.finished",
+            json!({"agent": def.name, "run_id": run_id, "status": status, "trigger": trigger,
+                "session_id": session_id, "output_path": written, "error": error,
+                "paused": paused}),
+        );
+        (status, paused)
+    }
+
+    /// Runs `def` now. `trigger` is `schedule`, `missed` or `manual`; `scheduled_for`
+    /// the occurrence it runs for. The result is the contract's `run_daily_agent`
+    /// dictionary.
+    pub(crate) async fn run(
+        &self,
+        def: &AgentDef,
+        trigger: &str,
+        scheduled_for: Option<DateTime<Utc>>,
+        opts: RunOptions,
+    ) -> Result<Value, RunRefused> {
+        let name = def.name.clone();
+        if !self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone())
+        {
+            return Err(RunRefused::AlreadyRunning(name));
+        }
+        let _guard = RunningGuard {
+            s: self,
+            agent: name.clone(),
+        };
+        let occurrence = scheduled_for.map(|t| super::stamp(&t));
+        let (journal_date, output_date) = days(def, &opts);
+        let output_path = def.output_path(&output_date);
+        let mut out = json!({"agent": name, "date": journal_date, "output_date": output_date,
+            "journal_date": journal_date, "model": def.model, "trust_level": def.trust_level,
+            "trigger": trigger});
+
+        if let Some(reason) = self.skip_reason(def, &opts, &journal_date, &output_path) {
+            if let Err(e) = self
+                .state
+                .store
+                .record_skipped(&name, trigger, occurrence.as_deref(), &reason)
+                .await
+            {
+                tracing::warn!(agent = %name, error = %e, "the skipped run could not be recorded");
+            }
+            out["status"] = json!("skipped");
+            out["reason"] = json!(reason);
+            return Ok(out);
+        }
+        let Some((session_id, run_id)) = self
+            .open_run(def, trigger, occurrence.as_deref(), &output_date)
+            .await
+        else {
+            out["status"] = json!("error");
+            out["error"] = json!("the run could not be recorded in the database");
+            return Ok(out);
+        };
+        tracing::info!(agent = %name, trigger, session_id = %session_id, "scheduled agent run started");
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                session_id.clone(),
+                OutputTarget {
+                    agent: name.clone(),
+                    path: output_path.clone(),
+                    date: output_date.clone(),
+                    written: false,
+                },
+            );
+        let paths = self.state.settings.paths.clone();
+        let context = tokio::task::spawn_blocking(move || user_context(&paths))
+            .await
+            .ok()
+            .flatten();
+        let turn = self
+            .state
+            .chat
+            .start(ChatRequest {
+                message: message(&output_date, &journal_date),
+                session_id: Some(session_id.clone()),
+                module: Some("daily".into()),
+                system_prompt: Some(system_prompt(def, context.as_deref())),
+                trust_level: Some(def.trust_level.as_str().to_string()),
+                model: def.model.clone(),
+                ..Default::default()
+            })
+            .await;
+        let error = outcome(&turn).await;
+        let written = self
+            .targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&session_id)
+            .is_some_and(|t| t.written);
+        let (status, _) = self
+            .close_run(
+                def,
+                trigger,
+                (&session_id, run_id),
+                error.as_deref(),
+                written.then_some(output_path.as_str()),
+            )
+            .await;
+        out["status"] = json!(status);
+        out["sdk_session_id"] = json!(session_id);
+        out["session_id"] = json!(session_id);
+        out["run_id"] = json!(run_id);
+        out["mcp_servers"] = json!([parachute_core::chat::extras::OWN_MCP_SERVER]);
+        out["output_written"] = json!(written);
+        out["output_path"] = json!(output_path);
+        if let Some(e) = error {
+            out["error"] = json!(e);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::definition::{parse, Origin};
+    use parachute_core::trust::TrustLevel;
+
+    #[test]
+    fn the_prompt_takes_the_users_context_as_the_contract_says() {
+        let d = parse(
+            "digest",
+            "---\nschedule: \"3:00\"\n---\nHello {user_name}. {user_context}\n",
+            Origin::Vault,
+            "x".into(),
+            TrustLevel::Vault,
+        );
+        let ctx = "# About me\n**Name**: Ada\nLikes gardens.";
+        let p = system_prompt(&d, Some(ctx));
+        assert!(p.starts_with("Hello Ada. # About me"), "{p}");
+        let d = parse(
+            "digest",
+            "---\n---\nBe brief.\n",
+            Origin::Vault,
+            "x".into(),
+            TrustLevel::Vault,
+        );
+        assert_eq!(
+            system_prompt(&d, Some("Likes gardens.")),
+            "Be brief.\n\n## User Context\n\nLikes gardens."
+        );
+        assert_eq!(system_prompt(&d, None), "Be brief.");
+        assert!(message("2026-12-02", "2026-12-01").starts_with(
+            "Today is 2026-12-02. Please run your daily process based on yesterday (2026-12-01)."
+        ));
+    }
+}
