@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::fake_anthropic::FakeAnthropic;
+use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
 use crate::support::{chat_server, wait_until, Dirs, CLI_SLOTS};
 
 fn hook(dir: &std::path::Path, name: &str, script: &str) {
@@ -44,7 +44,7 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         &hooks,
         "record.sh",
         &format!(
-            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed,module.loaded timeout=10\ncat > \"{o}/.$$.json\" && mv \"{o}/.$$.json\" \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/.$$.env\" && mv \"{o}/.$$.env\" \"{o}/$PARACHUTE_EVENT.env\"\n"
+            "#!/bin/sh\n# parachute-hook: events=session.created,message.received,session.completed,module.loaded,module.unloaded,context.approaching_limit,daily.entry.updated timeout=10\ncat > \"{o}/.$$.json\" && mv \"{o}/.$$.json\" \"{o}/$PARACHUTE_EVENT.json\"\nenv > \"{o}/.$$.env\" && mv \"{o}/.$$.env\" \"{o}/$PARACHUTE_EVENT.env\"\n"
         ),
     );
     hook(
@@ -88,6 +88,11 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         "{list}"
     );
 
+    // The conversation is near the end of its context window after this turn.
+    fake.script(vec![FakeTurn {
+        input_tokens: 170_000,
+        ..FakeTurn::text("That was a lot.")
+    }]);
     let events = s
         .chat(json!({"message": "hello hooks", "sessionId": "new"}))
         .await;
@@ -128,6 +133,14 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         serde_json::from_str(&std::fs::read_to_string(out.join("module.loaded.json")).unwrap())
             .unwrap();
     assert_eq!(loaded["bundled"], true, "{loaded}");
+    // Blocking: written before the turn's end.
+    let near: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("context.approaching_limit.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(near["session_id"], done["sessionId"], "{near}");
+    assert!(near["tokens_used"].as_i64().unwrap() >= 170_000, "{near}");
+    assert_eq!(near["context_window"], 200_000);
     let env = std::fs::read_to_string(out.join("session.completed.env")).unwrap();
     assert!(
         !env.contains("sk-ant-test-key") && !env.contains("ANTHROPIC_API_KEY"),
@@ -166,4 +179,31 @@ async fn hooks_get_events_time_out_with_their_children_fail_visibly_and_never_se
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(errors_ok(&seen), "{seen}");
+
+    // A journal entry changed elsewhere and synced in.
+    for text in ["first", "second"] {
+        let body = json!({"root": "Daily", "files": [{"path": "entries/2026-12-01-10-00.md", "content": text}]});
+        let (status, v) = s.send("POST", "/api/sync/push", Some(body)).await;
+        assert_eq!((status, v["pushed"].clone()), (200, json!(1)), "{v}");
+    }
+    let updated = out.join("daily.entry.updated.json");
+    assert!(wait_until(Duration::from_secs(10), || updated.exists()).await);
+    let ev: Value = serde_json::from_str(&std::fs::read_to_string(&updated).unwrap()).unwrap();
+    assert_eq!(ev["id"], "2026-12-01-10-00", "{ev}");
+    assert_eq!(ev["source"], "sync");
+
+    // A module edited on disk is unloaded the moment the server looks.
+    let manifest = d.vault.join(".modules/brain/manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n# edited\n")).unwrap();
+    let (_, list) = s.get("/api/modules").await;
+    assert!(list.to_string().contains("pending_approval"), "{list}");
+    let unloaded = out.join("module.unloaded.json");
+    assert!(wait_until(Duration::from_secs(10), || unloaded.exists()).await);
+    let ev: Value = serde_json::from_str(&std::fs::read_to_string(&unloaded).unwrap()).unwrap();
+    assert_eq!(
+        (ev["name"].as_str(), ev["reason"].as_str()),
+        (Some("brain"), Some("changed")),
+        "{ev}"
+    );
 }

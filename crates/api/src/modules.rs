@@ -84,7 +84,6 @@ struct Approved {
         (status = 409, description = "Changed since shown")))]
 async fn approve(
     caller: Option<Extension<crate::auth_layer::Caller>>,
-    State(state): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
     OptionalJson(body): OptionalJson,
@@ -129,9 +128,6 @@ async fn approve(
             .approve(&n, body.trust_level, body.hash.as_deref())
     })
     .await?;
-    state
-        .events
-        .fire("module.loaded", parachute_extensions::module_event(&module));
     Ok(Json(Approved {
         approved: true,
         message: format!("Module '{name}' approved and enabled"),

@@ -139,9 +139,28 @@ async fn push(
     ApiJson(b): ApiJson<PushBody>,
 ) -> Result<Json<Value>, ApiError> {
     let gate = s.settings.vault_gate();
-    let v = tokio::task::spawn_blocking(move || sync::push(&gate, &b.root, &b.files))
+    let (v, written) = tokio::task::spawn_blocking(move || sync::push(&gate, &b.root, &b.files))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Journal files that arrive by sync are Daily entries created or changed elsewhere.
+    for f in written {
+        let id = f
+            .path
+            .strip_prefix("Daily/entries/")
+            .or_else(|| f.path.strip_prefix("Daily/journals/"))
+            .and_then(|n| n.strip_suffix(".md"));
+        if let Some(id) = id {
+            let event = if f.existed {
+                "daily.entry.updated"
+            } else {
+                "daily.entry.created"
+            };
+            s.events.fire(
+                event,
+                serde_json::json!({"id": id, "path": f.path, "source": "sync"}),
+            );
+        }
+    }
     Ok(Json(v))
 }
 

@@ -41,6 +41,7 @@ impl Extensions {
     /// The extensions of the server in `state` (nothing is read yet).
     pub fn new(state: &AppState) -> Arc<Extensions> {
         let modules = Arc::new(Modules::for_paths(&state.settings.paths));
+        modules.set_events(state.events.clone());
         Arc::new(Extensions {
             hooks: hooks::Hooks::new(state.settings.clone(), modules.clone()),
             scheduler: scheduler::Scheduler::new(state.clone(), modules.clone()),
@@ -52,11 +53,7 @@ impl Extensions {
 
     /// Start-up work: installs the bundled modules not installed before and logs what
     /// waits for approval. Never fails the start.
-    pub async fn start(
-        self: &Arc<Self>,
-        runtime_dir: std::path::PathBuf,
-        events: &parachute_core::notify::EventBus,
-    ) {
+    pub async fn start(self: &Arc<Self>, runtime_dir: std::path::PathBuf) {
         let me = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             // What earlier runs generated for their sessions (skill plugins, MCP configs
@@ -73,9 +70,6 @@ impl Extensions {
             Ok(Ok((installed, list))) => {
                 if !installed.is_empty() {
                     tracing::info!(modules = ?installed, "bundled modules installed");
-                }
-                for v in list.iter().filter(|v| v.status == ModuleStatus::Loaded) {
-                    events.fire("module.loaded", module_event(v));
                 }
                 for v in list.iter().filter(|v| v.status != ModuleStatus::Loaded) {
                     tracing::warn!(module = %v.name, status = ?v.status, error = v.error.as_deref().unwrap_or(""),

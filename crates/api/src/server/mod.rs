@@ -94,9 +94,7 @@ pub async fn serve_with(
     // Bundled modules are installed before the first request can ask for them.
     let extensions = parachute_extensions::Extensions::new(&state);
     state.events.set_listener(extensions.hooks.clone());
-    extensions
-        .start(state.settings.paths.runtime_dir(), &state.events)
-        .await;
+    extensions.start(state.settings.paths.runtime_dir()).await;
     state
         .chat
         .set_extras_source(parachute_extensions::session::VaultExtras::new(

@@ -972,6 +972,19 @@ impl ChatService {
                     tracing::error!(error = %e, "could not record usage");
                 }
             }
+            // A conversation near the end of its context window: hooks (blocking, as
+            // the contract has it) may act before the next turn.
+            let used = context_tokens(&entries);
+            if used * 100 >= CONTEXT_WINDOW_TOKENS * APPROACHING_LIMIT_PERCENT {
+                self.fire_wait(
+                    "context.approaching_limit",
+                    serde_json::json!({"session_id": id, "tokens_used": used,
+                        "context_window": CONTEXT_WINDOW_TOKENS,
+                        "percent": used * 100 / CONTEXT_WINDOW_TOKENS,
+                        "model": entries.last().map(|e| e.model.clone())}),
+                )
+                .await;
+            }
         }
         match outcome {
             Ok(result) => {
@@ -1342,6 +1355,20 @@ fn internal(msg: &str, session_id: Option<&str>) -> TurnEvent {
 
 fn last_line(s: &str) -> &str {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+/// The context window of the Claude models, in tokens.
+const CONTEXT_WINDOW_TOKENS: i64 = 200_000;
+
+/// At what share of the window (percent) `context.approaching_limit` fires.
+const APPROACHING_LIMIT_PERCENT: i64 = 80;
+
+/// The tokens the conversation filled at its last model call: that call's whole input
+/// (cached or not) and its output.
+fn context_tokens(entries: &[crate::db::UsageEntry]) -> i64 {
+    entries.last().map_or(0, |e| {
+        e.input_tokens + e.cache_creation_input_tokens + e.cache_read_input_tokens + e.output_tokens
+    })
 }
 
 /// Whether `tool` is one of Parachute's own MCP server's tools.

@@ -201,7 +201,8 @@ fn err(path: &str, e: impl std::fmt::Display) -> Value {
 }
 
 /// `POST /api/sync/push`: writes each file; failures are listed, the rest written.
-pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> Value {
+pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> (Value, Vec<Pushed>) {
+    let mut written = Vec::new();
     let mut pushed = 0;
     let mut errors = Vec::new();
     for f in files {
@@ -227,14 +228,32 @@ pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> Value {
         }
         match target(gate, root, path) {
             Ok(t) if t.is_dir() => errors.push(err(path, "is a directory")),
-            Ok(t) => match crate::util::fs::write_atomic(&t, &bytes, None) {
-                Ok(()) => pushed += 1,
-                Err(e) => errors.push(err(path, e)),
-            },
+            Ok(t) => {
+                let existed = t.exists();
+                match crate::util::fs::write_atomic(&t, &bytes, None) {
+                    Ok(()) => {
+                        pushed += 1;
+                        written.push(Pushed {
+                            path: super::relative_to_vault(gate.root(), &t),
+                            existed,
+                        });
+                    }
+                    Err(e) => errors.push(err(path, e)),
+                }
+            }
             Err(e) => errors.push(err(path, e)),
         }
     }
-    json!({"pushed": pushed, "errors": errors})
+    (json!({"pushed": pushed, "errors": errors}), written)
+}
+
+/// A file a push wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pushed {
+    /// Vault-relative.
+    pub path: String,
+    /// Whether it replaced a file.
+    pub existed: bool,
 }
 
 /// `POST /api/sync/pull`: the files asked for, text or base64.

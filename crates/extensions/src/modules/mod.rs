@@ -16,7 +16,7 @@ pub mod tree;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use parachute_core::trust::TrustLevel;
 use serde::Serialize;
@@ -142,6 +142,11 @@ pub struct Modules {
     cache: Mutex<HashMap<String, (String, TreeDigest)>>,
     /// Serializes approvals (read-modify-write of the file).
     write: Mutex<()>,
+    /// The modules loaded when last looked at, with their event data (none before the
+    /// first look).
+    loaded: Mutex<Option<BTreeMap<String, serde_json::Value>>>,
+    /// Where `module.loaded` / `module.unloaded` go.
+    events: std::sync::OnceLock<Arc<parachute_core::notify::EventBus>>,
 }
 
 struct Scanned {
@@ -160,6 +165,51 @@ impl Modules {
             approvals: ApprovalFile::new(approvals_file),
             cache: Mutex::default(),
             write: Mutex::default(),
+            loaded: Mutex::default(),
+            events: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sends `module.loaded` when a module becomes enabled (the first look counts) and
+    /// `module.unloaded` when one stops being enabled (changed, invalid or removed), to
+    /// `events`. Set once.
+    pub fn set_events(&self, events: Arc<parachute_core::notify::EventBus>) {
+        let _ = self.events.set(events);
+    }
+
+    /// Compares the loaded modules with the last look and fires the transitions.
+    fn note_loaded(&self, views: &[ModuleView]) {
+        let Some(bus) = self.events.get() else {
+            return;
+        };
+        let now: BTreeMap<String, serde_json::Value> = views
+            .iter()
+            .filter(|v| v.status == ModuleStatus::Loaded)
+            .map(|v| (v.name.clone(), crate::module_event(v)))
+            .collect();
+        let before = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now.clone())
+            .unwrap_or_default();
+        for (name, data) in &now {
+            if !before.contains_key(name) {
+                bus.fire("module.loaded", data.clone());
+            }
+        }
+        for (name, mut data) in before {
+            if !now.contains_key(&name) {
+                let why = views
+                    .iter()
+                    .find(|v| v.name == name)
+                    .map_or("removed", |v| match v.status {
+                        ModuleStatus::Invalid => "invalid",
+                        _ => "changed",
+                    });
+                data["reason"] = serde_json::json!(why);
+                bus.fire("module.unloaded", data);
+            }
         }
     }
 
@@ -216,6 +266,7 @@ impl Modules {
             views.push(view);
             newly_bundled.extend(record);
         }
+        self.note_loaded(&views);
         if !newly_bundled.is_empty() {
             // Record bundled approvals so the file shows what is enabled and why.
             let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -241,22 +292,29 @@ impl Modules {
         let Ok(known) = self.approvals.read() else {
             return Vec::new();
         };
-        self.scan()
+        let mut views = Vec::new();
+        let enabled = self
+            .scan()
             .into_iter()
             .filter_map(|s| {
                 let (view, _) = self.view(&s, known.get(&s.name));
-                if view.status != ModuleStatus::Loaded {
+                let loaded = view.status == ModuleStatus::Loaded;
+                let level = view.approved_trust_level.unwrap_or(TrustLevel::Vault);
+                views.push(view);
+                if !loaded {
                     return None;
                 }
                 Some(EnabledModule {
                     name: s.name,
                     dir: s.dir,
-                    trust_level: view.approved_trust_level.unwrap_or(TrustLevel::Vault),
+                    trust_level: level,
                     requests: s.requests,
                     digest: s.digest.ok()?,
                 })
             })
-            .collect()
+            .collect();
+        self.note_loaded(&views);
+        enabled
     }
 
     /// Whether module `name` is enabled.
@@ -323,6 +381,9 @@ impl Modules {
         self.approvals.write(&all).map_err(ModuleError::Approvals)?;
         tracing::info!(module = name, hash = %&digest.hash[..12], level = %level, "module approved");
         let (view, _) = self.view(&s, all.get(name));
+        drop(_guard);
+        // The approval is a transition: module.loaded fires now.
+        let _ = self.list();
         Ok(view)
     }
 
