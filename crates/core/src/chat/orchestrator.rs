@@ -942,6 +942,29 @@ impl ChatService {
         }
     }
 
+    /// Records a turn's usage; a conversation near the end of its context window fires
+    /// `context.approaching_limit` (blocking, as the contract has it), so hooks may act
+    /// before the next turn.
+    async fn record_usage(&self, id: &str, entries: &[crate::db::UsageEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.record_usage(id, entries).await {
+            tracing::error!(error = %e, "could not record usage");
+        }
+        let used = context_tokens(entries);
+        if used * 100 >= CONTEXT_WINDOW_TOKENS * APPROACHING_LIMIT_PERCENT {
+            self.fire_wait(
+                "context.approaching_limit",
+                serde_json::json!({"session_id": id, "tokens_used": used,
+                    "context_window": CONTEXT_WINDOW_TOKENS,
+                    "percent": used * 100 / CONTEXT_WINDOW_TOKENS,
+                    "model": entries.last().map(|e| e.model.clone())}),
+            )
+            .await;
+        }
+    }
+
     /// After the stream: usage and cost, the session row, the final `text` and `done`
     /// (or the error), and the process back to the warm pool.
     async fn settle(
@@ -966,25 +989,7 @@ impl ChatService {
             let total = result.total_cost_usd;
             let cost = turn_cost(total.unwrap_or(0.0), process.reported_cost_usd);
             process.reported_cost_usd = total.unwrap_or(0.0);
-            let entries = st.usage_with_cost(cost);
-            if !entries.is_empty() {
-                if let Err(e) = self.store.record_usage(&id, &entries).await {
-                    tracing::error!(error = %e, "could not record usage");
-                }
-            }
-            // A conversation near the end of its context window: hooks (blocking, as
-            // the contract has it) may act before the next turn.
-            let used = context_tokens(&entries);
-            if used * 100 >= CONTEXT_WINDOW_TOKENS * APPROACHING_LIMIT_PERCENT {
-                self.fire_wait(
-                    "context.approaching_limit",
-                    serde_json::json!({"session_id": id, "tokens_used": used,
-                        "context_window": CONTEXT_WINDOW_TOKENS,
-                        "percent": used * 100 / CONTEXT_WINDOW_TOKENS,
-                        "model": entries.last().map(|e| e.model.clone())}),
-                )
-                .await;
-            }
+            self.record_usage(&id, &st.usage_with_cost(cost)).await;
         }
         match outcome {
             Ok(result) => {

@@ -118,6 +118,26 @@ pub enum SchedulerError {
     /// The ledger failed.
     #[error("the scheduler's ledger failed: {0}")]
     Db(#[from] parachute_core::db::DbError),
+    /// The run's task ended abnormally.
+    #[error("the run stopped: {0}")]
+    Stopped(String),
+}
+
+/// What of the definitions decides the plan: names, schedules, zones, on/off, problems.
+fn signature(defs: &[AgentDef]) -> Vec<String> {
+    defs.iter()
+        .map(|d| {
+            format!(
+                "{}|{:?}|{}|{}|{:?}|{:?}",
+                d.name,
+                d.schedule.as_ref().map(|s| &s.text),
+                d.timezone.name(),
+                d.enabled,
+                d.missed,
+                d.problem
+            )
+        })
+        .collect()
 }
 
 /// Where the engine's jobs send the occurrence they fire (agent, instant).
@@ -201,6 +221,29 @@ impl Scheduler {
             }
         }
         self.reload().await?;
+        // Edited definitions take effect without a reload call: every 30 s the files
+        // are read again, and the agents planned anew if their schedules changed.
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                let Some(s) = me.upgrade() else {
+                    break;
+                };
+                if !s.is_running().await {
+                    break;
+                }
+                let now = signature(&s.definitions().await);
+                if seen.as_ref().is_some_and(|old| *old != now) {
+                    tracing::info!("scheduled agent definitions changed; planning again");
+                    if let Err(e) = s.reload().await {
+                        tracing::warn!(error = %e, "the scheduler could not reload");
+                    }
+                }
+                seen = Some(now);
+            }
+        });
         Ok(())
     }
 
@@ -467,7 +510,16 @@ impl Scheduler {
                 problem: problem.clone(),
             });
         }
-        Ok(self.run(&def, "manual", None, opts).await?)
+        // Its own task: a caller that stops waiting (a closed HTTP request) does not
+        // cut the run off.
+        let Some(me) = self.me.upgrade() else {
+            return Err(SchedulerError::NotFound(name.to_string()));
+        };
+        let run = tokio::spawn(async move { me.run(&def, "manual", None, opts).await });
+        match run.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(SchedulerError::Stopped(e.to_string())),
+        }
     }
 
     /// Every agent with its next run, pause state and latest run.
