@@ -92,8 +92,16 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // MCP over HTTP.
+    // MCP over HTTP, with an API key (as any client but a session's CLI).
     progress(&format!("{CALLS} MCP calls over HTTP"));
+    let key: Value = http
+        .post(format!("{base}/api/auth/keys"))
+        .json(&json!({"label": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key = key["key"].as_str().unwrap_or_default().to_string();
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "get_journal", "arguments": {"date": "2026-11-30"}}});
     let mut over_http = Vec::with_capacity(CALLS);
@@ -102,6 +110,7 @@ async fn main() -> Result<()> {
         let v: Value = http
             .post(format!("{base}/mcp"))
             .header("Accept", "application/json, text/event-stream")
+            .header("X-API-Key", &key)
             .json(&call)
             .send()
             .await?

@@ -17,8 +17,12 @@ CREATE INDEX IF NOT EXISTS idx_scheduled_runs_occurrence ON scheduled_runs(agent
 
 CREATE TABLE IF NOT EXISTS scheduled_agents (
     name TEXT PRIMARY KEY,
-    first_seen TEXT NOT NULL,       -- occurrences before this are never "missed"
+    first_seen TEXT NOT NULL,       -- when the scheduler first saw it
+    schedule_sig TEXT,              -- its schedule as last planned (text, zone, on/off)
+    planned_since TEXT,             -- since when that schedule holds: occurrences before
+                                    -- it (or before a resume) are never "missed"
     paused_at TEXT,                 -- set after consecutive failures; cleared on resume
     pause_reason TEXT,
-    resumed_at TEXT
+    resumed_at TEXT,
+    resumed_after_run INTEGER NOT NULL DEFAULT 0  -- failures count from runs after this id
 );

@@ -15,8 +15,16 @@ use super::AgentsAction;
 /// How long `agents run` waits for a run to end.
 const RUN_WAIT: Duration = Duration::from_secs(30 * 60);
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("-")
+/// A field as text for the terminal: control characters (escape sequences) shown as
+/// `?`, since agent files and model errors are not ours.
+fn s(v: &Value, k: &str) -> String {
+    printable(v.get(k).and_then(Value::as_str).unwrap_or("-"))
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn agent_line(a: &Value) -> String {
@@ -49,10 +57,12 @@ fn run_line(r: &Value) -> String {
         s(r, "trigger"),
         s(r, "started_at"),
         s(r, "outcome"),
-        r.get("error")
-            .and_then(Value::as_str)
-            .or_else(|| r.get("output_path").and_then(Value::as_str))
-            .unwrap_or("")
+        printable(
+            r.get("error")
+                .and_then(Value::as_str)
+                .or_else(|| r.get("output_path").and_then(Value::as_str))
+                .unwrap_or("")
+        )
     )
 }
 
@@ -100,7 +110,7 @@ pub async fn run(ov: &Overrides, action: AgentsAction) -> anyhow::Result<ExitCod
                 eprintln!("{name}: {}", detail(&v));
                 return Ok(ExitCode::FAILURE);
             }
-            match s(&v, "status") {
+            match s(&v, "status").as_str() {
                 "skipped" => println!("{name}: skipped ({})", s(&v, "reason")),
                 st => println!(
                     "{name}: {st}; output {}{}",

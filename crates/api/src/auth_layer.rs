@@ -70,6 +70,11 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
     let grant = presented
         .filter(|_| is_mcp)
         .and_then(|t| state.mcp_grants.verify(t));
+    // A grant that does not verify (another server's, a forged one) is refused outright.
+    if is_mcp && grant.is_none() && presented.is_some_and(|t| t.starts_with("pmcp.")) {
+        tracing::info!(peer = ?peer, "refused an MCP call with an invalid grant");
+        return ApiError::Unauthorized.into_response();
+    }
     if let Some(g) = grant {
         tracing::debug!(session_id = %g.session_id, level = %g.level, "MCP call with a session grant");
         req.extensions_mut().insert(g);

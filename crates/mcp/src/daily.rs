@@ -32,9 +32,8 @@ fn chat_log(v: &Vault, date: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-/// The last `days` days up to today, newest first.
-fn recent_days(days: i64) -> Vec<String> {
-    let today = Utc::now().date_naive();
+/// The last `days` days up to `today`, newest first.
+fn recent_days(days: i64, today: NaiveDate) -> Vec<String> {
     (0..days.clamp(1, 30) as u64)
         .filter_map(|n| today.checked_sub_days(Days::new(n)))
         .map(|d| d.to_string())
@@ -63,9 +62,22 @@ pub(crate) async fn read_chat_log(v: &Vault, p: DateArg) -> ToolOutcome {
     }
 }
 
-pub(crate) async fn read_recent_journals(v: &Vault, p: DaysArg) -> ToolOutcome {
+/// "Today" for the caller: a scheduled run's output day (its agent's zone), else this
+/// machine's date.
+fn today(v: &Vault, session: Option<&str>) -> NaiveDate {
+    session
+        .and_then(|s| v.ext.scheduler.output_target(s))
+        .and_then(|t| date_of(&t.date).ok())
+        .unwrap_or_else(|| chrono::Local::now().date_naive())
+}
+
+pub(crate) async fn read_recent_journals(
+    v: &Vault,
+    p: DaysArg,
+    session: Option<&str>,
+) -> ToolOutcome {
     let gate = v.state.settings.vault_gate();
-    let days = recent_days(p.days);
+    let days = recent_days(p.days, today(v, session));
     let out = tokio::task::spawn_blocking(move || {
         days.into_iter()
             .filter_map(|d| {
@@ -81,9 +93,13 @@ pub(crate) async fn read_recent_journals(v: &Vault, p: DaysArg) -> ToolOutcome {
     Ok(Value::Array(out))
 }
 
-pub(crate) async fn read_recent_sessions(v: &Vault, p: DaysArg) -> ToolOutcome {
+pub(crate) async fn read_recent_sessions(
+    v: &Vault,
+    p: DaysArg,
+    session: Option<&str>,
+) -> ToolOutcome {
     Ok(Value::Array(
-        recent_days(p.days)
+        recent_days(p.days, today(v, session))
             .into_iter()
             .filter_map(|d| {
                 chat_log(v, &d).map(|c| json!({"date": d, "content": truncate(&c, 3_000)}))

@@ -338,8 +338,10 @@ impl VaultTools {
     async fn read_recent_journals(
         &self,
         Parameters(p): Parameters<DaysArg>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        answer(daily::read_recent_journals(&self.vault, p).await)
+        let who = caller(&self.vault, &rc);
+        answer(daily::read_recent_journals(&self.vault, p, who.session_id.as_deref()).await)
     }
 
     #[tool(
@@ -348,8 +350,10 @@ impl VaultTools {
     async fn read_recent_sessions(
         &self,
         Parameters(p): Parameters<DaysArg>,
+        rc: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        answer(daily::read_recent_sessions(&self.vault, p).await)
+        let who = caller(&self.vault, &rc);
+        answer(daily::read_recent_sessions(&self.vault, p, who.session_id.as_deref()).await)
     }
 
     #[tool(

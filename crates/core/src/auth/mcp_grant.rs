@@ -1,7 +1,7 @@
 //! Grants for Parachute's own MCP server at `/mcp`: each chat session's CLI is handed a
 //! bearer token naming its session and trust level, so the server answers it with that
-//! session's confinement (and no API key ever reaches an agent). Tokens are keyed
-//! hashes under a secret made at start: they hold for the server's life, are the same
+//! session's confinement (and no API key ever reaches an agent). Tokens are HMACs
+//! under a secret made at start: they hold for the server's life, are the same
 //! for the same session and level (the warm-process fingerprint stays stable), and need
 //! no table.
 
@@ -42,11 +42,23 @@ impl std::fmt::Debug for McpGrants {
 }
 
 impl McpGrants {
+    /// HMAC-SHA256 of `claim` under the secret.
     fn mac(&self, claim: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(self.secret);
-        h.update(claim.as_bytes());
-        hex::encode(h.finalize())
+        let (mut inner_key, mut outer_key) = ([0x36u8; 64], [0x5cu8; 64]);
+        for (i, b) in self.secret.iter().enumerate() {
+            inner_key[i] ^= b;
+            outer_key[i] ^= b;
+        }
+        let inner = Sha256::new()
+            .chain_update(inner_key)
+            .chain_update(claim.as_bytes())
+            .finalize();
+        hex::encode(
+            Sha256::new()
+                .chain_update(outer_key)
+                .chain_update(inner)
+                .finalize(),
+        )
     }
 
     /// The token for `session_id` at `level`.

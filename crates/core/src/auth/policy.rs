@@ -159,6 +159,12 @@ pub fn requires_key(mode: AuthMode, path: &str, local: bool, key_count: usize) -
     if path == "/api/health" || !(under_api || ui_page || mcp) {
         return AccessDecision::Pass;
     }
+    // The MCP server over HTTP answers only a key or a session's grant, even on this
+    // machine (where `parachute mcp` serves it over stdio): a program that can reach
+    // loopback gets nothing from it without one.
+    if mcp && mode != AuthMode::Disabled {
+        return AccessDecision::NeedKey;
+    }
     match mode {
         // No keys exist in this mode, so only this machine (checked as for the loopback
         // bypass: Host, Origin) may come in; the server listens on loopback anyway.
@@ -359,7 +365,9 @@ mod tests {
             (Remote, "/uix", false, 1, Pass),
             // So is the MCP server.
             (Remote, "/mcp", false, 1, NeedKey),
-            (Remote, "/mcp", true, 1, Pass),
+            (Remote, "/mcp", true, 1, NeedKey),
+            (Remote, "/mcp", true, 0, NeedKey),
+            (Disabled, "/mcp", true, 0, Pass),
             (Always, "/mcp", true, 1, NeedKey),
             (Remote, "/mcpx", false, 1, Pass),
         ];

@@ -43,6 +43,8 @@ pub struct AgentStateRow {
     pub pause_reason: Option<String>,
     /// When it was last resumed.
     pub resumed_at: Option<String>,
+    /// Since when its current schedule holds (its first sighting, a schedule change).
+    pub planned_since: Option<String>,
 }
 
 const RUN_COLUMNS: &str = "id, agent, trigger, scheduled_for, started_at, finished_at, outcome, \
@@ -182,11 +184,36 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(sqlx::query_as::<_, AgentStateRow>(
-            "SELECT name, first_seen, paused_at, pause_reason, resumed_at FROM scheduled_agents WHERE name = ?",
+            "SELECT name, first_seen, paused_at, pause_reason, resumed_at, planned_since \
+             FROM scheduled_agents WHERE name = ?",
         )
         .bind(name)
         .fetch_one(self.pool())
         .await?)
+    }
+
+    /// Records the agent's schedule as planned now (`sig`: its text, zone, on/off); when
+    /// it differs from the last one, the schedule holds from now. Returns since when the
+    /// current schedule holds.
+    pub async fn note_schedule(&self, name: &str, sig: &str) -> Result<String, DbError> {
+        self.agent_state(name).await?;
+        sqlx::query(
+            "UPDATE scheduled_agents SET schedule_sig = ?, planned_since = ? \
+             WHERE name = ? AND (schedule_sig IS NULL OR schedule_sig <> ?)",
+        )
+        .bind(sig)
+        .bind(now())
+        .bind(name)
+        .bind(sig)
+        .execute(self.pool())
+        .await?;
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            "SELECT planned_since FROM scheduled_agents WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?
+        .unwrap_or_else(now))
     }
 
     /// Pauses the agent.
@@ -205,9 +232,12 @@ impl Store {
     pub async fn resume_agent(&self, name: &str) -> Result<bool, DbError> {
         let was = self.agent_state(name).await?.paused_at.is_some();
         sqlx::query(
-            "UPDATE scheduled_agents SET paused_at = NULL, pause_reason = NULL, resumed_at = ? WHERE name = ?",
+            "UPDATE scheduled_agents SET paused_at = NULL, pause_reason = NULL, resumed_at = ?, \
+             resumed_after_run = (SELECT COALESCE(MAX(id), 0) FROM scheduled_runs WHERE agent = ?) \
+             WHERE name = ?",
         )
         .bind(now())
+        .bind(name)
         .bind(name)
         .execute(self.pool())
         .await?;
@@ -217,14 +247,14 @@ impl Store {
     /// How many of the agent's most recent finished runs since it was last resumed
     /// failed in a row.
     pub async fn consecutive_failures(&self, name: &str) -> Result<usize, DbError> {
-        let state = self.agent_state(name).await?;
-        let since = state.resumed_at.unwrap_or_default();
+        self.agent_state(name).await?;
         let outcomes = sqlx::query_scalar::<_, String>(
-            "SELECT outcome FROM scheduled_runs WHERE agent = ? AND started_at >= ? \
+            "SELECT outcome FROM scheduled_runs WHERE agent = ? \
+             AND id > (SELECT resumed_after_run FROM scheduled_agents WHERE name = ?) \
              AND outcome IN ('completed', 'completed_no_output', 'error') ORDER BY id DESC LIMIT 20",
         )
         .bind(name)
-        .bind(since)
+        .bind(name)
         .fetch_all(self.pool())
         .await?;
         Ok(outcomes.iter().take_while(|o| *o == "error").count())
@@ -282,5 +312,18 @@ mod tests {
             .await
             .unwrap();
         assert!(store.occurrence_handled("digest", at).await.unwrap());
+
+        // A schedule holds from when it was first planned; a change starts it anew.
+        let since = store.note_schedule("digest", "3:00|UTC|on").await.unwrap();
+        assert_eq!(
+            store.note_schedule("digest", "3:00|UTC|on").await.unwrap(),
+            since
+        );
+        let changed = store.note_schedule("digest", "4:00|UTC|on").await.unwrap();
+        assert!(changed >= since);
+        assert_eq!(
+            store.agent_state("digest").await.unwrap().planned_since,
+            Some(changed)
+        );
     }
 }

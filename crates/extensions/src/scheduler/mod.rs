@@ -123,6 +123,16 @@ pub enum SchedulerError {
     Stopped(String),
 }
 
+/// An agent's schedule as it decides its times: the text, the zone, on or off.
+fn schedule_sig(def: &AgentDef) -> String {
+    format!(
+        "{}|{}|{}",
+        def.schedule.as_ref().map_or("", |s| s.text.as_str()),
+        def.timezone.name(),
+        def.enabled
+    )
+}
+
 /// What of the definitions decides the plan: names, schedules, zones, on/off, problems.
 fn signature(defs: &[AgentDef]) -> Vec<String> {
     defs.iter()
@@ -161,6 +171,9 @@ pub struct Scheduler {
     ///
     /// [`start`]: Scheduler::start
     fired: Mutex<Option<Fired>>,
+    /// Per agent, the latest occurrence taken (by its job or by catch-up): each is
+    /// handled once, whatever fires or reloads in between.
+    claimed: Mutex<HashMap<String, DateTime<Utc>>>,
     me: Weak<Scheduler>,
 }
 
@@ -177,8 +190,30 @@ impl Scheduler {
             running: Mutex::default(),
             targets: Mutex::default(),
             fired: Mutex::default(),
+            claimed: Mutex::default(),
             me: me.clone(),
         })
+    }
+
+    /// Takes occurrence `at` of `agent`: false when it (or a later one) was taken.
+    fn claim(&self, agent: &str, at: DateTime<Utc>) -> bool {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        match claimed.get(agent) {
+            Some(last) if *last >= at => false,
+            _ => {
+                claimed.insert(agent.to_string(), at);
+                true
+            }
+        }
+    }
+
+    /// The latest occurrence of `agent` taken, if any.
+    fn last_claimed(&self, agent: &str) -> Option<DateTime<Utc>> {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agent)
+            .copied()
     }
 
     /// Whether it has been started.
@@ -224,8 +259,8 @@ impl Scheduler {
         // Edited definitions take effect without a reload call: every 30 s the files
         // are read again, and the agents planned anew if their schedules changed.
         let me = self.me.clone();
+        let mut seen = Some(signature(&self.definitions().await));
         tokio::spawn(async move {
-            let mut seen = None;
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(30)).await;
                 let Some(s) = me.upgrade() else {
@@ -307,16 +342,25 @@ impl Scheduler {
             }
         }
         for def in &defs {
+            // A changed schedule (or one switched back on) holds from now: what its new
+            // times would have run before is not "missed".
+            let since = self
+                .state
+                .store
+                .note_schedule(&def.name, &schedule_sig(def))
+                .await?;
             if self.schedulable(def).await? {
-                self.catch_up(def).await?;
+                self.catch_up(def, &since).await?;
                 self.plan(def, Utc::now()).await;
             }
         }
         self.statuses(defs).await
     }
 
-    /// Deals with the agent's last occurrence if it was missed.
-    async fn catch_up(&self, def: &AgentDef) -> Result<(), SchedulerError> {
+    /// Deals with the agent's last occurrence if it was missed: one after its current
+    /// schedule began to hold (`since`) and after any resume, not run or skipped (a run
+    /// cut off by a stop counts as missed).
+    async fn catch_up(&self, def: &AgentDef, since: &str) -> Result<(), SchedulerError> {
         let Some(schedule) = &def.schedule else {
             return Ok(());
         };
@@ -325,11 +369,29 @@ impl Scheduler {
         let Some(last) = schedule.last_at_or_before(now, def.timezone) else {
             return Ok(());
         };
-        let first_seen = DateTime::parse_from_rfc3339(&state.first_seen)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(now);
-        let at = stamp(&last);
-        if last <= first_seen || self.state.store.occurrence_handled(&def.name, &at).await? {
+        let parse = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+        };
+        let holds_from = [
+            Some(state.first_seen.as_str()),
+            Some(since),
+            state.resumed_at.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(parse)
+        .max()
+        .unwrap_or(now);
+        if last <= holds_from
+            || self
+                .state
+                .store
+                .occurrence_handled(&def.name, &stamp(&last))
+                .await?
+            || !self.claim(&def.name, last)
+        {
             return Ok(());
         }
         self.missed(def.clone(), last).await;
@@ -386,11 +448,13 @@ impl Scheduler {
         });
     }
 
-    /// Plans the agent's first occurrence after `after` as a one-shot job.
+    /// Plans the agent's first occurrence after `after` (and after any occurrence
+    /// already taken) as a one-shot job.
     async fn plan(&self, def: &AgentDef, after: DateTime<Utc>) {
         let Some(schedule) = &def.schedule else {
             return;
         };
+        let after = self.last_claimed(&def.name).map_or(after, |c| c.max(after));
         let Some(next) = schedule.next_after(after, def.timezone) else {
             return;
         };
@@ -438,13 +502,25 @@ impl Scheduler {
     /// An occurrence came: run it (or apply the `missed` policy if it comes late), and
     /// plan the next.
     async fn fire(&self, name: &str, at: DateTime<Utc>) {
-        let def = match self.definition(name).await {
-            Ok(d) => d,
-            Err(_) => return,
+        // Taken at once (a reload or catch-up in the meantime leaves it alone); a second
+        // job for the same occurrence does nothing.
+        if !self.claim(name, at) {
+            return;
+        }
+        let Ok(def) = self.definition(name).await else {
+            // Gone (deleted, or renamed: a reload plans what is there now).
+            return;
         };
         match self.schedulable(&def).await {
             Ok(true) => {}
-            _ => return,
+            Ok(false) => return,
+            Err(e) => {
+                // The ledger could not be read now: this occurrence is lost, the next
+                // one is still planned.
+                tracing::warn!(agent = %name, error = %e, "a scheduled run was not started");
+                self.plan(&def, at).await;
+                return;
+            }
         }
         // Never before its time.
         if let Ok(early) = (at - Utc::now()).to_std() {

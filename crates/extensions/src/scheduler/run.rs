@@ -110,9 +110,13 @@ pub enum RunRefused {
     AlreadyRunning(String),
 }
 
-/// The journal day a run works on and the day its output is for.
-fn days(def: &AgentDef, opts: &RunOptions) -> (String, String) {
-    let today = Utc::now().with_timezone(&def.timezone).date_naive();
+/// The journal day a run works on and the day its output is for: the day before and
+/// the day of its occurrence (or of now) in the agent's zone, unless a date was given.
+fn days(def: &AgentDef, opts: &RunOptions, at: Option<DateTime<Utc>>) -> (String, String) {
+    let today = at
+        .unwrap_or_else(Utc::now)
+        .with_timezone(&def.timezone)
+        .date_naive();
     let (journal, output) = match opts.date {
         Some(d) => (d, d.checked_add_days(Days::new(1)).unwrap_or(d)),
         None => (today.checked_sub_days(Days::new(1)).unwrap_or(today), today),
@@ -234,7 +238,7 @@ impl Scheduler {
             agent: name.clone(),
         };
         let occurrence = scheduled_for.map(|t| super::stamp(&t));
-        let (journal_date, output_date) = days(def, &opts);
+        let (journal_date, output_date) = days(def, &opts, scheduled_for);
         let output_path = def.output_path(&output_date);
         let mut out = json!({"agent": name, "date": journal_date, "output_date": output_date,
             "journal_date": journal_date, "model": def.model, "trust_level": def.trust_level,
