@@ -30,6 +30,16 @@ fn outcome(result: &impl serde::Serialize) -> (Value, bool) {
     )
 }
 
+async fn tool_names(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
 fn args(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
@@ -57,13 +67,7 @@ async fn stdio_serves_the_vault_tools_to_an_mcp_client() {
             .name,
         "parachute"
     );
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = tool_names(&client).await;
     // write_output belongs to scheduled runs only.
     assert!(!names.iter().any(|n| n == "write_output"), "{names:?}");
     for t in [
@@ -155,13 +159,7 @@ async fn stdio_serves_the_vault_tools_to_an_mcp_client() {
     cmd.args(["mcp", "--trust", "vault"])
         .stderr(std::process::Stdio::null());
     let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = tool_names(&client).await;
     assert!(names.contains(&"get_journal".to_string()));
     assert!(
         !names

@@ -164,6 +164,11 @@ async fn resume(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    resumed(&ext, name).await
+}
+
+/// Lifts a pause after failures: `{success, agent, was_paused}`.
+async fn resumed(ext: &Extensions, name: String) -> Result<Json<Value>, ApiError> {
     let was = ext.scheduler.resume(&name).await?;
     Ok(Json(
         json!({"success": true, "agent": name, "was_paused": was}),
@@ -261,10 +266,7 @@ async fn daily_reset(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let was = ext.scheduler.resume(&name).await?;
-    Ok(Json(
-        json!({"success": true, "agent": name, "was_paused": was}),
-    ))
+    resumed(&ext, name).await
 }
 
 #[derive(Deserialize, IntoParams)]

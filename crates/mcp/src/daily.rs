@@ -1,4 +1,4 @@
-//! The daily-agent tools (contract §9): the journal and chat log of a day, the recent
+//! The daily-agent tools: the journal and chat log of a day, the recent
 //! ones, and `write_output`, which only a scheduled run's session has (it writes that
 //! run's output file, through the vault gate).
 

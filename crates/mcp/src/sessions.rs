@@ -1,4 +1,4 @@
-//! The session tools (contract §13.1): search, recent, one session with its messages,
+//! The session tools: search, recent, one session with its messages,
 //! and tags. Offered only to callers at `full` (see [`crate::access`]).
 
 use parachute_core::chat::transcript;

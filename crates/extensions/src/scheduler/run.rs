@@ -50,7 +50,7 @@ fn user_name(context: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The body as its system prompt (contract §9): `{user_name}`/`{user_context}` filled
+/// The body as its system prompt: `{user_name}`/`{user_context}` filled
 /// in, else the context appended under `## User Context`.
 pub(crate) fn system_prompt(def: &AgentDef, context: Option<&str>) -> String {
     let body = &def.prompt;
