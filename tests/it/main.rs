@@ -29,6 +29,7 @@ mod sandbox;
 mod scheduler;
 mod secrets;
 mod security;
+mod spare;
 mod sync;
 mod trust;
 mod ui;

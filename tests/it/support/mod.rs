@@ -44,6 +44,9 @@ impl Dirs {
         let mut c = Command::new(BIN);
         c.env("PARACHUTE_HOME", &self.home)
             .env("PARACHUTE_KEYRING", "off")
+            // No CLI started ahead unless a test asks (`tests/it/spare.rs`): most tests
+            // count processes or use a stand-in CLI.
+            .env("SPARE_CLI_PROCESSES", "0")
             .env_remove("VAULT_PATH")
             .env_remove("AUTH_MODE")
             .env_remove("CLAUDE_CODE_OAUTH_TOKEN")

@@ -114,6 +114,14 @@ pub async fn serve_with(
         tracing::warn!(error = %e, "the scheduler could not start");
     }
     let scheduler = extensions.scheduler.clone();
+    // CLIs started ahead: recent sessions resumed, then spares for new chats.
+    let ahead = tokio::spawn({
+        let chat = state.chat.clone();
+        async move {
+            chat.prewarm_recent().await;
+            chat.keep_spares().await;
+        }
+    });
     let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));
     let app = crate::router_with(state.clone(), bots.clone(), extensions);
     let limits = connections::ConnectionLimits {
@@ -127,6 +135,8 @@ pub async fn serve_with(
         .fire_blocking("server.stopping", serde_json::json!({}))
         .await;
     cancel.cancel();
+    ahead.abort();
+    let _ = ahead.await;
     let _ = background.await;
     scheduler.shutdown().await;
     bots.shutdown().await;

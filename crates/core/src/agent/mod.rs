@@ -29,6 +29,9 @@ pub enum AgentError {
     /// The CLI ended; the text adds what it said last.
     #[error("the Claude CLI stopped unexpectedly{0}")]
     Exited(String),
+    /// The CLI did not answer `initialize` as an idle CLI does.
+    #[error("the Claude CLI did not become ready: {0}")]
+    NotReady(String),
     /// Writing to the CLI's standard input failed.
     #[error("cannot write to the Claude CLI: {0}")]
     Write(String),

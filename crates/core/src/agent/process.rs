@@ -145,6 +145,11 @@ pub struct AgentProcess {
     pub reported_cost_usd: f64,
     /// Its place under the `max_cli_processes` cap, released when the process goes.
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The id of its `initialize` request.
+    init_request: String,
+    /// Started with `--resume` and an appended prompt the resumed CLI does not take:
+    /// its first turn carries that text in the message.
+    pub append_in_message: bool,
 }
 
 /// The command-line arguments of a CLI for `spec`, the way the Agent SDKs start it;
@@ -299,14 +304,70 @@ impl AgentProcess {
             prompt_file: cleanup,
             model: spec.model.clone(),
             permit: None,
+            init_request: String::new(),
+            append_in_message: false,
         };
-        let init_id = p.request_id();
+        p.init_request = p.request_id();
         p.write(&protocol::control_request(
-            &init_id,
+            &p.init_request.clone(),
             initialize_request(spec),
         ))
         .await?;
         Ok(p)
+    }
+
+    /// Waits for the CLI's answer to `initialize` (it is then loaded and idle), for at
+    /// most `within`. Anything else it prints first, or a control request, means it is
+    /// not a plain idle CLI: an error.
+    pub async fn wait_initialized(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Result<(), AgentError> {
+        let wait = async {
+            loop {
+                match self.lines.recv().await {
+                    None => {
+                        return Err(AgentError::NotReady(format!(
+                            "it exited: {}",
+                            self.stderr_tail()
+                        )))
+                    }
+                    Some(protocol::CliMessage::ControlResponse(r)) => {
+                        if r.get("request_id").and_then(Value::as_str)
+                            != Some(self.init_request.as_str())
+                        {
+                            continue;
+                        }
+                        return match r.get("subtype").and_then(Value::as_str) {
+                            Some("success") => Ok(()),
+                            _ => Err(AgentError::NotReady(format!(
+                                "initialize failed: {}",
+                                r.get("error")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("no reason")
+                            ))),
+                        };
+                    }
+                    Some(protocol::CliMessage::ControlRequest { request, .. }) => {
+                        return Err(AgentError::NotReady(format!(
+                            "it asked {} before it was initialized",
+                            request
+                                .get("subtype")
+                                .and_then(Value::as_str)
+                                .unwrap_or("?")
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(AgentError::NotReady(
+                    "no answer to initialize in time".into(),
+                ))
+            })
     }
 
     fn request_id(&mut self) -> String {

@@ -104,6 +104,8 @@ impl ProcessBudget {
             in_use: self.in_use(),
             max: self.max,
         });
+        // A spare being started holds a place no turn can take yet: it gives it up.
+        pool.stop_starting_spares();
         loop {
             // Registered before looking, so a process returned in between is not missed.
             let returned = pool.returned();
@@ -122,6 +124,15 @@ impl ProcessBudget {
                 _ = returned => {}
             }
         }
+    }
+
+    /// A permit that is free now, for work no turn waits on (a spare, a pre-warmed
+    /// session): nothing is stopped for it, and none is taken while a turn waits.
+    pub fn try_free(&self) -> Option<OwnedSemaphorePermit> {
+        if self.waiting() > 0 {
+            return None;
+        }
+        self.permits.clone().try_acquire_owned().ok()
     }
 
     fn try_now(&self, pool: &WarmPool) -> Option<OwnedSemaphorePermit> {

@@ -2,7 +2,8 @@
 //! are streamed to whoever is attached. Turns belong to the server, not to an HTTP
 //! connection: [`turns`] keeps each turn's numbered event log so clients can detach and
 //! re-attach; [`orchestrator`] runs the turn; [`events`] builds the contract's events;
-//! [`pool`] keeps CLI processes warm between turns.
+//! [`pool`] keeps CLI processes warm between turns; [`spare`] starts them ahead for
+//! new chats, and [`prewarm`] for recent sessions when the server starts.
 
 mod budget;
 pub mod claude_code;
@@ -15,8 +16,10 @@ mod model_failure;
 mod orchestrator;
 mod pending;
 mod pool;
+mod prewarm;
 pub mod prompt;
 pub mod quota;
+mod spare;
 mod stream_state;
 pub mod transcript;
 mod turns;

@@ -130,14 +130,24 @@ pub struct ChatService {
     extras_source: std::sync::OnceLock<Arc<dyn super::extras::ExtrasSource>>,
     /// Where the turn's events for hooks are fired.
     events: std::sync::OnceLock<Arc<crate::notify::EventBus>>,
+    /// Wakes the task that keeps the spares (one was taken, or found out of date).
+    pub(super) spare_wanted: tokio::sync::Notify,
+    /// Set when a spare was found out of date: all are rechecked at once.
+    pub(super) refresh_spares_now: std::sync::atomic::AtomicBool,
+    /// When the last turn was asked for: spares are started only after a quiet moment.
+    pub(super) last_turn_start: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// How the session of a turn is started.
-struct Plan {
-    req: ChatRequest,
-    session_id: String,
-    row: Option<SessionRow>,
-    resume: bool,
+pub(super) struct Plan {
+    pub(super) req: ChatRequest,
+    pub(super) session_id: String,
+    pub(super) row: Option<SessionRow>,
+    pub(super) resume: bool,
+    /// The spare a new chat took (its id is `session_id`); used when it matches.
+    pub(super) spare: std::sync::Mutex<Option<AgentProcess>>,
+    /// Only starting the session's CLI ahead of its next turn: no hooks fire.
+    pub(super) prewarm: bool,
 }
 
 pub(crate) const NO_TOKEN: &str =
@@ -171,6 +181,9 @@ impl ChatService {
             container_launcher: std::sync::OnceLock::new(),
             extras_source: std::sync::OnceLock::new(),
             events: std::sync::OnceLock::new(),
+            spare_wanted: tokio::sync::Notify::new(),
+            refresh_spares_now: std::sync::atomic::AtomicBool::new(false),
+            last_turn_start: std::sync::Mutex::new(None),
         }
     }
 
@@ -261,6 +274,9 @@ impl ChatService {
     /// Starts a turn and returns its event log at once; the turn runs on its own task
     /// and finishes even if nobody listens.
     pub async fn start(self: &Arc<Self>, req: ChatRequest) -> Arc<Turn> {
+        if let Ok(mut at) = self.last_turn_start.lock() {
+            *at = Some(tokio::time::Instant::now());
+        }
         match self.plan(req).await {
             Ok(plan) => {
                 let turn = self.hub.begin(&plan.session_id);
@@ -301,11 +317,19 @@ impl ChatService {
             .clone()
             .filter(|s| !s.is_empty() && s != "new" && s != "pending");
         let Some(id) = requested else {
+            // A new chat: under a spare's id when it may run on that spare.
+            let spare = self.spare_for(&req);
+            let session_id = spare.as_ref().map_or_else(
+                || uuid::Uuid::new_v4().to_string(),
+                |s| s.session_id.clone(),
+            );
             return Ok(Plan {
                 req,
-                session_id: uuid::Uuid::new_v4().to_string(),
+                session_id,
                 row: None,
                 resume: false,
+                spare: std::sync::Mutex::new(spare),
+                prewarm: false,
             });
         };
         let row = self
@@ -333,6 +357,8 @@ impl ChatService {
                     session_id: id,
                     row: Some(row),
                     resume,
+                    spare: std::sync::Mutex::new(None),
+                    prewarm: false,
                 })
             }
             None => {
@@ -423,12 +449,13 @@ impl ChatService {
 
     /// Decides everything the turn runs with, and sends the events that come before
     /// the CLI: `session`, `prompt_metadata`, `user_message`, the second `session`.
-    async fn resolve(&self, plan: &Plan, turn: &Turn) -> Result<Resolved, TurnError> {
+    pub(super) async fn resolve(&self, plan: &Plan, turn: &Turn) -> Result<Resolved, TurnError> {
         let Plan {
             req,
             session_id: id,
             row,
             resume,
+            ..
         } = plan;
         let (id, resume) = (id.clone(), *resume);
         let is_new = row.is_none();
@@ -440,15 +467,12 @@ impl ChatService {
             .as_ref()
             .map(crate::sessions::metadata_object)
             .unwrap_or_default();
-        // Guarded tool calls are allowed automatically unless the owner turned it off.
-        let trust_mode = metadata
-            .get("permissions")
-            .and_then(|p| p.get("trustMode"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let trust_mode = trust_mode_of(&metadata);
 
         let (workspace_id, workspace, level) = self.level_of(plan).await?;
-        self.fire_turn_start(&id, &req.message, is_new, level).await;
+        if !plan.prewarm {
+            self.fire_turn_start(&id, &req.message, is_new, level).await;
+        }
         turn.push(&events::session(
             if is_new { None } else { Some(&id) },
             wd.as_deref(),
@@ -583,7 +607,7 @@ impl ChatService {
 
     /// The prompt for `cwd`: custom or agent system prompt, context sections, prior
     /// conversation, the vault's CLAUDE.md instructions (file work off the runtime).
-    async fn prepare_prompt(
+    pub(super) async fn prepare_prompt(
         &self,
         req: &ChatRequest,
         cwd: &Path,
@@ -606,7 +630,7 @@ impl ChatService {
 
     /// The session's skills, sub-agents and MCP servers at `level`, filtered by its
     /// workspace's capabilities (none without an extras source).
-    async fn extras_for(
+    pub(super) async fn extras_for(
         &self,
         session_id: &str,
         level: TrustLevel,
@@ -645,7 +669,7 @@ impl ChatService {
     /// The Claude credential and the variable the CLI reads it from (by the kind the
     /// value is): the OAuth token, else an API key; none is an error that says how to set
     /// one.
-    async fn credential(
+    pub(super) async fn credential(
         &self,
     ) -> Result<(&'static str, crate::config::secrets::Secret), TurnError> {
         match self.secrets.claude_credential().await {
@@ -667,68 +691,52 @@ impl ChatService {
         turn: &Turn,
     ) -> Result<(AgentProcess, bool), TurnError> {
         let (id, resume) = (&plan.session_id, plan.resume);
-        let (cwd, model, system_prompt, append) = (&r.cwd, &r.model, &r.system_prompt, &r.append);
-        let (cred_var, cred) = (r.cred_var, &r.cred);
-        // A warm process is reused unless it runs elsewhere; a dead one is replaced by a
-        // fresh process that resumes the transcript.
-        // What the process was started with: a turn with another prompt or credential
-        // needs a fresh process (resuming the same transcript).
-        let fingerprint = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            // A warm process is never reused across trust levels.
-            (&system_prompt, &append, cred_var, r.level, &r.extras.digest).hash(&mut h);
-            sha2::Sha256::digest(cred.expose().as_bytes())
-                .as_slice()
-                .hash(&mut h);
-            h.finish()
+        let (cwd, model) = (&r.cwd, &r.model);
+        // A warm process is reused unless it runs elsewhere or with another prompt,
+        // credential, level or extras; a dead one is replaced by a fresh process that
+        // resumes the transcript. A new chat's spare is used on the same terms.
+        let fingerprint = process_fingerprint(r);
+        let fits = |p: &AgentProcess| p.cwd == *cwd && p.fingerprint == fingerprint;
+        let spare = plan.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let warm = match spare {
+            Some(p) if fits(&p) => {
+                self.pool
+                    .spares_adopted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(session = %id, "a new chat adopted a spare CLI process");
+                Some(p)
+            }
+            Some(p) => {
+                // Started before the prompt, credential or extras changed: the other
+                // spares are as old.
+                tracing::info!(session = %id, "a spare CLI process was out of date; starting a fresh one");
+                super::pool::retire(p);
+                self.spare_out_of_date();
+                None
+            }
+            None => self.pool.take(id).filter(fits),
         };
-        let warm = self
-            .pool
-            .take(id)
-            .filter(|p| p.cwd == *cwd && p.fingerprint == fingerprint);
         // The CLI keeps a resumed session's system prompt: text appended for this turn
         // then travels with the message instead (see `prompt` below).
-        let mut resumed_with_append = false;
+        let resumed_with_append;
         let process = match warm {
             Some(mut p) => {
+                resumed_with_append = std::mem::take(&mut p.append_in_message);
                 if model.is_some() && p.model != *model {
                     p.set_model(model.as_deref()).await?;
                 }
                 p
             }
             None => {
-                let mut env = vec![
-                    (cred_var.to_string(), cred.expose().to_string()),
-                    (
-                        "CLAUDE_CONFIG_DIR".to_string(),
-                        self.settings.claude_config_dir.display().to_string(),
-                    ),
-                ];
-                if let Some(u) = &self.settings.anthropic_base_url {
-                    env.push(("ANTHROPIC_BASE_URL".into(), u.clone()));
-                }
-                let spec = SpawnSpec {
-                    cli: self.settings.claude_cli_path.clone(),
-                    cwd: cwd.clone(),
-                    start: if resume {
+                let spec = self.spawn_spec(
+                    r,
+                    if resume {
                         StartMode::Resume(id.clone())
                     } else {
                         StartMode::New(id.clone())
                     },
-                    model: model.clone(),
-                    permission_mode: "default".into(),
-                    system_prompt: system_prompt.clone(),
-                    append_system_prompt: append.clone(),
-                    env,
-                    fingerprint,
-                    scratch_dir: self.settings.paths.home.join("tmp"),
-                    settings: (r.level == TrustLevel::Vault).then(|| self.vault_settings()),
-                    pre_tool_use: (r.level == TrustLevel::Vault)
-                        .then_some(crate::trust::tool_gate::GATED_TOOLS),
-                    extras: r.extras.clone(),
-                };
-                resumed_with_append = resume && append.is_some();
+                );
+                resumed_with_append = resume && r.append.is_some();
                 // Never beyond `max_cli_processes`: a free place, an idle warm
                 // process's place, a bounded wait, or a clear busy error.
                 let permit = match self
@@ -757,6 +765,36 @@ impl ChatService {
         };
 
         Ok((process, resumed_with_append))
+    }
+
+    /// How to start the CLI for what `r` decided.
+    pub(super) fn spawn_spec(&self, r: &Resolved, start: StartMode) -> SpawnSpec {
+        let mut env = vec![
+            (r.cred_var.to_string(), r.cred.expose().to_string()),
+            (
+                "CLAUDE_CONFIG_DIR".to_string(),
+                self.settings.claude_config_dir.display().to_string(),
+            ),
+        ];
+        if let Some(u) = &self.settings.anthropic_base_url {
+            env.push(("ANTHROPIC_BASE_URL".into(), u.clone()));
+        }
+        SpawnSpec {
+            cli: self.settings.claude_cli_path.clone(),
+            cwd: r.cwd.clone(),
+            start,
+            model: r.model.clone(),
+            permission_mode: "default".into(),
+            system_prompt: r.system_prompt.clone(),
+            append_system_prompt: r.append.clone(),
+            env,
+            fingerprint: process_fingerprint(r),
+            scratch_dir: self.settings.paths.home.join("tmp"),
+            settings: (r.level == TrustLevel::Vault).then(|| self.vault_settings()),
+            pre_tool_use: (r.level == TrustLevel::Vault)
+                .then_some(crate::trust::tool_gate::GATED_TOOLS),
+            extras: r.extras.clone(),
+        }
     }
 
     /// Starts the CLI of a sandboxed turn in a container; the credential stays with the
@@ -1236,7 +1274,7 @@ impl ChatService {
         )
     }
 
-    fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
+    pub(super) fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
         let vault = &self.settings.paths.vault;
         let p =
             match wd.filter(|w| !w.trim().is_empty()) {
@@ -1257,8 +1295,28 @@ impl ChatService {
     }
 }
 
+/// What a process is started with, as one number: a turn with another prompt,
+/// credential, trust level or extras needs another process (the working directory and
+/// the model are compared apart: the model can be switched).
+pub(super) fn process_fingerprint(r: &Resolved) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &r.system_prompt,
+        &r.append,
+        r.cred_var,
+        r.level,
+        &r.extras.digest,
+    )
+        .hash(&mut h);
+    sha2::Sha256::digest(r.cred.expose().as_bytes())
+        .as_slice()
+        .hash(&mut h);
+    h.finish()
+}
+
 /// What [`ChatService::resolve`] decided for a turn.
-struct Resolved {
+pub(super) struct Resolved {
     is_new: bool,
     prev_count: i64,
     resume_info: events::ResumeInfo,
@@ -1269,14 +1327,14 @@ struct Resolved {
     /// The session's `metadata.permissions.trustMode` (guarded calls auto-allowed).
     trust_mode: bool,
     /// The effective trust level the turn runs at.
-    level: TrustLevel,
+    pub(super) level: TrustLevel,
     /// The container's limits, for a turn at `sandboxed`.
     container_limits: Option<ContainerLimits>,
     /// Vault folders a sandboxed turn's container may write (the workspace's).
     writable: Vec<String>,
-    cwd: PathBuf,
+    pub(super) cwd: PathBuf,
     system_prompt: Option<String>,
-    append: Option<String>,
+    pub(super) append: Option<String>,
     cred_var: &'static str,
     cred: crate::config::secrets::Secret,
     model: Option<String>,
@@ -1313,6 +1371,16 @@ fn resume_info_for(resume: bool, is_new: bool, prev_count: i64) -> events::Resum
     } else {
         events::resume_info("new", true, if is_new { 0 } else { prev_count }, is_new)
     }
+}
+
+/// Whether guarded tool calls are allowed automatically: yes, unless the owner turned
+/// it off in the session's `permissions.trustMode`.
+fn trust_mode_of(metadata: &serde_json::Map<String, Value>) -> bool {
+    metadata
+        .get("permissions")
+        .and_then(|p| p.get("trustMode"))
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
 }
 
 /// The working directory by precedence: request > workspace > session override >

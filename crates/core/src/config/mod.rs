@@ -71,6 +71,14 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ),
     ("warm_idle_secs", "seconds an idle warm CLI process is kept"),
     (
+        "spare_cli_processes",
+        "CLI processes started ahead for the next new chats (0 disables)",
+    ),
+    (
+        "prewarm_recent",
+        "most recently active sessions whose CLI is started when the server starts (0 = none)",
+    ),
+    (
         "max_cli_processes",
         "cap on CLI processes, running and warm (default min(8, memory / 300 MB))",
     ),
@@ -287,6 +295,10 @@ pub struct Settings {
     pub warm_pool_size: usize,
     /// How long an idle warm process is kept.
     pub warm_idle: std::time::Duration,
+    /// CLI processes started ahead, each ready to become the next new chat.
+    pub spare_cli_processes: usize,
+    /// Sessions (most recently active first) whose CLI is started at server start.
+    pub prewarm_recent: usize,
     /// Cap on CLI processes (running turns + warm), so parallel chats cannot exhaust
     /// memory (each CLI is ~200 MB).
     pub max_cli_processes: usize,
@@ -631,6 +643,10 @@ impl Settings {
         let (wis, wis_src) = get("warm_idle_secs", None, "900".into());
         let warm_idle =
             std::time::Duration::from_secs(parse_num::<u64>("warm_idle_secs", &wis, wis_src)?);
+        let (scp, scp_src) = get("spare_cli_processes", None, "1".into());
+        let spare_cli_processes = parse_num::<usize>("spare_cli_processes", &scp, scp_src)?;
+        let (pwr, pwr_src) = get("prewarm_recent", None, "0".into());
+        let prewarm_recent = parse_num::<usize>("prewarm_recent", &pwr, pwr_src)?;
         let permission_timeout = std::time::Duration::from_secs(parse_num::<u64>(
             "permission_timeout_secs",
             &pto,
@@ -699,6 +715,8 @@ impl Settings {
             claude_code_dir: PathBuf::from(ccimp),
             permission_timeout,
             warm_pool_size,
+            spare_cli_processes,
+            prewarm_recent,
             warm_idle,
             max_cli_processes,
             max_queued_turns,
@@ -863,6 +881,7 @@ fn is_count_key(key: &str) -> bool {
     ]
     .iter()
     .any(|suffix| key.ends_with(suffix))
+        || key == "prewarm_recent"
 }
 
 /// Validates one `config set KEY VALUE` pair and returns the YAML value to store.

@@ -213,6 +213,8 @@ pub struct SecretStore {
     file: PathBuf,
     keyring: bool,
     cache: Mutex<HashMap<SecretName, (Secret, Location, Instant)>>,
+    /// Counts changes made through this store (see [`SecretStore::generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl SecretStore {
@@ -222,6 +224,7 @@ impl SecretStore {
             file,
             keyring: keyring_enabled_by_env(),
             cache: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -231,7 +234,22 @@ impl SecretStore {
             file,
             keyring: false,
             cache: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Grows with every secret stored or removed through this store: what was started
+    /// with a credential can tell it may be out of date.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn changed(&self, name: SecretName) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&name);
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Looks a secret up: environment, then keychain (time-limited), then the file.
@@ -301,18 +319,20 @@ impl SecretStore {
         if value.is_empty() || value.chars().any(char::is_whitespace) {
             return Err(SecretsError::InvalidValue);
         }
-        if let Ok(mut c) = self.cache.lock() {
-            c.remove(&name);
-        }
-        if self.keyring_set(name, value).await {
+        self.changed(name);
+        let at = if self.keyring_set(name, value).await {
             // The keychain holds it now: make sure no stale copy stays in the file.
             self.file_update(name, None).await?;
-            return Ok(Location::Keychain);
-        }
-        tracing::warn!(secret = name.account(), file = %self.file.display(),
-            "no OS keychain answered; storing the secret in the 0600 fallback file");
-        self.file_update(name, Some(value.to_string())).await?;
-        Ok(Location::File)
+            Location::Keychain
+        } else {
+            tracing::warn!(secret = name.account(), file = %self.file.display(),
+                "no OS keychain answered; storing the secret in the 0600 fallback file");
+            self.file_update(name, Some(value.to_string())).await?;
+            Location::File
+        };
+        // Counted again once written: a reader between the two saw the old value.
+        self.changed(name);
+        Ok(at)
     }
 
     /// Stores the Claude credential under the name of its kind (recognised by prefix;
@@ -350,16 +370,16 @@ impl SecretStore {
 
     /// Removes a secret from the keychain and the file.
     pub async fn delete(&self, name: SecretName) -> Result<(), SecretsError> {
-        if let Ok(mut c) = self.cache.lock() {
-            c.remove(&name);
-        }
+        self.changed(name);
         if self.keyring {
             let _ = with_timeout(move || {
                 keyring::Entry::new(SERVICE, name.account()).and_then(|e| e.delete_credential())
             })
             .await;
         }
-        self.file_update(name, None).await
+        let r = self.file_update(name, None).await;
+        self.changed(name);
+        r
     }
 
     async fn keyring_get(&self, name: SecretName) -> Option<Secret> {
