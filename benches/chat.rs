@@ -36,6 +36,8 @@
 mod fake_anthropic;
 
 mod common;
+#[path = "chat/new_chats.rs"]
+mod new_chats;
 use common::{
     fmt_mb, free_port, mb, ms, percentile, probe_client, progress, report_path, target_json,
     verdict,
@@ -104,6 +106,7 @@ async fn main() -> Result<()> {
     let bare = bare_phase(&fixture, &fake.url).await?;
     let server = server_phase(&fixture, &fake.url).await?;
     let levels = levels_phase(&fixture, &fake.url).await?;
+    let new_chats = new_chats::phase(&fixture, &fake.url).await?;
 
     let report = Report {
         cli: cli.display().to_string(),
@@ -111,6 +114,7 @@ async fn main() -> Result<()> {
         bare,
         server,
         levels,
+        new_chats,
     };
     report.print();
     let path = report_path("bench-chat.json");
@@ -457,6 +461,17 @@ struct Server {
 
 impl Server {
     fn spawn(fixture: &Fixture, fake_url: &str, port: u16) -> Result<Server> {
+        Server::spawn_with(fixture, fake_url, port, &[])
+    }
+
+    /// A server whose settings `extra` adds to (or replaces) the bench's: no spare CLI
+    /// unless asked (`SPARE_CLI_PROCESSES`), `BENCH_WARM_POOL_SIZE` (4) warm ones.
+    fn spawn_with(
+        fixture: &Fixture,
+        fake_url: &str,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> Result<Server> {
         let log = fixture.home.join("server.log");
         let stderr = std::fs::File::create(&log).context("creating the server log")?;
         let port_arg = port.to_string();
@@ -491,7 +506,9 @@ impl Server {
                 "WARM_POOL_SIZE",
                 std::env::var("BENCH_WARM_POOL_SIZE").unwrap_or_else(|_| "4".into()),
             )
-            .envs(model_env(fake_url));
+            .env("SPARE_CLI_PROCESSES", "0")
+            .envs(model_env(fake_url))
+            .envs(extra.iter().copied());
         let child = cmd.spawn().context("spawning the parachute binary")?;
         let pid = child.id().context("the spawned server has no pid")?;
         Ok(Server {
@@ -963,6 +980,7 @@ struct Report {
     bare: BareResults,
     server: ServerResults,
     levels: Vec<LevelResults>,
+    new_chats: new_chats::Results,
 }
 
 impl Report {
@@ -982,6 +1000,7 @@ impl Report {
         self.print_overhead();
         self.print_levels();
         self.print_memory();
+        self.new_chats.print(self.bare.cold.p(50.0));
         if !self.server.exit.success() {
             println!(
                 "\nnote: the server exited with {} on SIGTERM",
@@ -1151,6 +1170,7 @@ impl Report {
                 "overhead_warm_p50_ms": target_json(Some(warm_overhead), TARGET_OVERHEAD_MS),
                 "server_warm_first_text_p50_ms": target_json(Some(warm_p50), TARGET_WARM_FIRST_TEXT_MS),
             },
+            "new_chats": self.new_chats.to_json(self.bare.cold.p(50.0)),
         })
     }
 

@@ -131,9 +131,9 @@ async fn health(
         "processes": state.chat.budget.in_use(),
         "maxProcesses": state.chat.budget.max(),
         "queued": state.chat.budget.waiting(),
-        "spares": state.chat.pool.spare_count(),
-        "spareSpawned": state.chat.pool.spares_spawned.load(std::sync::atomic::Ordering::Relaxed),
-        "spareAdopted": state.chat.pool.spares_adopted.load(std::sync::atomic::Ordering::Relaxed),
+        "spares": state.chat.pool.spares.count(),
+        "spareSpawned": state.chat.pool.spares.spawned.load(std::sync::atomic::Ordering::Relaxed),
+        "spareAdopted": state.chat.pool.spares.adopted.load(std::sync::atomic::Ordering::Relaxed),
         "prewarmed": state.chat.pool.prewarmed.load(std::sync::atomic::Ordering::Relaxed),
     });
     Json(body)

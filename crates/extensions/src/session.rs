@@ -240,6 +240,11 @@ impl ExtrasSource for VaultExtras {
                 .unwrap_or_default()
         })
     }
+
+    fn forget(&self, session_id: &str) {
+        let _ = std::fs::remove_dir_all(self.runtime("skills", session_id));
+        let _ = std::fs::remove_file(self.runtime("mcp", session_id).with_extension("json"));
+    }
 }
 
 #[cfg(test)]

@@ -118,8 +118,7 @@ pub async fn serve_with(
     let ahead = tokio::spawn({
         let chat = state.chat.clone();
         async move {
-            chat.prewarm_recent().await;
-            chat.keep_spares().await;
+            tokio::join!(chat.prewarm_recent(), chat.clone().keep_spares());
         }
     });
     let background = tokio::spawn(after_listen(state.clone(), bots.clone(), cancel.clone()));

@@ -104,8 +104,6 @@ impl ProcessBudget {
             in_use: self.in_use(),
             max: self.max,
         });
-        // A spare being started holds a place no turn can take yet: it gives it up.
-        pool.stop_starting_spares();
         loop {
             // Registered before looking, so a process returned in between is not missed.
             let returned = pool.returned();

@@ -51,4 +51,8 @@ pub trait ExtrasSource: Send + Sync {
         &self,
         query: ExtrasQuery,
     ) -> Pin<Box<dyn Future<Output = SessionExtras> + Send + '_>>;
+
+    /// Removes what was made for a session that will never run (a spare stopped before
+    /// any chat adopted it). Blocking file work.
+    fn forget(&self, _session_id: &str) {}
 }

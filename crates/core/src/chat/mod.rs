@@ -20,6 +20,7 @@ mod prewarm;
 pub mod prompt;
 pub mod quota;
 mod spare;
+mod spare_store;
 mod stream_state;
 pub mod transcript;
 mod turns;

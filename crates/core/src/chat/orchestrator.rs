@@ -227,6 +227,11 @@ impl ChatService {
         let _ = self.extras_source.set(source);
     }
 
+    /// What decides each session's extras, once the server has it.
+    pub(super) fn extras_source(&self) -> Option<Arc<dyn super::extras::ExtrasSource>> {
+        self.extras_source.get().cloned()
+    }
+
     /// Gives the service its container launcher (the sandbox crate's): turns at
     /// `sandboxed` run through it. Without one they are refused. Set once.
     pub fn set_container_launcher(&self, launcher: Arc<dyn ContainerLauncher>) {
@@ -388,27 +393,46 @@ impl ChatService {
         let id = plan.session_id.clone();
         let r = match self.resolve(&plan, turn).await {
             Ok(r) => r,
-            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+            Err(e) => {
+                // A spare taken for this chat serves no one now.
+                if let Some(p) = plan.spare.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    self.pool.spares.retire(p);
+                }
+                return self.fail(turn, &e.to_string(), Some(&id));
+            }
         };
         let (mut process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
             Ok(p) => p,
             Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
         };
         let req = &plan.req;
-        let mut message = compose_message(
-            &req.message,
-            r.is_new.then_some(req.initial_context.as_deref()).flatten(),
-            resumed_with_append.then_some(r.append.as_deref()).flatten(),
-        );
-        if let Some(atts) = req.attachments.clone().filter(|a| !a.is_empty()) {
-            let g = self.settings.vault_gate();
-            let extra = tokio::task::spawn_blocking(move || prompt::save_attachments(&g, &atts))
-                .await
-                .unwrap_or_default();
-            message.push_str(&extra);
-        }
+        let attached = match req.attachments.clone().filter(|a| !a.is_empty()) {
+            Some(atts) => {
+                let g = self.settings.vault_gate();
+                tokio::task::spawn_blocking(move || prompt::save_attachments(&g, &atts))
+                    .await
+                    .unwrap_or_default()
+            }
+            None => String::new(),
+        };
+        // What the CLI gets; a resumed process also gets the appended prompt text.
+        let message_for = |resumed_with_append: bool| {
+            let mut m = compose_message(
+                &req.message,
+                r.is_new.then_some(req.initial_context.as_deref()).flatten(),
+                resumed_with_append.then_some(r.append.as_deref()).flatten(),
+            );
+            m.push_str(&attached);
+            m
+        };
         let mut driven = self
-            .send_and_drive(&mut process, &message, &plan, &r, turn)
+            .send_and_drive(
+                &mut process,
+                &message_for(resumed_with_append),
+                &plan,
+                &r,
+                turn,
+            )
             .await;
         if driven.died_before_init() {
             // The CLI was gone before it started this turn: a warm process that died
@@ -417,12 +441,19 @@ impl ChatService {
             // failure is reported as usual.
             tracing::warn!(session = %id, "the Claude CLI was gone before the turn started; trying once more");
             drop(process);
-            process = match self.acquire(&plan, &r, turn).await {
-                Ok((p, _)) => p,
+            let resumed_with_append;
+            (process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
+                Ok(p) => p,
                 Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
             };
             driven = self
-                .send_and_drive(&mut process, &message, &plan, &r, turn)
+                .send_and_drive(
+                    &mut process,
+                    &message_for(resumed_with_append),
+                    &plan,
+                    &r,
+                    turn,
+                )
                 .await;
         }
         self.settle(process, driven, &plan, &r, started, turn).await;
@@ -698,18 +729,23 @@ impl ChatService {
         let fingerprint = process_fingerprint(r);
         let fits = |p: &AgentProcess| p.cwd == *cwd && p.fingerprint == fingerprint;
         let spare = plan.spare.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // The place of a spare that does not fit goes to the fresh process.
+        let mut spare_place = None;
         let warm = match spare {
             Some(p) if fits(&p) => {
                 self.pool
-                    .spares_adopted
+                    .spares
+                    .adopted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(session = %id, "a new chat adopted a spare CLI process");
                 Some(p)
             }
-            Some(p) => {
+            Some(mut p) => {
                 // Started before the prompt, credential or extras changed: the other
                 // spares are as old.
                 tracing::info!(session = %id, "a spare CLI process was out of date; starting a fresh one");
+                spare_place = p.take_permit();
+                // Not `spares.retire`: the chat keeps the id, and the files made for it.
                 super::pool::retire(p);
                 self.spare_out_of_date();
                 None
@@ -739,15 +775,15 @@ impl ChatService {
                 resumed_with_append = resume && r.append.is_some();
                 // Never beyond `max_cli_processes`: a free place, an idle warm
                 // process's place, a bounded wait, or a clear busy error.
-                let permit = match self
-                    .budget
-                    .acquire(&self.pool, |q| {
-                        turn.push(&events::queued(q.position, q.in_use, q.max));
-                    })
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => return Err(e.into()),
+                let permit = match spare_place {
+                    Some(p) => p,
+                    None => self
+                        .budget
+                        .acquire(&self.pool, |q| {
+                            turn.push(&events::queued(q.position, q.in_use, q.max));
+                        })
+                        .await
+                        .map_err(TurnError::from)?,
                 };
                 self.pool.count_spawn();
                 let spawned = match &r.container_limits {

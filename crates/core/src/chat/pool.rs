@@ -21,27 +21,12 @@ pub struct WarmPool {
     procs: Mutex<HashMap<String, (AgentProcess, Instant)>>,
     /// Signalled when a process is put back (a queued turn may take its permit).
     returned: tokio::sync::Notify,
-    /// Spares: started for no session yet, idle, with what their credential was.
-    spares: Mutex<Vec<Spare>>,
+    /// Spares: started for no session yet (see `spare_store`).
+    pub spares: super::spare_store::SpareStore,
     /// CLI processes started for turns since the server started (health, tests).
     pub spawned: AtomicU64,
-    /// Spares started, and spares a new chat adopted (health, tests).
-    pub spares_spawned: AtomicU64,
-    /// See `spares_spawned`.
-    pub spares_adopted: AtomicU64,
     /// Sessions whose CLI was resumed ahead at start-up (`prewarm_recent`).
     pub prewarmed: AtomicU64,
-    /// Signalled when a turn waits for a place: a spare being started gives its up.
-    stop_starting: tokio::sync::Notify,
-}
-
-/// A process waiting to become a new chat.
-pub struct Spare {
-    /// The idle CLI, initialized, under its own new session id.
-    pub process: AgentProcess,
-    /// The secret store's generation when it was started (a later one may hold
-    /// another credential).
-    pub secrets_generation: u64,
 }
 
 /// Stops a process in the background: closes its stdin, waits briefly, kills, reaps.
@@ -63,91 +48,17 @@ impl WarmPool {
             idle,
             procs: Mutex::new(HashMap::new()),
             returned: tokio::sync::Notify::new(),
-            spares: Mutex::new(Vec::new()),
+            spares: super::spare_store::SpareStore::default(),
             spawned: AtomicU64::new(0),
-            spares_spawned: AtomicU64::new(0),
-            spares_adopted: AtomicU64::new(0),
             prewarmed: AtomicU64::new(0),
-            stop_starting: tokio::sync::Notify::new(),
         }
     }
 
-    /// Adds a ready spare.
-    pub fn put_spare(&self, spare: Spare) {
-        self.spares
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(spare);
-    }
-
-    /// Resolves when a turn has started to wait for a place under the process cap.
-    pub fn spare_start_stopped(&self) -> tokio::sync::futures::Notified<'_> {
-        self.stop_starting.notified()
-    }
-
-    /// Tells spares being started to give up their place (a turn waits for one).
-    pub fn stop_starting_spares(&self) {
-        self.stop_starting.notify_waiters();
-    }
-
-    /// Takes a live spare, if there is one (dead ones are dropped on the way).
-    pub fn take_spare(&self) -> Option<Spare> {
-        let mut spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(mut s) = spares.pop() {
-            if s.process.is_alive() {
-                return Some(s);
-            }
-            tracing::debug!(session = %s.process.session_id, "a spare CLI process had exited");
-        }
-        None
-    }
-
-    /// Stops the spares `stale` says are out of date, and those that exited; returns
-    /// how many are left.
-    pub fn drop_spares(&self, stale: impl Fn(&Spare) -> bool) -> usize {
-        let mut spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut keep, mut gone) = (Vec::new(), Vec::new());
-        for mut s in spares.drain(..) {
-            if s.process.is_alive() && !stale(&s) {
-                keep.push(s);
-            } else {
-                gone.push(s);
-            }
-        }
-        *spares = keep;
-        for s in gone {
-            tracing::debug!(session = %s.process.session_id, "stopped a spare CLI process");
-            retire(s.process);
-        }
-        spares.len()
-    }
-
-    /// The spares waiting now.
-    pub fn spare_count(&self) -> usize {
-        self.spares.lock().map(|s| s.len()).unwrap_or(0)
-    }
-
-    /// Each spare's session id, process fingerprint and working directory.
-    pub fn spare_shapes(&self) -> Vec<(String, u64, std::path::PathBuf)> {
-        self.spares
-            .lock()
-            .map(|s| {
-                s.iter()
-                    .map(|s| {
-                        let p = &s.process;
-                        (p.session_id.clone(), p.fingerprint, p.cwd.clone())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The process ids of the spares (health, tests).
-    pub fn spare_pids(&self) -> Vec<u32> {
-        self.spares
-            .lock()
-            .map(|s| s.iter().filter_map(|s| s.process.pid()).collect())
-            .unwrap_or_default()
+    /// Adds a ready spare; a turn waiting for a place looks again (it may take this
+    /// one's).
+    pub fn put_spare(&self, spare: super::spare_store::Spare) {
+        self.spares.put(spare);
+        self.returned.notify_waiters();
     }
 
     /// Takes the live process of a session, if there is one.
@@ -184,16 +95,10 @@ impl WarmPool {
 
     /// Stops the least recently used warm process and hands over its CLI-process
     /// permit (a turn at the `max_cli_processes` cap needs it more).
-    /// A spare goes first: it serves no session yet.
+    /// A spare goes first (ready, else one being started): it serves no session yet.
     pub fn evict_lru_for_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let spare = self.spares.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some(mut s) = spare {
-            tracing::debug!(session = %s.process.session_id, "stopped a spare CLI process for a turn at the process cap");
-            let permit = s.process.take_permit();
-            retire(s.process);
-            if permit.is_some() {
-                return permit;
-            }
+        if let Some(permit) = self.spares.give_up_place() {
+            return Some(permit);
         }
         let mut procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
         let oldest = procs
@@ -263,13 +168,7 @@ impl WarmPool {
             .drain()
             .map(|(_, (p, _))| p)
             .collect();
-        all.extend(
-            self.spares
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain(..)
-                .map(|s| s.process),
-        );
+        all.extend(self.spares.drain());
         futures_util::future::join_all(all.into_iter().map(AgentProcess::shutdown)).await;
     }
 

@@ -17,6 +17,8 @@ use crate::trust::TrustLevel;
 
 /// Why a session was not pre-warmed (for the log).
 enum Skipped {
+    Busy,
+    Deleted,
     Warm,
     NoTranscript,
     Sandboxed,
@@ -65,9 +67,11 @@ impl ChatService {
 
     async fn prewarm(&self, row: SessionRow) -> Result<Result<(), Skipped>, TurnError> {
         let id = row.id.clone();
-        // A turn of this session that starts meanwhile goes first.
+        // A session whose turn already runs is warm soon enough.
         let lock = self.hub.session_lock(&id);
-        let _serial = lock.lock().await;
+        let Ok(_serial) = lock.try_lock() else {
+            return Ok(Err(Skipped::Busy));
+        };
         if self.pool.contains(&id) {
             return Ok(Err(Skipped::Warm));
         }
@@ -104,6 +108,10 @@ impl ChatService {
         process.hold(permit);
         process.append_in_message = r.append.is_some();
         process.wait_initialized(READY_WITHIN).await?;
+        // Deleted meanwhile (deleting takes no session lock): no warm CLI for it.
+        if self.store.session_was_deleted(&id).await? {
+            return Ok(Err(Skipped::Deleted));
+        }
         self.pool.put(&id, process);
         Ok(Ok(()))
     }
@@ -112,6 +120,8 @@ impl ChatService {
 impl Skipped {
     fn as_str(&self) -> &'static str {
         match self {
+            Skipped::Busy => "a turn is running",
+            Skipped::Deleted => "deleted",
             Skipped::Warm => "already warm",
             Skipped::NoTranscript => "no CLI transcript",
             Skipped::Sandboxed => "sandboxed",

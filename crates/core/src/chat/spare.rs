@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::error::TurnError;
 use super::orchestrator::{process_fingerprint, ChatRequest, ChatService, Plan, Resolved};
-use super::pool::Spare;
+use super::spare_store::Spare;
 use super::turns::Turn;
 use crate::agent::{AgentProcess, StartMode};
 use crate::trust::TrustLevel;
@@ -57,7 +57,7 @@ impl ChatService {
         if self.settings.spare_cli_processes == 0 || !may_use_spare(req) {
             return None;
         }
-        let spare = self.pool.take_spare()?;
+        let spare = self.pool.spares.take()?;
         self.spare_wanted.notify_one();
         Some(spare.process)
     }
@@ -83,52 +83,101 @@ impl ChatService {
     }
 
     /// Starts one spare on a free place under the process cap; `Ok(false)` when there
-    /// is none.
+    /// is none, or a turn wanted the place meanwhile.
     async fn start_spare(&self) -> Result<bool, TurnError> {
+        // Without a credential there is nothing to start (and no files to make).
+        self.credential().await?;
+        // Registered before the place is taken: a turn may take it from here on.
+        let stopped = self.pool.spares.start_stopped();
+        let mut stopped = std::pin::pin!(stopped);
+        stopped.as_mut().enable();
         let Some(permit) = self.budget.try_free() else {
             return Ok(false);
         };
+        self.pool.spares.begin_start(permit);
         let generation = self.secrets.generation();
         let id = uuid::Uuid::new_v4().to_string();
-        // A turn that comes to wait for a place meanwhile gets this one.
-        let stopped = self.pool.spare_start_stopped();
-        let mut stopped = std::pin::pin!(stopped);
-        stopped.as_mut().enable();
-        let starting = async {
-            let r = self.plain_new_chat(&id).await?;
-            if r.level != TrustLevel::Full {
-                return Ok(None);
+        let started = self.spawn_spare(&id, stopped).await;
+        let place = self.pool.spares.finish_start();
+        match (started, place) {
+            (Ok(Some(mut process)), Some(permit)) if self.budget.waiting() == 0 => {
+                tracing::debug!(session = %id, "a spare CLI process is ready");
+                process.hold(permit);
+                self.pool.put_spare(Spare {
+                    process,
+                    secrets_generation: generation,
+                    ready_at: Instant::now(),
+                });
+                Ok(true)
             }
-            let spec = self.spawn_spec(&r, StartMode::New(id.clone()));
-            self.pool.spares_spawned.fetch_add(1, Ordering::Relaxed);
-            let mut process = AgentProcess::spawn(&spec).await?;
-            process.hold(permit);
-            process.wait_initialized(READY_WITHIN).await?;
-            Ok::<_, TurnError>(Some(process))
-        };
-        let process = tokio::select! {
-            p = starting => p?,
-            _ = stopped => {
-                tracing::debug!(session = %id, "a turn needed the place of a spare being started");
-                None
+            // A turn wants the place.
+            (Ok(Some(process)), _) => {
+                self.pool.spares.retire(process);
+                Ok(false)
             }
+            (Ok(None), _) => {
+                self.pool.spares.note_unused(id);
+                Ok(false)
+            }
+            (Err(e), _) => {
+                self.pool.spares.note_unused(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the CLI of spare `id` and waits until it is initialized; `None` when a
+    /// turn took its place meanwhile (the CLI is then stopped).
+    async fn spawn_spare(
+        &self,
+        id: &str,
+        stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<Option<AgentProcess>, TurnError> {
+        let r = self.plain_new_chat(id).await?;
+        if r.level != TrustLevel::Full {
+            return Ok(None);
+        }
+        let spec = self.spawn_spec(&r, StartMode::New(id.to_string()));
+        self.pool.spares.spawned.fetch_add(1, Ordering::Relaxed);
+        let mut process = AgentProcess::spawn(&spec).await?;
+        let ready = tokio::select! {
+            biased;
+            _ = stopped => None,
+            r = process.wait_initialized(READY_WITHIN) => Some(r),
         };
-        let Some(process) = process else {
-            return Ok(false);
+        match ready {
+            Some(Ok(())) => Ok(Some(process)),
+            Some(Err(e)) => {
+                super::pool::retire(process);
+                Err(e.into())
+            }
+            None => {
+                tracing::debug!(session = %id, "a turn took the place of a spare being started");
+                super::pool::retire(process);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes the files made for spares that no chat adopted.
+    async fn forget_unused_spares(&self) {
+        let ids = self.pool.spares.take_retired();
+        let Some(source) = self.extras_source().filter(|_| !ids.is_empty()) else {
+            return;
         };
-        tracing::debug!(session = %id, "a spare CLI process is ready");
-        self.pool.put_spare(Spare {
-            process,
-            secrets_generation: generation,
-        });
-        Ok(true)
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                source.forget(&id);
+            }
+        })
+        .await;
     }
 
     /// Stops the spares a plain new chat would no longer run on (prompt, extras or
     /// credential changed).
     async fn refresh_spares(&self) {
         let mut current = Vec::new();
-        for (id, fingerprint, cwd) in self.pool.spare_shapes() {
+        for (id, fingerprint, cwd) in self.pool.spares.shapes() {
             if let Ok(r) = self.plain_new_chat(&id).await {
                 if process_fingerprint(&r) == fingerprint && r.cwd == cwd {
                     current.push(id);
@@ -136,7 +185,8 @@ impl ChatService {
             }
         }
         self.pool
-            .drop_spares(|s| !current.contains(&s.process.session_id));
+            .spares
+            .drop_where(|s| !current.contains(&s.process.session_id));
     }
 
     /// Time left before the server has been quiet long enough to start a spare.
@@ -149,60 +199,95 @@ impl ChatService {
     }
 
     /// Keeps `spare_cli_processes` spares for as long as the server runs (nothing when
-    /// it is 0): replaces those taken or exited, stops out-of-date ones.
+    /// it is 0): replaces those taken or exited, stops out-of-date ones. Spares that
+    /// fail to start, or exit soon after, are retried less and less often.
     pub async fn keep_spares(self: Arc<Self>) {
         let target = self.settings.spare_cli_processes;
         if target == 0 {
             return;
         }
         let mut refreshed = Instant::now();
-        let (mut failures, mut generation) = (0u32, self.secrets.generation());
+        let mut generation = self.secrets.generation();
+        let mut trouble = Trouble::default();
         loop {
             let now_generation = self.secrets.generation();
             if now_generation != generation {
                 // A new credential: what failed for want of one may work now.
-                (generation, failures) = (now_generation, 0);
+                generation = now_generation;
+                trouble = Trouble::default();
             }
-            let mut have = self
+            let dropped = self
                 .pool
-                .drop_spares(|s| s.secrets_generation != now_generation);
+                .spares
+                .drop_where(|s| s.secrets_generation != now_generation);
+            if dropped.died_young > 0 {
+                trouble.failed("a spare CLI process exited soon after it started");
+            } else if dropped.left >= target {
+                trouble = Trouble::default();
+            }
             if refreshed.elapsed() >= REFRESH_EVERY
                 || self.refresh_spares_now.swap(false, Ordering::SeqCst)
             {
                 self.refresh_spares().await;
-                have = self.pool.spare_count();
                 refreshed = Instant::now();
             }
-            let quiet_in = self.until_quiet();
-            let mut wait = CHECK_EVERY;
-            if have < target && quiet_in.is_zero() {
+            self.forget_unused_spares().await;
+            let wait = self.until_quiet().max(trouble.wait());
+            if self.pool.spares.count() < target && wait.is_zero() {
                 match self.start_spare().await {
-                    Ok(true) => {
-                        failures = 0;
-                        continue;
+                    Ok(true) if trouble.failures == 0 => continue,
+                    Ok(_) => {}
+                    Err(TurnError::NoToken) => {
+                        tracing::debug!("no spare CLI process: no Claude credential");
+                        trouble.failures += 1;
+                        trouble.since = Some(Instant::now());
                     }
-                    Ok(false) => {}
-                    Err(e) => {
-                        failures += 1;
-                        wait = (CHECK_EVERY * 2u32.saturating_pow(failures)).min(MAX_BACKOFF);
-                        match e {
-                            TurnError::NoToken => {
-                                tracing::debug!("no spare CLI process: no Claude credential")
-                            }
-                            e => {
-                                tracing::warn!(error = %e, retry_in = ?wait, "a spare CLI process could not be started")
-                            }
-                        }
-                    }
+                    Err(e) => trouble.failed(&e.to_string()),
                 }
-            } else if have < target {
-                wait = quiet_in;
             }
+            let wait = self.until_quiet().max(trouble.wait());
             tokio::select! {
                 _ = self.spare_wanted.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(if wait.is_zero() { CHECK_EVERY } else { wait.min(CHECK_EVERY) }) => {}
             }
         }
+    }
+}
+
+/// Failed spare starts: how many in a row, since when, and the last error (logged as a
+/// warning once, then at debug level while it repeats).
+#[derive(Default)]
+struct Trouble {
+    failures: u32,
+    since: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl Trouble {
+    fn failed(&mut self, error: &str) {
+        self.failures += 1;
+        self.since = Some(Instant::now());
+        let wait = self.backoff();
+        if self.last_error.as_deref() == Some(error) {
+            tracing::debug!(error, retry_in = ?wait, "a spare CLI process could not be started");
+        } else {
+            tracing::warn!(error, retry_in = ?wait, "a spare CLI process could not be started");
+            self.last_error = Some(error.to_string());
+        }
+    }
+
+    fn backoff(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        (CHECK_EVERY * 2u32.saturating_pow(self.failures)).min(MAX_BACKOFF)
+    }
+
+    /// Time left before the next start may be tried.
+    fn wait(&self) -> Duration {
+        self.since.map_or(Duration::ZERO, |at| {
+            self.backoff().saturating_sub(at.elapsed())
+        })
     }
 }
 

@@ -245,9 +245,10 @@ impl SecretStore {
     }
 
     fn changed(&self, name: SecretName) {
-        if let Ok(mut c) = self.cache.lock() {
-            c.remove(&name);
-        }
+        // Under the cache's lock: a lookup that began before cannot cache the old value
+        // after this (see `get`).
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.remove(&name);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -271,6 +272,7 @@ impl SecretStore {
                 return Ok(Some((s, l)));
             }
         }
+        let generation = self.generation();
         let found = if let Some(s) = self.keyring_get(name).await {
             Some((s, Location::Keychain))
         } else {
@@ -288,7 +290,10 @@ impl SecretStore {
         };
         if let Some((s, l)) = &found {
             if let Ok(mut c) = self.cache.lock() {
-                c.insert(name, (s.clone(), *l, Instant::now()));
+                // Not when the secret changed while it was read: the value may be old.
+                if self.generation() == generation {
+                    c.insert(name, (s.clone(), *l, Instant::now()));
+                }
             }
         }
         Ok(found)
