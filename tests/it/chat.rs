@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, chat_server, cli_children, parse_sse, read_rest, read_until, seed_sessions, types,
-    wait_until, Dirs, Opts, Server, CLI_SLOTS,
+    chat_env, chat_server, chat_server_without_credential, cli_children, parse_sse, read_rest,
+    read_until, seed_sessions, types, wait_until, Dirs, Opts, Server, CLI_SLOTS,
 };
 
 fn last_user_text(req: &Value) -> String {
@@ -331,17 +331,7 @@ async fn refusals_are_error_events() {
     let d = Dirs::new();
     let ids = seed_sessions(&d, 1, |_, _| {}).await;
     // No credential at all: the error says how to set one.
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env: chat_env(&fake)
-                .into_iter()
-                .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
-                .collect(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server_without_credential(&d, &fake, &[]).await;
     let ev = s.chat(json!({"message": "hi"})).await;
     let err = ev.last().unwrap();
     assert_eq!(err["type"], "error", "{ev:#?}");

@@ -11,7 +11,7 @@ use parachute_core::config::secrets::{Location, SecretName, SecretStore};
 use serde_json::json;
 
 use crate::support::fake_anthropic::FakeAnthropic;
-use crate::support::{chat_env, types, Dirs, Opts, Server, CLI_SLOTS};
+use crate::support::{chat_server_without_credential, types, Dirs, Server, CLI_SLOTS};
 
 const TOKEN: &str = "sk-ant-oat01-TESTTOKENabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -158,18 +158,7 @@ async fn an_api_key_is_stored_as_one_and_reaches_the_model_as_an_api_key() {
 
     // The turn hands it to the CLI as an API key: the model API sees `x-api-key`, no Bearer.
     let fake = FakeAnthropic::start().await;
-    let env = chat_env(&fake)
-        .into_iter()
-        .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
-        .collect();
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server_without_credential(&d, &fake, &[]).await;
     let (_, health) = s.get("/api/health?detailed=true").await;
     assert_eq!(
         health["claudeCredential"],

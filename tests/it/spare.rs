@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
 use crate::support::{
-    chat_env, chat_server, cli_children, exited, types, wait_until, Dirs, Opts, Server, CLI_SLOTS,
+    chat_server, chat_server_without_credential, cli_children, exited, types, wait_until, Dirs,
+    Server, CLI_SLOTS,
 };
 
 /// The server's spare CLIs: its children started with `--session-id` for a session the
@@ -238,19 +239,7 @@ async fn a_spare_is_replaced_when_killed_and_when_the_credential_changes() {
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
     // The credential is stored through the API, not given in the environment.
-    let mut env: Vec<(String, String)> = chat_env(&fake)
-        .into_iter()
-        .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
-        .collect();
-    env.push(("SPARE_CLI_PROCESSES".into(), "1".into()));
-    let s = Server::start_with(
-        &d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await;
+    let s = chat_server_without_credential(&d, &fake, &[("SPARE_CLI_PROCESSES", "1")]).await;
     let first_key = format!("sk-ant-api03-{}", "a".repeat(30));
     let (st, body) = s
         .send(

@@ -463,6 +463,28 @@ pub async fn chat_server(
     .await
 }
 
+/// A server whose CLI talks to `fake`, with no Claude credential in its environment
+/// (none at all, or one stored later through the API); `extra` adds settings.
+pub async fn chat_server_without_credential(
+    d: &Dirs,
+    fake: &fake_anthropic::FakeAnthropic,
+    extra: &[(&str, &str)],
+) -> Server {
+    let mut env: Vec<(String, String)> = chat_env(fake)
+        .into_iter()
+        .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
+        .collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Server::start_with(
+        d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// The text of every tool result the CLI sent back to the model — not the tool calls,
 /// which repeat the commands and paths.
 pub fn tool_results(fake: &fake_anthropic::FakeAnthropic) -> String {
