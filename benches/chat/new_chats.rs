@@ -20,6 +20,8 @@ const AT_ONCE: usize = 4;
 /// lets the last CLI finish its after-turn work).
 const PAUSE: Duration = Duration::from_secs(1);
 const SPARES_DEADLINE: Duration = Duration::from_secs(60);
+/// New chats at `vault`, per series.
+const VAULT_CHATS: usize = 10;
 /// Cold new chats made before the "four warm CLIs resident" series counts.
 const WARM_RESIDENT: usize = 4;
 
@@ -37,6 +39,9 @@ pub struct Results {
     at_once_cold: Series,
     /// Four at a time, four spares waited for before each round.
     at_once_spares: Series,
+    /// At `vault`: cold, and with a `vault` spare ready.
+    vault_cold: Series,
+    vault_spare: Series,
     /// Spares adopted / new chats made in the spare series.
     adopted: (u64, usize),
     /// Idle with one spare and no warm CLI.
@@ -51,17 +56,50 @@ pub async fn phase(fixture: &Fixture, fake_url: &str) -> Result<Results> {
     progress(&format!(
         "new chats: {SEQUENTIAL} cold with no warm CLI resident"
     ));
-    let none = sequential(fixture, fake_url, &[("WARM_POOL_SIZE", "0")], 0).await?;
+    let plain = json!({"message": "hi"});
+    let none = sequential(
+        fixture,
+        fake_url,
+        &[("WARM_POOL_SIZE", "0")],
+        0,
+        SEQUENTIAL,
+        &plain,
+    )
+    .await?;
     progress(&format!(
         "new chats: {SEQUENTIAL} cold with up to {WARM_RESIDENT} warm CLIs resident"
     ));
-    let four = sequential(fixture, fake_url, &[("WARM_POOL_SIZE", "4")], 0).await?;
+    let four = sequential(
+        fixture,
+        fake_url,
+        &[("WARM_POOL_SIZE", "4")],
+        0,
+        SEQUENTIAL,
+        &plain,
+    )
+    .await?;
     progress(&format!("new chats: {SEQUENTIAL} with a spare CLI ready"));
     let spare = sequential(
         fixture,
         fake_url,
         &[("WARM_POOL_SIZE", "4"), ("SPARE_CLI_PROCESSES", "1")],
         1,
+        SEQUENTIAL,
+        &plain,
+    )
+    .await?;
+    progress(&format!(
+        "new chats at vault: {VAULT_CHATS} cold, {VAULT_CHATS} with a vault spare"
+    ));
+    let vault = json!({"message": "hi", "trustLevel": "vault"});
+    let vault_cold = sequential(fixture, fake_url, &[], 0, VAULT_CHATS, &vault).await?;
+    let vault_spare = sequential(
+        fixture,
+        fake_url,
+        &[("SPARE_VAULT_CLI_PROCESSES", "1")],
+        1,
+        VAULT_CHATS,
+        &vault,
     )
     .await?;
     progress(&format!(
@@ -82,6 +120,8 @@ pub async fn phase(fixture: &Fixture, fake_url: &str) -> Result<Results> {
         spare_ready: Series::new(spare.ready),
         at_once_cold: Series::new(at_once_cold),
         at_once_spares: Series::new(at_once_spares),
+        vault_cold: Series::new(vault_cold.times),
+        vault_spare: Series::new(vault_spare.times),
         adopted: (spare.adopted, SEQUENTIAL),
         memory_spare: spare.memory.context("no memory reading")?,
         log_bytes: event_log_of_a_long_answer(),
@@ -110,11 +150,15 @@ async fn spares_ready(client: &reqwest::Client, server: &Server, n: u64) -> Resu
     }
 }
 
+/// `chats` new chats with `body`, one after the other; with `spares`, each once that
+/// many spares are ready.
 async fn sequential(
     fixture: &Fixture,
     fake_url: &str,
     env: &[(&str, &str)],
     spares: u64,
+    chats: usize,
+    body: &Value,
 ) -> Result<Sequential> {
     let (probe, client) = (probe_client()?, chat_client()?);
     let mut server = Server::spawn_with(fixture, fake_url, free_port()?, env)?;
@@ -135,7 +179,7 @@ async fn sequential(
             // One spare, no warm CLI yet: what a spare costs.
             out.memory = Some(idle_memory(&server).await);
         }
-        for i in 0..SEQUENTIAL {
+        for i in 0..chats {
             let since = Instant::now();
             if spares > 0 {
                 spares_ready(&client, &server, spares).await?;
@@ -144,7 +188,7 @@ async fn sequential(
                 }
             }
             tokio::time::sleep(PAUSE.saturating_sub(since.elapsed())).await;
-            let turn = chat_turn(&client, &url, &json!({"message": "hi"})).await?;
+            let turn = chat_turn(&client, &url, body).await?;
             out.times.push(turn.first_text);
         }
         out.adopted = chat_health(&client, &server).await?["spareAdopted"]
@@ -228,6 +272,8 @@ impl Results {
         line("with a spare ready", &self.with_spare);
         line("4 at once, cold", &self.at_once_cold);
         line("4 at once, 4 spares ready", &self.at_once_spares);
+        line("at vault, cold", &self.vault_cold);
+        line("at vault, with a vault spare ready", &self.vault_spare);
         let spare = self.with_spare.p(50.0);
         println!(
             "  bare CLI cold p50 (this run)           {bare_cold_p50:>7.1} ms: a spare's new chat is {:.1}× faster (target ≥ 5×, ≤ 150 ms p50)",
@@ -269,6 +315,8 @@ impl Results {
             "spare_replacement_ready_ms": self.spare_ready.to_json(),
             "four_at_once_cold_ms": self.at_once_cold.to_json(),
             "four_at_once_with_spares_ms": self.at_once_spares.to_json(),
+            "vault_cold_ms": self.vault_cold.to_json(),
+            "vault_with_spare_ms": self.vault_spare.to_json(),
             "bare_cli_cold_p50_ms": bare_cold_p50,
             "speedup_vs_bare_cold": bare_cold_p50 / self.with_spare.p(50.0),
             "spares_adopted": self.adopted.0,

@@ -192,6 +192,48 @@ async fn a_chat_with_its_own_prompt_leaves_the_spare_alone() {
 }
 
 #[tokio::test]
+async fn a_new_chat_at_vault_adopts_a_vault_spare() {
+    let _slots = CLI_SLOTS.acquire_many(2).await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(
+        &d,
+        &fake,
+        &[
+            ("SPARE_CLI_PROCESSES", "0"),
+            ("SPARE_VAULT_CLI_PROCESSES", "1"),
+        ],
+    )
+    .await;
+    let (pid, spare_id) = ready_spare(&s, None).await;
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(
+        cmdline.contains("--settings="),
+        "the spare runs in the OS sandbox of `vault`: {cmdline}"
+    );
+
+    // A chat at `full` does not take it.
+    let ev = s.chat(json!({"message": "hi"})).await;
+    assert_ne!(
+        ev.last().unwrap()["sessionId"],
+        spare_id.as_str(),
+        "{ev:#?}"
+    );
+    // One at `vault` does.
+    let ev = s
+        .chat(json!({"message": "hi", "trustLevel": "vault"}))
+        .await;
+    let done = ev.last().unwrap();
+    assert_eq!(done["type"], "done", "{ev:#?}");
+    assert_eq!(done["sessionId"], spare_id.as_str());
+    assert_eq!(ev[0]["trustLevel"], "vault", "{:#?}", ev[0]);
+    let h = chat_health(&s).await;
+    assert_eq!(h["spawned"], 1, "only the `full` chat started a CLI: {h}");
+    assert_eq!(h["spareAdopted"], 1, "{h}");
+}
+
+#[tokio::test]
 async fn a_spare_gives_its_place_to_a_turn_at_the_process_cap() {
     let _slots = CLI_SLOTS.acquire_many(2).await.unwrap();
     let fake = FakeAnthropic::start().await;

@@ -1,6 +1,7 @@
 //! Spare CLI processes: started ahead with exactly what a plain new chat gets (the
-//! default prompt, the vault as working directory, the default model, trust level
-//! `full`, the same extras), initialized and idle, under a session id chosen now
+//! default prompt, the vault as working directory, the default model, the same
+//! extras), at `full` (`spare_cli_processes`) and at `vault`
+//! (`spare_vault_cli_processes`), initialized and idle, under a session id chosen now
 //! (`--session-id`). A new chat whose request may run on one takes it in `plan` and its
 //! id; `acquire` uses it when it matches the turn exactly, so the chat skips the CLI's
 //! start-up. Anything else starts a process as before.
@@ -37,27 +38,31 @@ const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// The longest pause after spares failed to start.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Whether a new chat's request may run on a spare: nothing in it asks for another
-/// prompt, folder, level or workspace. (`acquire` then compares exactly.)
-fn may_use_spare(req: &ChatRequest) -> bool {
+/// The level of spare a new chat's request may run on: none when it asks for another
+/// prompt, folder or workspace, or a level spares are not kept at. (`acquire` then
+/// compares exactly.)
+fn spare_level(req: &ChatRequest) -> Option<TrustLevel> {
     let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
-    blank(&req.system_prompt)
+    let plain = blank(&req.system_prompt)
         && blank(&req.agent_path)
         && blank(&req.working_directory)
         && blank(&req.prior_conversation)
         && blank(&req.workspace_id)
-        && req.contexts.as_ref().is_none_or(Vec::is_empty)
-        && req.trust_level.as_deref().is_none_or(|t| t == "full")
+        && req.contexts.as_ref().is_none_or(Vec::is_empty);
+    match req.trust_level.as_deref() {
+        _ if !plain => None,
+        None | Some("full") => Some(TrustLevel::Full),
+        Some("vault") => Some(TrustLevel::Vault),
+        Some(_) => None,
+    }
 }
 
 impl ChatService {
     /// Takes a spare for a new chat whose request may run on one, and asks for its
     /// replacement.
     pub(super) fn spare_for(&self, req: &ChatRequest) -> Option<AgentProcess> {
-        if self.settings.spare_cli_processes == 0 || !may_use_spare(req) {
-            return None;
-        }
-        let spare = self.pool.spares.take()?;
+        let level = spare_level(req)?;
+        let spare = self.pool.spares.take(level)?;
         self.spare_wanted.notify_one();
         Some(spare.process)
     }
@@ -68,11 +73,22 @@ impl ChatService {
         self.spare_wanted.notify_one();
     }
 
-    /// What a plain new chat in session `id` runs with: the same resolution as a turn's
-    /// (no hooks fire, its events go nowhere).
-    async fn plain_new_chat(&self, id: &str) -> Result<Resolved, TurnError> {
+    /// How many spares are kept at each level.
+    fn spare_targets(&self) -> [(TrustLevel, usize); 2] {
+        [
+            (TrustLevel::Full, self.settings.spare_cli_processes),
+            (TrustLevel::Vault, self.settings.spare_vault_cli_processes),
+        ]
+    }
+
+    /// What a plain new chat at `level` in session `id` runs with: the same resolution
+    /// as a turn's (no hooks fire, its events go nowhere).
+    async fn plain_new_chat(&self, id: &str, level: TrustLevel) -> Result<Resolved, TurnError> {
         let plan = Plan {
-            req: ChatRequest::default(),
+            req: ChatRequest {
+                trust_level: (level != TrustLevel::Full).then(|| level.as_str().to_string()),
+                ..Default::default()
+            },
             session_id: id.to_string(),
             row: None,
             resume: false,
@@ -82,9 +98,9 @@ impl ChatService {
         self.resolve(&plan, &Turn::detached()).await
     }
 
-    /// Starts one spare on a free place under the process cap; `Ok(false)` when there
-    /// is none, or a turn wanted the place meanwhile.
-    async fn start_spare(&self) -> Result<bool, TurnError> {
+    /// Starts one spare at `level` on a free place under the process cap; `Ok(false)`
+    /// when there is none, or a turn wanted the place meanwhile.
+    async fn start_spare(&self, level: TrustLevel) -> Result<bool, TurnError> {
         // Without a credential there is nothing to start (and no files to make).
         self.credential().await?;
         // Registered before the place is taken: a turn may take it from here on.
@@ -97,7 +113,7 @@ impl ChatService {
         self.pool.spares.begin_start(permit);
         let generation = self.secrets.generation();
         let id = uuid::Uuid::new_v4().to_string();
-        let started = self.spawn_spare(&id, stopped).await;
+        let started = self.spawn_spare(&id, level, stopped).await;
         let place = self.pool.spares.finish_start();
         match (started, place) {
             (Ok(Some(mut process)), Some(permit)) if self.budget.waiting() == 0 => {
@@ -107,6 +123,7 @@ impl ChatService {
                     process,
                     secrets_generation: generation,
                     ready_at: Instant::now(),
+                    level,
                 });
                 Ok(true)
             }
@@ -131,10 +148,11 @@ impl ChatService {
     async fn spawn_spare(
         &self,
         id: &str,
+        level: TrustLevel,
         stopped: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
     ) -> Result<Option<AgentProcess>, TurnError> {
-        let r = self.plain_new_chat(id).await?;
-        if r.level != TrustLevel::Full {
+        let r = self.plain_new_chat(id, level).await?;
+        if r.level != level {
             return Ok(None);
         }
         let spec = self.spawn_spec(&r, StartMode::New(id.to_string()));
@@ -177,8 +195,8 @@ impl ChatService {
     /// credential changed).
     async fn refresh_spares(&self) {
         let mut current = Vec::new();
-        for (id, fingerprint, cwd) in self.pool.spares.shapes() {
-            if let Ok(r) = self.plain_new_chat(&id).await {
+        for (id, level, fingerprint, cwd) in self.pool.spares.shapes() {
+            if let Ok(r) = self.plain_new_chat(&id, level).await {
                 if process_fingerprint(&r) == fingerprint && r.cwd == cwd {
                     current.push(id);
                 }
@@ -202,28 +220,32 @@ impl ChatService {
     /// it is 0): replaces those taken or exited, stops out-of-date ones. Spares that
     /// fail to start, or exit soon after, are retried less and less often.
     pub async fn keep_spares(self: Arc<Self>) {
-        let target = self.settings.spare_cli_processes;
-        if target == 0 {
+        let targets = self.spare_targets();
+        if targets.iter().all(|(_, n)| *n == 0) {
             return;
         }
         let mut refreshed = Instant::now();
         let mut generation = self.secrets.generation();
-        let mut trouble = Trouble::default();
+        // Per level: failures at one (no OS sandbox for `vault`) never hold up another.
+        let mut trouble: [Trouble; 2] = Default::default();
+        let short = |i: usize| self.pool.spares.count_at(targets[i].0) < targets[i].1;
         loop {
             let now_generation = self.secrets.generation();
             if now_generation != generation {
                 // A new credential: what failed for want of one may work now.
                 generation = now_generation;
-                trouble = Trouble::default();
+                trouble = Default::default();
             }
             let dropped = self
                 .pool
                 .spares
                 .drop_where(|s| s.secrets_generation != now_generation);
-            if dropped.died_young > 0 {
-                trouble.failed("a spare CLI process exited soon after it started");
-            } else if dropped.left >= target {
-                trouble = Trouble::default();
+            for (i, t) in trouble.iter_mut().enumerate() {
+                if dropped.died_young.contains(&targets[i].0) {
+                    t.failed("a spare CLI process exited soon after it started");
+                } else if !short(i) {
+                    *t = Trouble::default();
+                }
             }
             if refreshed.elapsed() >= REFRESH_EVERY
                 || self.refresh_spares_now.swap(false, Ordering::SeqCst)
@@ -232,23 +254,34 @@ impl ChatService {
                 refreshed = Instant::now();
             }
             self.forget_unused_spares().await;
-            let wait = self.until_quiet().max(trouble.wait());
-            if self.pool.spares.count() < target && wait.is_zero() {
-                match self.start_spare().await {
-                    Ok(true) if trouble.failures == 0 => continue,
+            let next = (0..targets.len()).find(|&i| short(i) && trouble[i].wait().is_zero());
+            if let (Some(i), true) = (next, self.until_quiet().is_zero()) {
+                let t = &mut trouble[i];
+                match self.start_spare(targets[i].0).await {
+                    Ok(true) if t.failures == 0 => continue,
                     Ok(_) => {}
                     Err(TurnError::NoToken) => {
                         tracing::debug!("no spare CLI process: no Claude credential");
-                        trouble.failures += 1;
-                        trouble.since = Some(Instant::now());
+                        t.failures += 1;
+                        t.since = Some(Instant::now());
                     }
-                    Err(e) => trouble.failed(&e.to_string()),
+                    Err(e) => t.failed(&e.to_string()),
                 }
             }
-            let wait = self.until_quiet().max(trouble.wait());
+            // Until a level short of spares may start one (at most CHECK_EVERY).
+            let wait = (0..targets.len())
+                .filter(|&i| short(i))
+                .map(|i| trouble[i].wait())
+                .min()
+                .map_or(CHECK_EVERY, |w| w.max(self.until_quiet()));
+            let wait = if wait.is_zero() {
+                CHECK_EVERY
+            } else {
+                wait.min(CHECK_EVERY)
+            };
             tokio::select! {
                 _ = self.spare_wanted.notified() => {}
-                _ = tokio::time::sleep(if wait.is_zero() { CHECK_EVERY } else { wait.min(CHECK_EVERY) }) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -296,36 +329,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failed_starts_back_off_up_to_a_minute() {
+        let mut t = Trouble::default();
+        assert_eq!(t.wait(), Duration::ZERO);
+        t.failed("no bwrap");
+        assert_eq!(t.backoff(), CHECK_EVERY * 2);
+        assert!(t.wait() > CHECK_EVERY, "{:?}", t.wait());
+        for _ in 0..10 {
+            t.failed("no bwrap");
+        }
+        assert_eq!(t.backoff(), MAX_BACKOFF);
+        assert_eq!(t.last_error.as_deref(), Some("no bwrap"));
+    }
+
+    #[test]
     fn only_plain_requests_may_use_a_spare() {
         let plain = ChatRequest {
             message: "hi".into(),
             ..Default::default()
         };
-        assert!(may_use_spare(&plain));
+        assert_eq!(spare_level(&plain), Some(TrustLevel::Full));
         let with = |f: fn(&mut ChatRequest)| {
             let mut r = plain.clone();
             f(&mut r);
-            may_use_spare(&r)
+            spare_level(&r)
         };
-        assert!(
+        let full = Some(TrustLevel::Full);
+        assert_eq!(
             with(|r| r.model = Some("opus".into())),
+            full,
             "the model can be switched"
         );
-        assert!(with(|r| r.trust_level = Some("full".into())));
-        assert!(
+        assert_eq!(with(|r| r.trust_level = Some("full".into())), full);
+        assert_eq!(
             with(|r| r.initial_context = Some("ctx".into())),
+            full,
             "it goes in the message"
         );
-        assert!(
+        assert_eq!(
             with(|r| r.system_prompt = Some("  ".into())),
+            full,
             "blank is none"
         );
-        assert!(!with(|r| r.system_prompt = Some("Be terse.".into())));
-        assert!(!with(|r| r.agent_path = Some("a.md".into())));
-        assert!(!with(|r| r.working_directory = Some("Projects".into())));
-        assert!(!with(|r| r.prior_conversation = Some("earlier".into())));
-        assert!(!with(|r| r.workspace_id = Some("w".into())));
-        assert!(!with(|r| r.contexts = Some(vec!["Notes".into()])));
-        assert!(!with(|r| r.trust_level = Some("vault".into())));
+        assert_eq!(
+            with(|r| r.trust_level = Some("vault".into())),
+            Some(TrustLevel::Vault)
+        );
+        assert_eq!(with(|r| r.trust_level = Some("sandboxed".into())), None);
+        assert_eq!(with(|r| r.system_prompt = Some("Be terse.".into())), None);
+        assert_eq!(with(|r| r.agent_path = Some("a.md".into())), None);
+        assert_eq!(
+            with(|r| r.working_directory = Some("Projects".into())),
+            None
+        );
+        assert_eq!(
+            with(|r| r.prior_conversation = Some("earlier".into())),
+            None
+        );
+        assert_eq!(with(|r| r.workspace_id = Some("w".into())), None);
+        assert_eq!(with(|r| r.contexts = Some(vec!["Notes".into()])), None);
     }
 }

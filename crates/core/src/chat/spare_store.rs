@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::pool::retire;
 use crate::agent::AgentProcess;
+use crate::trust::TrustLevel;
 
 /// A spare that exits sooner than this after it was ready counts as a failed start.
 const DIED_YOUNG: Duration = Duration::from_secs(10);
@@ -24,14 +25,14 @@ pub struct Spare {
     pub secrets_generation: u64,
     /// When it answered `initialize`.
     pub ready_at: Instant,
+    /// The trust level it runs at.
+    pub level: TrustLevel,
 }
 
-/// What [`SpareStore::drop_where`] left and found.
+/// What [`SpareStore::drop_where`] found.
 pub struct Dropped {
-    /// Spares still ready.
-    pub left: usize,
-    /// Spares that had exited soon after they were ready.
-    pub died_young: usize,
+    /// The levels of spares that had exited soon after they were ready.
+    pub died_young: Vec<TrustLevel>,
 }
 
 /// The spares and their bookkeeping.
@@ -57,10 +58,15 @@ impl SpareStore {
             .push(spare);
     }
 
-    /// Takes a live spare, if there is one (exited ones are dropped on the way).
-    pub fn take(&self) -> Option<Spare> {
+    /// Takes a live spare at `level`, if there is one (exited ones are dropped on the
+    /// way).
+    pub fn take(&self, level: TrustLevel) -> Option<Spare> {
         loop {
-            let mut s = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let mut s = {
+                let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+                let i = ready.iter().rposition(|s| s.level == level)?;
+                ready.remove(i)
+            };
             if s.process.is_alive() {
                 return Some(s);
             }
@@ -84,18 +90,15 @@ impl SpareStore {
             }
             *ready = keep;
         }
-        let mut died_young = 0;
+        let mut died_young = Vec::new();
         for mut s in gone {
             if !s.process.is_alive() && s.ready_at.elapsed() < DIED_YOUNG {
-                died_young += 1;
+                died_young.push(s.level);
             }
             tracing::debug!(session = %s.process.session_id, "stopped a spare CLI process");
             self.retire(s.process);
         }
-        Dropped {
-            left: self.count(),
-            died_young,
-        }
+        Dropped { died_young }
     }
 
     /// Holds the place of the spare about to be started.
@@ -168,15 +171,23 @@ impl SpareStore {
         self.ready.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    /// Each spare's session id, process fingerprint and working directory.
-    pub(super) fn shapes(&self) -> Vec<(String, u64, std::path::PathBuf)> {
+    /// The spares waiting now at `level`.
+    pub fn count_at(&self, level: TrustLevel) -> usize {
+        self.ready
+            .lock()
+            .map(|s| s.iter().filter(|s| s.level == level).count())
+            .unwrap_or(0)
+    }
+
+    /// Each spare's session id, level, process fingerprint and working directory.
+    pub(super) fn shapes(&self) -> Vec<(String, TrustLevel, u64, std::path::PathBuf)> {
         self.ready
             .lock()
             .map(|s| {
                 s.iter()
                     .map(|s| {
                         let p = &s.process;
-                        (p.session_id.clone(), p.fingerprint, p.cwd.clone())
+                        (p.session_id.clone(), s.level, p.fingerprint, p.cwd.clone())
                     })
                     .collect()
             })

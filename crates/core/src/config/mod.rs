@@ -75,6 +75,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "CLI processes started ahead for the next new chats (0 disables)",
     ),
     (
+        "spare_vault_cli_processes",
+        "CLI processes started ahead for new chats at the vault trust level (default 0)",
+    ),
+    (
         "prewarm_recent",
         "most recently active sessions whose CLI is started when the server starts (0 = none)",
     ),
@@ -297,6 +301,8 @@ pub struct Settings {
     pub warm_idle: std::time::Duration,
     /// CLI processes started ahead, each ready to become the next new chat.
     pub spare_cli_processes: usize,
+    /// The same for new chats at `vault` (their CLI also starts the OS sandbox).
+    pub spare_vault_cli_processes: usize,
     /// Sessions (most recently active first) whose CLI is started at server start.
     pub prewarm_recent: usize,
     /// Cap on CLI processes (running turns + warm), so parallel chats cannot exhaust
@@ -645,6 +651,9 @@ impl Settings {
             std::time::Duration::from_secs(parse_num::<u64>("warm_idle_secs", &wis, wis_src)?);
         let (scp, scp_src) = get("spare_cli_processes", None, "1".into());
         let spare_cli_processes = parse_num::<usize>("spare_cli_processes", &scp, scp_src)?;
+        let (svp, svp_src) = get("spare_vault_cli_processes", None, "0".into());
+        let spare_vault_cli_processes =
+            parse_num::<usize>("spare_vault_cli_processes", &svp, svp_src)?;
         let (pwr, pwr_src) = get("prewarm_recent", None, "0".into());
         let prewarm_recent = parse_num::<usize>("prewarm_recent", &pwr, pwr_src)?;
         let permission_timeout = std::time::Duration::from_secs(parse_num::<u64>(
@@ -716,6 +725,7 @@ impl Settings {
             permission_timeout,
             warm_pool_size,
             spare_cli_processes,
+            spare_vault_cli_processes,
             prewarm_recent,
             warm_idle,
             max_cli_processes,
