@@ -25,6 +25,13 @@ const VAULT_CHATS: usize = 10;
 /// Cold new chats made before the "four warm CLIs resident" series counts.
 const WARM_RESIDENT: usize = 4;
 
+/// New chats at `vault`: cold, with a `vault` spare, and how many adopted it.
+struct Vault {
+    cold: Series,
+    spare: Series,
+    adopted: u64,
+}
+
 pub struct Results {
     /// No spare, no warm pool: every new chat a cold start, nothing else resident.
     cold_none_resident: Series,
@@ -40,8 +47,8 @@ pub struct Results {
     /// Four at a time, four spares waited for before each round.
     at_once_spares: Series,
     /// At `vault`: cold, and with a `vault` spare ready.
-    vault_cold: Series,
-    vault_spare: Series,
+    /// `None` without the OS sandbox's programs.
+    vault: Option<Vault>,
     /// Spares adopted / new chats made in the spare series.
     adopted: (u64, usize),
     /// Idle with one spare and no warm CLI.
@@ -88,20 +95,7 @@ pub async fn phase(fixture: &Fixture, fake_url: &str) -> Result<Results> {
         &plain,
     )
     .await?;
-    progress(&format!(
-        "new chats at vault: {VAULT_CHATS} cold, {VAULT_CHATS} with a vault spare"
-    ));
-    let vault = json!({"message": "hi", "trustLevel": "vault"});
-    let vault_cold = sequential(fixture, fake_url, &[], 0, VAULT_CHATS, &vault).await?;
-    let vault_spare = sequential(
-        fixture,
-        fake_url,
-        &[("SPARE_VAULT_CLI_PROCESSES", "1")],
-        1,
-        VAULT_CHATS,
-        &vault,
-    )
-    .await?;
+    let vault = vault_phase(fixture, fake_url).await?;
     progress(&format!(
         "new chats: {ROUNDS} rounds of {AT_ONCE} at once, without and with spares"
     ));
@@ -120,12 +114,43 @@ pub async fn phase(fixture: &Fixture, fake_url: &str) -> Result<Results> {
         spare_ready: Series::new(spare.ready),
         at_once_cold: Series::new(at_once_cold),
         at_once_spares: Series::new(at_once_spares),
-        vault_cold: Series::new(vault_cold.times),
-        vault_spare: Series::new(vault_spare.times),
+        vault,
         adopted: (spare.adopted, SEQUENTIAL),
         memory_spare: spare.memory.context("no memory reading")?,
         log_bytes: event_log_of_a_long_answer(),
     })
+}
+
+/// New chats at `vault`, cold and with a `vault` spare; skipped without the OS
+/// sandbox's programs.
+async fn vault_phase(fixture: &Fixture, fake_url: &str) -> Result<Option<Vault>> {
+    let missing = parachute_core::trust::os_sandbox::missing_programs();
+    if !missing.is_empty() {
+        progress(&format!(
+            "new chats at vault: skipped ({} missing)",
+            missing.join(", ")
+        ));
+        return Ok(None);
+    }
+    progress(&format!(
+        "new chats at vault: {VAULT_CHATS} cold, {VAULT_CHATS} with a vault spare"
+    ));
+    let body = json!({"message": "hi", "trustLevel": "vault"});
+    let cold = sequential(fixture, fake_url, &[], 0, VAULT_CHATS, &body).await?;
+    let spare = sequential(
+        fixture,
+        fake_url,
+        &[("SPARE_VAULT_CLI_PROCESSES", "1")],
+        1,
+        VAULT_CHATS,
+        &body,
+    )
+    .await?;
+    Ok(Some(Vault {
+        cold: Series::new(cold.times),
+        spare: Series::new(spare.times),
+        adopted: spare.adopted,
+    }))
 }
 
 struct Sequential {
@@ -272,8 +297,17 @@ impl Results {
         line("with a spare ready", &self.with_spare);
         line("4 at once, cold", &self.at_once_cold);
         line("4 at once, 4 spares ready", &self.at_once_spares);
-        line("at vault, cold", &self.vault_cold);
-        line("at vault, with a vault spare ready", &self.vault_spare);
+        match &self.vault {
+            Some(v) => {
+                line("at vault, cold", &v.cold);
+                line("at vault, with a vault spare ready", &v.spare);
+                println!(
+                    "  vault spares adopted                   {} of {VAULT_CHATS}",
+                    v.adopted
+                );
+            }
+            None => println!("  at vault: skipped (no OS sandbox programs)"),
+        }
         let spare = self.with_spare.p(50.0);
         println!(
             "  bare CLI cold p50 (this run)           {bare_cold_p50:>7.1} ms: a spare's new chat is {:.1}× faster (target ≥ 5×, ≤ 150 ms p50)",
@@ -315,8 +349,11 @@ impl Results {
             "spare_replacement_ready_ms": self.spare_ready.to_json(),
             "four_at_once_cold_ms": self.at_once_cold.to_json(),
             "four_at_once_with_spares_ms": self.at_once_spares.to_json(),
-            "vault_cold_ms": self.vault_cold.to_json(),
-            "vault_with_spare_ms": self.vault_spare.to_json(),
+            "vault": self.vault.as_ref().map(|v| json!({
+                "cold_ms": v.cold.to_json(),
+                "with_spare_ms": v.spare.to_json(),
+                "spares_adopted": v.adopted,
+            })),
             "bare_cli_cold_p50_ms": bare_cold_p50,
             "speedup_vs_bare_cold": bare_cold_p50 / self.with_spare.p(50.0),
             "spares_adopted": self.adopted.0,

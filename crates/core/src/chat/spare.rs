@@ -51,9 +51,11 @@ fn spare_level(req: &ChatRequest) -> Option<TrustLevel> {
         && req.contexts.as_ref().is_none_or(Vec::is_empty);
     match req.trust_level.as_deref() {
         _ if !plain => None,
-        None | Some("full") => Some(TrustLevel::Full),
-        Some("vault") => Some(TrustLevel::Vault),
-        Some(_) => None,
+        None => Some(TrustLevel::Full),
+        Some(t) => t
+            .parse::<TrustLevel>()
+            .ok()
+            .filter(|l| *l != TrustLevel::Sandboxed),
     }
 }
 
@@ -241,9 +243,11 @@ impl ChatService {
                 .spares
                 .drop_where(|s| s.secrets_generation != now_generation);
             for (i, t) in trouble.iter_mut().enumerate() {
-                if dropped.died_young.contains(&targets[i].0) {
+                let level = targets[i].0;
+                if dropped.died_young.contains(&level) {
                     t.failed("a spare CLI process exited soon after it started");
-                } else if !short(i) {
+                } else if self.pool.spares.settled_at(level) >= targets[i].1 {
+                    // Only spares that lived past their start clear the record.
                     *t = Trouble::default();
                 }
             }
@@ -265,7 +269,15 @@ impl ChatService {
                         t.failures += 1;
                         t.since = Some(Instant::now());
                     }
-                    Err(e) => t.failed(&e.to_string()),
+                    Err(e) => {
+                        t.failed(&e.to_string());
+                        // Another level may start at once: this one's trouble is its own.
+                        if (0..targets.len())
+                            .any(|j| j != i && short(j) && trouble[j].wait().is_zero())
+                        {
+                            continue;
+                        }
+                    }
                 }
             }
             // Until a level short of spares may start one (at most CHECK_EVERY).
@@ -375,7 +387,12 @@ mod tests {
             with(|r| r.trust_level = Some("vault".into())),
             Some(TrustLevel::Vault)
         );
+        assert_eq!(
+            with(|r| r.trust_level = Some(" Vault ".into())),
+            Some(TrustLevel::Vault)
+        );
         assert_eq!(with(|r| r.trust_level = Some("sandboxed".into())), None);
+        assert_eq!(with(|r| r.trust_level = Some("root".into())), None);
         assert_eq!(with(|r| r.system_prompt = Some("Be terse.".into())), None);
         assert_eq!(with(|r| r.agent_path = Some("a.md".into())), None);
         assert_eq!(

@@ -168,15 +168,27 @@ impl SpareStore {
 
     /// The spares waiting now.
     pub fn count(&self) -> usize {
-        self.ready.lock().map(|s| s.len()).unwrap_or(0)
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The spares waiting now at `level`.
     pub fn count_at(&self, level: TrustLevel) -> usize {
         self.ready
             .lock()
-            .map(|s| s.iter().filter(|s| s.level == level).count())
-            .unwrap_or(0)
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| s.level == level)
+            .count()
+    }
+
+    /// The spares at `level` that have lived past their start (see `DIED_YOUNG`).
+    pub fn settled_at(&self, level: TrustLevel) -> usize {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| s.level == level && s.ready_at.elapsed() >= DIED_YOUNG)
+            .count()
     }
 
     /// Each spare's session id, level, process fingerprint and working directory.
