@@ -175,6 +175,26 @@ async fn spares_ready(client: &reqwest::Client, server: &Server, n: u64) -> Resu
     }
 }
 
+/// Runs `f` against a fresh server with `env`, then stops the server (its log's tail
+/// is added to an error).
+async fn on_server<T>(
+    fixture: &Fixture,
+    fake_url: &str,
+    env: &[(&str, &str)],
+    f: impl AsyncFnOnce(&reqwest::Client, &Server) -> Result<T>,
+) -> Result<T> {
+    let (probe, client) = (probe_client()?, chat_client()?);
+    let mut server = Server::spawn_with(fixture, fake_url, free_port()?, env)?;
+    server
+        .wait_healthy(&probe)
+        .await
+        .with_context(|| server.log_tail())?;
+    let result = f(&client, &server).await.with_context(|| server.log_tail());
+    drop(client); // closes the keep-alive connections so the graceful shutdown is quick
+    server.stop().await?;
+    result
+}
+
 /// `chats` new chats with `body`, one after the other; with `spares`, each once that
 /// many spares are ready.
 async fn sequential(
@@ -185,80 +205,64 @@ async fn sequential(
     chats: usize,
     body: &Value,
 ) -> Result<Sequential> {
-    let (probe, client) = (probe_client()?, chat_client()?);
-    let mut server = Server::spawn_with(fixture, fake_url, free_port()?, env)?;
-    server
-        .wait_healthy(&probe)
-        .await
-        .with_context(|| server.log_tail())?;
-    let url = server.url("/api/chat");
-    let mut out = Sequential {
-        times: Vec::new(),
-        ready: Vec::new(),
-        adopted: 0,
-        memory: None,
-    };
-    let run = async {
+    on_server(fixture, fake_url, env, async |client, server| {
+        let url = server.url("/api/chat");
+        let mut out = Sequential {
+            times: Vec::new(),
+            ready: Vec::new(),
+            adopted: 0,
+            memory: None,
+        };
         if spares > 0 {
-            spares_ready(&client, &server, spares).await?;
+            spares_ready(client, server, spares).await?;
             // One spare, no warm CLI yet: what a spare costs.
-            out.memory = Some(idle_memory(&server).await);
+            out.memory = Some(idle_memory(server).await);
         }
         for i in 0..chats {
             let since = Instant::now();
             if spares > 0 {
-                spares_ready(&client, &server, spares).await?;
+                spares_ready(client, server, spares).await?;
                 if i > 0 {
                     out.ready.push(since.elapsed());
                 }
             }
             tokio::time::sleep(PAUSE.saturating_sub(since.elapsed())).await;
-            let turn = chat_turn(&client, &url, body).await?;
+            let turn = chat_turn(client, &url, body).await?;
             out.times.push(turn.first_text);
         }
-        out.adopted = chat_health(&client, &server).await?["spareAdopted"]
+        out.adopted = chat_health(client, server).await?["spareAdopted"]
             .as_u64()
             .unwrap_or(0);
-        Ok::<_, anyhow::Error>(())
-    };
-    let result = run.await.with_context(|| server.log_tail());
-    drop(client);
-    server.stop().await?;
-    result.map(|()| out)
+        Ok(out)
+    })
+    .await
 }
 
+/// `ROUNDS` rounds of `AT_ONCE` new chats at once; with `spares`, each round once that
+/// many spares are ready.
 async fn at_once(
     fixture: &Fixture,
     fake_url: &str,
     env: &[(&str, &str)],
     spares: u64,
 ) -> Result<Vec<Duration>> {
-    let (probe, client) = (probe_client()?, chat_client()?);
-    let mut server = Server::spawn_with(fixture, fake_url, free_port()?, env)?;
-    server
-        .wait_healthy(&probe)
-        .await
-        .with_context(|| server.log_tail())?;
-    let url = server.url("/api/chat");
-    let run = async {
+    on_server(fixture, fake_url, env, async |client, server| {
+        let url = server.url("/api/chat");
         let mut times = Vec::new();
         for _ in 0..ROUNDS {
             tokio::time::sleep(PAUSE).await;
             if spares > 0 {
-                spares_ready(&client, &server, spares).await?;
+                spares_ready(client, server, spares).await?;
             }
             let body = json!({"message": "hi"});
-            let round = (0..AT_ONCE).map(|_| chat_turn(&client, &url, &body));
+            let round = (0..AT_ONCE).map(|_| chat_turn(client, &url, &body));
             for turn in futures_util::future::join_all(round).await {
                 times.push(turn?.first_text);
             }
         }
-        Ok::<_, anyhow::Error>(times)
-    };
-    let result = run.await.with_context(|| server.log_tail());
-    drop(client);
-    server.stop().await?;
-    result
+        Ok(times)
+    })
+    .await
 }
 
 /// A 100 KB answer streamed as 1,000 `text` events, each carrying the block so far as

@@ -450,7 +450,15 @@ pub async fn chat_server(
     fake: &fake_anthropic::FakeAnthropic,
     extra: &[(&str, &str)],
 ) -> Server {
-    let mut env = chat_env(fake);
+    start_with_env(d, chat_env(fake), extra).await
+}
+
+/// A server with `env`, which `extra` adds to or replaces.
+async fn start_with_env(
+    d: &Dirs,
+    mut env: Vec<(String, String)>,
+    extra: &[(&str, &str)],
+) -> Server {
     env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Server::start_with(
@@ -470,19 +478,11 @@ pub async fn chat_server_without_credential(
     fake: &fake_anthropic::FakeAnthropic,
     extra: &[(&str, &str)],
 ) -> Server {
-    let mut env: Vec<(String, String)> = chat_env(fake)
+    let env = chat_env(fake)
         .into_iter()
         .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
         .collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Server::start_with(
-        d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await
+    start_with_env(d, env, extra).await
 }
 
 /// The text of every tool result the CLI sent back to the model — not the tool calls,

@@ -146,7 +146,8 @@ pub(super) struct Plan {
     pub(super) resume: bool,
     /// The spare a new chat took (its id is `session_id`); used when it matches.
     pub(super) spare: std::sync::Mutex<Option<AgentProcess>>,
-    /// Only starting the session's CLI ahead of its next turn: no hooks fire.
+    /// Only starting a CLI ahead of any turn (a spare, a pre-warmed session): no
+    /// hooks fire.
     pub(super) prewarm: bool,
 }
 
@@ -638,7 +639,7 @@ impl ChatService {
 
     /// The prompt for `cwd`: custom or agent system prompt, context sections, prior
     /// conversation, the vault's CLAUDE.md instructions (file work off the runtime).
-    pub(super) async fn prepare_prompt(
+    async fn prepare_prompt(
         &self,
         req: &ChatRequest,
         cwd: &Path,
@@ -661,7 +662,7 @@ impl ChatService {
 
     /// The session's skills, sub-agents and MCP servers at `level`, filtered by its
     /// workspace's capabilities (none without an extras source).
-    pub(super) async fn extras_for(
+    async fn extras_for(
         &self,
         session_id: &str,
         level: TrustLevel,
@@ -1310,7 +1311,7 @@ impl ChatService {
         )
     }
 
-    pub(super) fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
+    fn resolve_cwd(&self, wd: Option<&str>) -> Result<PathBuf, TurnError> {
         let vault = &self.settings.paths.vault;
         let p =
             match wd.filter(|w| !w.trim().is_empty()) {
