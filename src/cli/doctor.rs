@@ -10,7 +10,7 @@ use parachute_core::config::secrets::SecretStore;
 use parachute_core::config::{Overrides, Settings};
 
 #[derive(PartialEq)]
-enum Verdict {
+pub(super) enum Verdict {
     Pass,
     /// Worth knowing, nothing to fix (e.g. a vault that the first start creates).
     Note,
@@ -18,7 +18,7 @@ enum Verdict {
     Fail,
 }
 
-fn report(v: Verdict, what: &str, detail: impl AsRef<str>) -> Verdict {
+pub(super) fn report(v: Verdict, what: &str, detail: impl AsRef<str>) -> Verdict {
     let tag = match v {
         Verdict::Pass => "PASS",
         Verdict::Note => "NOTE",

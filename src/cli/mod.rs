@@ -6,6 +6,7 @@ mod bot;
 mod config_cmd;
 mod daemon;
 mod doctor;
+mod doctor_security;
 mod install;
 mod launchd;
 mod logs;
@@ -47,7 +48,13 @@ pub enum Command {
     /// Show the vault, token, daemon and server health.
     Status,
     /// Check the installation: vault, config, port, database, Claude CLI, token, Docker, disk, keychain.
-    Doctor,
+    Doctor {
+        /// Instead, report risky settings: auth off on a network bind, bots' groups at
+        /// `full`, plaintext secrets, CLI settings that reach every agent, API keys unused
+        /// for 90 days, a missing OS sandbox or Docker that sessions ask for.
+        #[arg(long)]
+        security: bool,
+    },
     /// Show, get or set settings.
     Config {
         #[command(subcommand)]
@@ -331,7 +338,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Server(args) => daemon::run(&ov, args.action).await,
         Command::Status => status::run(&ov).await,
-        Command::Doctor => doctor::run(&ov).await,
+        Command::Doctor { security: false } => doctor::run(&ov).await,
+        Command::Doctor { security: true } => doctor_security::run(&ov).await,
         Command::Config { action } => config_cmd::run(&ov, action),
         Command::Logs { no_follow, lines } => logs::run(&ov, !no_follow, lines).await,
         Command::SetupToken { force } => token::run(force).await,

@@ -533,3 +533,94 @@ fn update_reinstalls_from_the_checkout_and_restarts_the_daemon_on_the_new_build(
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("No server is running"), "{out}");
 }
+
+#[test]
+fn doctor_security_passes_a_fresh_install() {
+    let d = Dirs::new();
+    let (code, out, err) = run(&d, &["doctor", "--security"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    for what in [
+        "auth",
+        "API keys",
+        "bots",
+        "secrets",
+        "CLI settings",
+        "isolation",
+    ] {
+        assert!(out.contains(&format!("[PASS] {what}:")), "{what}:\n{out}");
+    }
+    assert!(!out.contains("[WARN]") && !out.contains("[FAIL]"), "{out}");
+}
+
+#[tokio::test]
+async fn doctor_security_names_each_risky_setting() {
+    let d = Dirs::new();
+    let dot = d.vault.join(".parachute");
+    std::fs::create_dir_all(&dot).unwrap();
+    // Auth off on a network bind, and a key last used in January.
+    std::fs::write(
+        dot.join("server.yaml"),
+        "security:\n  require_auth: disabled\n  api_keys:\n  - id: k_oldphone0001\n    label: old phone\n    key_hash: sha256:00\n    created_at: '2026-01-01T00:00:00.000000'\n    last_used_at: '2026-01-02T00:00:00.000000'\n",
+    )
+    .unwrap();
+    // Groups at `full` and a token written into bots.yaml.
+    std::fs::write(
+        dot.join("bots.yaml"),
+        "telegram:\n  enabled: true\n  bot_token: '123456:plaintext'\n  group_trust_level: full\n",
+    )
+    .unwrap();
+    // A secrets file others can read, a token file inside the vault.
+    let secrets = d.home.join("secrets.json");
+    std::fs::write(&secrets, r#"{"anthropic_api_key":"sk-ant-api03-x"}"#).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(dot.join(".token"), "sk-ant-oat01-x").unwrap();
+    // Hooks in the CLI's settings reach every agent.
+    let claude = d.home.join("claude");
+    std::fs::create_dir_all(&claude).unwrap();
+    std::fs::write(claude.join("settings.json"), r#"{"hooks":{"Stop":[]}}"#).unwrap();
+    // Sessions at `sandboxed` with no Docker to run them.
+    crate::support::seed_sessions(&d, 2, |_, s| s.trust_level = Some("sandboxed".into())).await;
+
+    let no_docker = format!("unix://{}/no-docker.sock", d.tmp.path().display());
+    let (code, out, err) = run(
+        &d,
+        &["doctor", "--security"],
+        // The default bind is every interface; said here for the reader.
+        &[("HOST", "0.0.0.0"), ("DOCKER_HOST", &no_docker)],
+    );
+    assert_eq!(code, 1, "a failure exits 1:\n{out}{err}");
+    for line in [
+        "[FAIL] auth: auth_mode `disabled` with host 0.0.0.0",
+        "[WARN] API keys: unused for 90+ days: k_oldphone0001 \"old phone\"",
+        "[WARN] bots: telegram: group chats run at trust level `full`",
+        "[WARN] bots: telegram: a bot token is written in bots.yaml",
+        "[FAIL] secrets: ",
+        "[WARN] secrets: ",
+        "[WARN] CLI settings: ",
+        "[WARN] isolation: 2 session(s) ask for `sandboxed`",
+    ] {
+        assert!(out.contains(line), "missing {line}:\n{out}");
+    }
+    assert!(out.contains("(mode 644)"), "{out}");
+    assert!(
+        !out.contains("plaintext'") && !out.contains("sk-ant"),
+        "no secret is printed:\n{out}"
+    );
+
+    // Fixed: the file is private again; keychain off here, so it is only worth a note.
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, out, _) = run(
+        &d,
+        &["doctor", "--security"],
+        &[("HOST", "127.0.0.1"), ("DOCKER_HOST", &no_docker)],
+    );
+    assert!(
+        out.contains("[NOTE] secrets: 1 secret(s) in the plaintext file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[WARN] auth: auth_mode `disabled`: every program"),
+        "{out}"
+    );
+}

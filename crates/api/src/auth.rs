@@ -136,15 +136,24 @@ async fn create_key(
     }))
 }
 
+/// The key was revoked.
+#[derive(Serialize, ToSchema)]
+struct KeyDeleted {
+    /// Always `deleted`.
+    status: &'static str,
+    /// The revoked key's id.
+    id: String,
+}
+
 /// Revoke an API key.
 #[utoipa::path(delete, path = "/api/auth/keys/{key_id}", tag = "auth",
     params(("key_id" = String, Path, description = "Key id (`k_…`)")),
-    responses((status = 200, description = "`{status, id}`", body = Object), (status = 403, description = "Another key, from a remote caller"), (status = 404, description = "Key not found")))]
+    responses((status = 200, body = KeyDeleted), (status = 403, description = "Another key, from a remote caller"), (status = 404, description = "Key not found")))]
 async fn delete_key(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyDeleted>, ApiError> {
     // A remote key may revoke itself (sign out); revoking others is for this machine,
     // like creating them, so a stolen key cannot lock the owner's devices out.
     if caller.key_id.as_deref() != Some(id.as_str()) {
@@ -152,7 +161,10 @@ async fn delete_key(
     }
     s.auth.delete(&id).await?;
     tracing::info!(id = %id, "revoked an API key");
-    Ok(Json(json!({"status": "deleted", "id": id})))
+    Ok(Json(KeyDeleted {
+        status: "deleted",
+        id,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use axum::extract::Path;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use parachute_bots::config::ResponseMode;
 use parachute_bots::{Bots, Platform};
 use parachute_core::app::AppState;
 use parachute_core::db::PairingRow;
@@ -85,28 +86,206 @@ pub struct ApproveBody {
     trust_level: Option<String>,
 }
 
+// What the bots crate builds as JSON, documented here (these types only document it).
+
+/// Connector status and health.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotsStatus {
+    /// Always `true`.
+    configured: bool,
+    connectors: BotConnectors,
+    /// Why `bots.yaml` could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_error: Option<String>,
+}
+
+/// Each platform's connector.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotConnectors {
+    telegram: BotConnectorStatus,
+    discord: BotConnectorStatus,
+}
+
+/// One connector's state and health.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotConnectorStatus {
+    /// The connector runs.
+    running: bool,
+    /// When the platform last answered (RFC 3339).
+    last_ok_at: Option<String>,
+    /// How many times it was restarted after a failure.
+    restarts: u64,
+    /// The last failure, token removed.
+    last_error: Option<String>,
+    /// It starts with the server.
+    enabled: bool,
+    /// A bot token is stored.
+    has_token: bool,
+    allowed_users_count: u64,
+}
+
+/// A platform user id: a number for Telegram (text when it does not fit), text for Discord.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum BotUserId {
+    Number(i64),
+    Text(String),
+}
+
+/// The bots config, tokens only as `has_token`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotsConfigView {
+    telegram: PlatformConfigView,
+    discord: PlatformConfigView,
+}
+
+/// One platform's settings.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PlatformConfigView {
+    /// The connector starts with the server.
+    enabled: bool,
+    /// A bot token is stored.
+    has_token: bool,
+    /// The platform users allowed to talk to the agent.
+    allowed_users: Vec<BotUserId>,
+    /// Trust level of direct-message chats.
+    dm_trust_level: TrustLevel,
+    /// Trust level of group chats.
+    group_trust_level: TrustLevel,
+    /// Default response mode in groups.
+    group_mention_mode: ResponseMode,
+    /// The reaction put on a message when it arrives; `null`: none.
+    ack_emoji: Option<String>,
+    /// The platform API's base URL; `null`: the official one.
+    api_url: Option<String>,
+}
+
+/// A change to the bots config: the platforms and settings given change, the rest stay
+/// (unknown keys are ignored). A bad value is refused (400) naming it, and nothing changes.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotsConfigUpdate {
+    #[serde(default)]
+    telegram: Option<PlatformConfigUpdate>,
+    #[serde(default)]
+    discord: Option<PlatformConfigUpdate>,
+}
+
+/// Settings of one platform to change.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PlatformConfigUpdate {
+    #[serde(default)]
+    enabled: bool,
+    /// The bot token, one line without spaces (at most 512 bytes); it goes to the
+    /// secrets store, never to `bots.yaml`.
+    /// Empty or `null`: the stored token is kept.
+    #[serde(default)]
+    bot_token: Option<String>,
+    /// At most 1,000 user ids (Telegram: numbers, Discord: digits as text); `null`: none.
+    #[serde(default)]
+    #[schema(max_items = 1000)]
+    allowed_users: Option<Vec<BotUserId>>,
+    #[serde(default)]
+    dm_trust_level: TrustLevel,
+    #[serde(default)]
+    group_trust_level: TrustLevel,
+    #[serde(default)]
+    group_mention_mode: ResponseMode,
+    /// One emoji; empty or `null` disables the reaction.
+    #[serde(default)]
+    #[schema(max_length = 8)]
+    ack_emoji: Option<String>,
+    /// An http(s) URL, or `null` for the official API; changed only from this machine.
+    #[serde(default)]
+    api_url: Option<String>,
+    /// Base URL of an OpenAI-compatible speech-to-text service, or `null`; changed only
+    /// from this machine.
+    #[serde(default)]
+    transcription_url: Option<String>,
+    /// The model asked of that service (1–100 bytes).
+    #[serde(default)]
+    transcription_model: String,
+}
+
+/// A connector started or stopped, or why it was not stopped.
+#[derive(Serialize, ToSchema)]
+struct BotAction {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A token check: the bot as the platform knows it, or why the check failed.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum BotTestResult {
+    Telegram(TelegramBotMe),
+    Discord(DiscordBotMe),
+    Failed(BotTestFailed),
+}
+
+/// A Telegram bot's identity.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TelegramBotMe {
+    /// `true`.
+    success: bool,
+    bot_name: String,
+    bot_username: String,
+}
+
+/// A Discord bot's identity.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DiscordBotMe {
+    /// `true`.
+    success: bool,
+    bot_name: String,
+    bot_id: String,
+}
+
+/// The platform refused the token or did not answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BotTestFailed {
+    /// `false`.
+    success: bool,
+    /// Why, token removed.
+    error: String,
+}
+
 fn platform(p: &str) -> Result<Platform, ApiError> {
     p.parse().map_err(ApiError::BadRequest)
 }
 
 /// Connector status and health.
 #[utoipa::path(get, path = "/api/bots/status", tag = "bots",
-    responses((status = 200, description = "`configured` and per platform: enabled, has_token, allowed_users_count, running, last_ok_at, restarts, last_error", body = Object)))]
+    responses((status = 200, body = BotsStatus)))]
 async fn status(Extension(bots): Extension<Arc<Bots>>) -> Json<Value> {
     Json(bots.status().await)
 }
 
 /// The bots config, with `has_token` instead of tokens.
 #[utoipa::path(get, path = "/api/bots/config", tag = "bots",
-    responses((status = 200, description = "Per platform: enabled, has_token, allowed_users, dm_trust_level, group_trust_level, group_mention_mode, ack_emoji, api_url", body = Object)))]
+    responses((status = 200, body = BotsConfigView)))]
 async fn get_config(Extension(bots): Extension<Arc<Bots>>) -> Json<Value> {
     Json(bots.config_view().await)
 }
 
 /// Changes the bots config (all or nothing); a `bot_token` goes to the secrets store.
 /// `api_url` and `transcription_url` change only from this machine.
-#[utoipa::path(put, path = "/api/bots/config", tag = "bots", request_body = Object,
-    responses((status = 200, description = "The config as GET shows it", body = Object),
+#[utoipa::path(put, path = "/api/bots/config", tag = "bots", request_body = BotsConfigUpdate,
+    responses((status = 200, description = "The config as GET shows it", body = BotsConfigView),
         (status = 400, description = "A bad value, named")))]
 async fn put_config(
     Extension(bots): Extension<Arc<Bots>>,
@@ -174,38 +353,50 @@ async fn deny(
 /// Starts a connector.
 #[utoipa::path(post, path = "/api/bots/{platform}/start", tag = "bots",
     params(("platform" = String, Path, description = "`telegram` or `discord`")),
-    responses((status = 200, description = "`{success, message}`", body = Object),
+    responses((status = 200, description = "`success` and `message`", body = BotAction),
         (status = 400, description = "Unknown platform, not enabled, or no token"),
         (status = 409, description = "Already running")))]
 async fn start(
     Extension(bots): Extension<Arc<Bots>>,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BotAction>, ApiError> {
     let message = bots.start(platform(&p)?).await?;
-    Ok(Json(json!({"success": true, "message": message})))
+    Ok(Json(BotAction {
+        success: true,
+        message: Some(message),
+        error: None,
+    }))
 }
 
 /// Stops a connector.
 #[utoipa::path(post, path = "/api/bots/{platform}/stop", tag = "bots",
     params(("platform" = String, Path, description = "`telegram` or `discord`")),
-    responses((status = 200, description = "`{success, message}` or `{success: false, error}`", body = Object),
+    responses((status = 200, description = "`success` and `message`, or `success: false` and `error`", body = BotAction),
         (status = 400, description = "Unknown platform")))]
 async fn stop(
     Extension(bots): Extension<Arc<Bots>>,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BotAction>, ApiError> {
     let p = platform(&p)?;
     Ok(Json(if bots.stop(p).await {
-        json!({"success": true, "message": format!("{p} connector stopped")})
+        BotAction {
+            success: true,
+            message: Some(format!("{p} connector stopped")),
+            error: None,
+        }
     } else {
-        json!({"success": false, "error": format!("{p} connector is not running")})
+        BotAction {
+            success: false,
+            message: None,
+            error: Some(format!("{p} connector is not running")),
+        }
     }))
 }
 
 /// Checks a connector's token with its platform.
 #[utoipa::path(post, path = "/api/bots/{platform}/test", tag = "bots",
     params(("platform" = String, Path, description = "`telegram` or `discord`")),
-    responses((status = 200, description = "`{success, bot_name, bot_username}` or `{success: false, error}`", body = Object),
+    responses((status = 200, description = "`bot_name` and `bot_username` (Telegram) or `bot_id` (Discord), or `success: false` and `error`", body = BotTestResult),
         (status = 400, description = "Unknown platform, not enabled, or no token")))]
 async fn test(
     Extension(bots): Extension<Arc<Bots>>,

@@ -81,10 +81,28 @@ fn not_found(key: &str, value: String) -> Response {
         .into_response()
 }
 
+/// An entity as served: its other frontmatter keys (any JSON, as written in its file)
+/// come first, then these. Documentation only (the body is built as a map by the
+/// extensions crate's `Brain`); extra keys are allowed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BrainEntity {
+    /// The entity's id.
+    para_id: String,
+    /// Its name.
+    name: String,
+    /// Its tags.
+    tags: Vec<String>,
+    /// The body of its file, without the frontmatter.
+    content: String,
+    /// Vault-relative path of its file.
+    path: String,
+}
+
 /// One entity by id: its frontmatter, `content` (the body) and `path`.
 #[utoipa::path(get, path = "/api/brain/entities/{para_id}", tag = "brain",
     params(("para_id" = String, Path, description = "Entity id (may contain '/')")),
-    responses((status = 200, description = "The entity", body = Object),
+    responses((status = 200, description = "The entity, with its other frontmatter keys", body = BrainEntity),
         (status = 404, description = "`{error, para_id}`", body = Object)))]
 pub(crate) async fn entity(
     Extension(ext): Extension<Arc<Extensions>>,
@@ -100,7 +118,7 @@ pub(crate) async fn entity(
 /// One entity by name (case-insensitive, exact).
 #[utoipa::path(get, path = "/api/brain/resolve/{name}", tag = "brain",
     params(("name" = String, Path, description = "Entity name")),
-    responses((status = 200, description = "The entity", body = Object),
+    responses((status = 200, description = "The entity, with its other frontmatter keys", body = BrainEntity),
         (status = 404, description = "`{error, name}`", body = Object)))]
 async fn resolve(
     Extension(ext): Extension<Arc<Extensions>>,

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -134,31 +134,74 @@ async fn reattach(
 }
 
 /// Whether a turn is running for a session.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StreamStatus {
+    /// A turn is running.
+    active: bool,
+    session_id: String,
+}
+
+/// Whether a turn is running for a session.
 #[utoipa::path(get, path = "/api/chat/{session_id}/stream-status", tag = "chat",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{active, sessionId}`", body = Object)))]
-async fn stream_status(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
-    Json(json!({"active": s.chat.hub.active(&id).is_some(), "sessionId": id}))
+    responses((status = 200, body = StreamStatus)))]
+async fn stream_status(State(s): State<AppState>, Path(id): Path<String>) -> Json<StreamStatus> {
+    Json(StreamStatus {
+        active: s.chat.hub.active(&id).is_some(),
+        session_id: id,
+    })
+}
+
+/// Sessions with a running turn.
+#[derive(Serialize, ToSchema)]
+struct ActiveStreams {
+    streams: Vec<ActiveStream>,
+    /// Number of `streams`.
+    count: usize,
+}
+
+/// A session with a running turn.
+#[derive(Serialize, ToSchema)]
+struct ActiveStream {
+    session_id: String,
 }
 
 /// Sessions with a running turn.
 #[utoipa::path(get, path = "/api/chat/active-streams", tag = "chat",
-    responses((status = 200, description = "`{streams: [{session_id}], count}`", body = Object)))]
-async fn active_streams(State(s): State<AppState>) -> Json<Value> {
+    responses((status = 200, body = ActiveStreams)))]
+async fn active_streams(State(s): State<AppState>) -> Json<ActiveStreams> {
     let ids = s.chat.hub.active_ids();
-    let streams: Vec<Value> = ids.iter().map(|i| json!({"session_id": i})).collect();
-    Json(json!({"streams": streams, "count": ids.len()}))
+    let count = ids.len();
+    Json(ActiveStreams {
+        streams: ids
+            .into_iter()
+            .map(|session_id| ActiveStream { session_id })
+            .collect(),
+        count,
+    })
+}
+
+/// The abort was signalled.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StreamAborted {
+    /// Always `true`.
+    success: bool,
+    /// `Stream abort signal sent`.
+    message: &'static str,
+    session_id: String,
 }
 
 /// Interrupt a running turn; it ends with `done` carrying the partial response.
 #[utoipa::path(post, path = "/api/chat/{session_id}/abort", tag = "chat",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{success, message, sessionId}`", body = Object),
+    responses((status = 200, body = StreamAborted),
         (status = 404, description = "No active stream")))]
 async fn abort(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<StreamAborted>), ApiError> {
     let turn =
         s.chat.hub.active(&id).ok_or_else(|| {
             ApiError::NotFound(format!("No active stream found for session {id}"))
@@ -166,7 +209,11 @@ async fn abort(
     turn.request_abort();
     Ok((
         StatusCode::OK,
-        Json(json!({"success": true, "message": "Stream abort signal sent", "sessionId": id})),
+        Json(StreamAborted {
+            success: true,
+            message: "Stream abort signal sent",
+            session_id: id,
+        }),
     ))
 }
 
@@ -180,16 +227,27 @@ struct AnswerBody {
     answers: Value,
 }
 
+/// The answers were handed to the waiting turn.
+#[derive(Serialize, ToSchema)]
+struct AnswerSubmitted {
+    /// Always `true`.
+    success: bool,
+    /// `Answers submitted`.
+    message: &'static str,
+    session_id: String,
+    request_id: String,
+}
+
 /// Answer an AskUserQuestion (`user_question` event).
 #[utoipa::path(post, path = "/api/chat/{session_id}/answer", tag = "chat", request_body = AnswerBody,
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{success, message, session_id, request_id}`", body = Object),
+    responses((status = 200, body = AnswerSubmitted),
         (status = 400, description = "request_id is required"), (status = 404, description = "No such question")))]
 async fn answer_question(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AnswerBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnswerSubmitted>, ApiError> {
     let rid = body
         .request_id
         .filter(|r| !r.is_empty())
@@ -206,17 +264,51 @@ async fn answer_question(
         .pending
         .answer(&id, &rid, PromptKind::Question, Answer::Answers(answers))
         .map_err(|_| ApiError::NotFound(format!("No pending question with request_id: {rid}")))?;
-    Ok(Json(
-        json!({"success": true, "message": "Answers submitted", "session_id": id, "request_id": rid}),
-    ))
+    Ok(Json(AnswerSubmitted {
+        success: true,
+        message: "Answers submitted",
+        session_id: id,
+        request_id: rid,
+    }))
+}
+
+/// A session's permission prompts waiting for the owner.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PendingPermissions {
+    /// Oldest first.
+    #[schema(value_type = Vec<PendingPermission>)]
+    pending: Vec<Value>,
+    session_id: String,
+}
+
+/// One waiting permission prompt, as the core builds it (this type only documents it).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct PendingPermission {
+    /// The id to answer with (`{sessionId}-p-{toolUseId}`).
+    id: String,
+    /// The tool the agent wants to call.
+    tool_name: String,
+    /// The file the call targets, as the tool's input names it (normally a string);
+    /// null when it names none.
+    file_path: Value,
+    /// When the request was made, UTC.
+    timestamp: String,
 }
 
 /// Tool-permission prompts waiting for the owner.
 #[utoipa::path(get, path = "/api/chat/{session_id}/permissions", tag = "chat",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{pending: [{id, tool_name, file_path, timestamp}], sessionId}`", body = Object)))]
-async fn list_permissions(State(s): State<AppState>, Path(id): Path<String>) -> Json<Value> {
-    Json(json!({"pending": s.chat.pending.pending_permissions(&id), "sessionId": id}))
+    responses((status = 200, body = PendingPermissions)))]
+async fn list_permissions(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Json<PendingPermissions> {
+    Json(PendingPermissions {
+        pending: s.chat.pending.pending_permissions(&id),
+        session_id: id,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -237,16 +329,38 @@ struct DenyBody {
 
 const NOT_PENDING: &str = "Permission request not found or already resolved";
 
+/// The tool call was allowed.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PermissionGranted {
+    /// Always `true`.
+    success: bool,
+    session_id: String,
+    request_id: String,
+    /// The pattern remembered with the grant, as sent; null when none was.
+    pattern: Option<String>,
+}
+
+/// The tool call was denied.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PermissionDenied {
+    /// Always `true`.
+    success: bool,
+    session_id: String,
+    request_id: String,
+}
+
 /// Allow a pending tool call.
 #[utoipa::path(post, path = "/api/chat/{session_id}/permissions/grant", tag = "chat", request_body = GrantBody,
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{success, sessionId, requestId, pattern}`", body = Object),
+    responses((status = 200, body = PermissionGranted),
         (status = 404, description = "Not pending")))]
 async fn grant_permission(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<GrantBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PermissionGranted>, ApiError> {
     s.chat
         .pending
         .answer(
@@ -256,26 +370,31 @@ async fn grant_permission(
             Answer::Grant(body.pattern.clone()),
         )
         .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
-    Ok(Json(
-        json!({"success": true, "sessionId": id, "requestId": body.request_id, "pattern": body.pattern}),
-    ))
+    Ok(Json(PermissionGranted {
+        success: true,
+        session_id: id,
+        request_id: body.request_id,
+        pattern: body.pattern,
+    }))
 }
 
 /// Deny a pending tool call.
 #[utoipa::path(post, path = "/api/chat/{session_id}/permissions/deny", tag = "chat", request_body = DenyBody,
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{success, sessionId, requestId}`", body = Object),
+    responses((status = 200, body = PermissionDenied),
         (status = 404, description = "Not pending")))]
 async fn deny_permission(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DenyBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PermissionDenied>, ApiError> {
     s.chat
         .pending
         .answer(&id, &body.request_id, PromptKind::Permission, Answer::Deny)
         .map_err(|_| ApiError::NotFound(NOT_PENDING.into()))?;
-    Ok(Json(
-        json!({"success": true, "sessionId": id, "requestId": body.request_id}),
-    ))
+    Ok(Json(PermissionDenied {
+        success: true,
+        session_id: id,
+        request_id: body.request_id,
+    }))
 }

@@ -3,9 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
@@ -39,27 +39,76 @@ struct Limit {
     limit: Option<i64>,
 }
 
+/// Summary of a Claude Code session (`Info`).
+// Documentation only, as are `ClaudeCodeMessage` and `ClaudeCodeSessionDetail`: the
+// bodies are built by `claude_code::info` and `claude_code::detail`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ClaudeCodeSession {
+    session_id: String,
+    /// From the first user message; `null` when there is none.
+    title: Option<String>,
+    first_message: Option<String>,
+    message_count: usize,
+    /// The last model the transcript names.
+    model: Option<String>,
+    /// The working directory the session ran in.
+    cwd: String,
+    project_path: String,
+    project_display_name: String,
+    /// The transcript's first timestamp, as the CLI wrote it.
+    created_at: Option<String>,
+    /// The transcript's last timestamp, as the CLI wrote it.
+    last_timestamp: Option<String>,
+}
+
+/// Claude Code sessions, newest first.
+#[derive(Serialize, ToSchema)]
+struct ClaudeCodeSessionList {
+    #[schema(value_type = Vec<ClaudeCodeSession>)]
+    sessions: Vec<Value>,
+}
+
 /// Recent Claude Code sessions across projects, newest first.
 #[utoipa::path(get, path = "/api/claude-code/recent", tag = "claude-code", params(Limit),
-    responses((status = 200, description = "`{sessions: [Info]}`", body = Object)))]
+    responses((status = 200, description = "The sessions", body = ClaudeCodeSessionList)))]
 async fn recent(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<Limit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaudeCodeSessionList>, ApiError> {
     let limit = check_range("limit", q.limit.unwrap_or(100), 1, 500)? as usize;
     let root = s.settings.claude_code_dir.clone();
-    let list = blocking(move || claude_code::sessions(&root, None, limit)).await?;
-    Ok(Json(json!({"sessions": list})))
+    let sessions = blocking(move || claude_code::sessions(&root, None, limit)).await?;
+    Ok(Json(ClaudeCodeSessionList { sessions }))
+}
+
+/// A Claude Code project.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ClaudeCodeProject {
+    /// The folder name under `projects/`.
+    encoded_name: String,
+    /// The working directory its sessions ran in.
+    path: String,
+    /// Number of its session transcripts.
+    session_count: usize,
+}
+
+/// Claude Code projects, by path.
+#[derive(Serialize, ToSchema)]
+struct ClaudeCodeProjectList {
+    projects: Vec<ClaudeCodeProject>,
 }
 
 /// Claude Code projects, by path.
 #[utoipa::path(get, path = "/api/claude-code/projects", tag = "claude-code",
-    responses((status = 200, description = "`{projects: [{encodedName, path, sessionCount}]}`", body = Object)))]
-async fn projects(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The projects", body = ClaudeCodeProjectList)))]
+async fn projects(State(s): State<AppState>) -> Result<Json<ClaudeCodeProjectList>, ApiError> {
     let root = s.settings.claude_code_dir.clone();
-    let list = blocking(move || {
+    let projects = blocking(move || {
         claude_code::projects(&root)
-            .iter()
+            .into_iter()
             .map(|p| {
                 let n = std::fs::read_dir(&p.dir)
                     .map(|rd| {
@@ -68,12 +117,16 @@ async fn projects(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
                             .count()
                     })
                     .unwrap_or(0);
-                json!({"encodedName": p.encoded_name, "path": p.path, "sessionCount": n})
+                ClaudeCodeProject {
+                    encoded_name: p.encoded_name,
+                    path: p.path,
+                    session_count: n,
+                }
             })
             .collect::<Vec<_>>()
     })
     .await?;
-    Ok(Json(json!({"projects": list})))
+    Ok(Json(ClaudeCodeProjectList { projects }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -85,14 +138,14 @@ struct ProjectPath {
 
 /// The sessions of one Claude Code project.
 #[utoipa::path(get, path = "/api/claude-code/sessions", tag = "claude-code", params(ProjectPath),
-    responses((status = 200, description = "`{sessions: [Info]}`", body = Object)))]
+    responses((status = 200, description = "The project's sessions, newest first", body = ClaudeCodeSessionList)))]
 async fn sessions(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ProjectPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaudeCodeSessionList>, ApiError> {
     let root = s.settings.claude_code_dir.clone();
-    let list = blocking(move || claude_code::sessions(&root, Some(&q.path), 10_000)).await?;
-    Ok(Json(json!({"sessions": list})))
+    let sessions = blocking(move || claude_code::sessions(&root, Some(&q.path), 10_000)).await?;
+    Ok(Json(ClaudeCodeSessionList { sessions }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -105,10 +158,35 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Claude Code session not found: {id}"))
 }
 
+/// A message of a Claude Code session.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ClaudeCodeMessage {
+    /// `user` or `assistant`.
+    #[serde(rename = "type")]
+    kind: String,
+    content: String,
+    /// As the transcript gives it.
+    timestamp: Option<String>,
+}
+
+/// A Claude Code session with its messages.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct ClaudeCodeSessionDetail {
+    session_id: String,
+    title: Option<String>,
+    cwd: String,
+    model: Option<String>,
+    created_at: Option<String>,
+    messages: Vec<ClaudeCodeMessage>,
+}
+
 /// One Claude Code session with its messages.
 #[utoipa::path(get, path = "/api/claude-code/sessions/{session_id}", tag = "claude-code",
     params(("session_id" = String, Path, description = "Session id"), OptionalPath),
-    responses((status = 200, description = "`{sessionId, title, cwd, model, createdAt, messages}`", body = Object),
+    responses((status = 200, description = "The session", body = ClaudeCodeSessionDetail),
         (status = 404, description = "Not found")))]
 async fn session_detail(
     State(s): State<AppState>,
@@ -125,18 +203,33 @@ async fn session_detail(
     found.map(Json).ok_or_else(|| not_found(&id))
 }
 
+/// The outcome of an adoption.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ClaudeCodeAdoption {
+    /// Always `true`.
+    success: bool,
+    already_adopted: bool,
+    parachute_session_id: String,
+    /// Messages of the adopted transcript; absent when it was already adopted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    message_count: Option<i64>,
+    message: String,
+}
+
 /// Adopt a Claude Code session as a Parachute session (its transcript is copied so the
 /// CLI resumes it; the original files are not touched).
 #[utoipa::path(post, path = "/api/claude-code/adopt/{session_id}", tag = "claude-code",
     params(("session_id" = String, Path, description = "Session id"), OptionalPath),
-    responses((status = 200, description = "`{success, alreadyAdopted, parachuteSessionId, messageCount, message}`", body = Object),
+    responses((status = 200, description = "The adoption", body = ClaudeCodeAdoption),
         (status = 400, description = "Invalid working directory"), (status = 404, description = "Not found")))]
 async fn adopt(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<OptionalPath>,
     OptionalJson(body): OptionalJson,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaudeCodeAdoption>, ApiError> {
     let requested_wd = body
         .as_ref()
         .and_then(|v| v.get("workingDirectory"))
@@ -150,10 +243,13 @@ async fn adopt(
             .map_err(|e| ApiError::BadRequest(format!("Invalid working directory '{w}': {e}")))?;
     }
     if s.store.get_session(&id).await?.is_some() {
-        return Ok(Json(
-            json!({"success": true, "alreadyAdopted": true, "parachuteSessionId": id,
-            "message": "Session already adopted"}),
-        ));
+        return Ok(Json(ClaudeCodeAdoption {
+            success: true,
+            already_adopted: true,
+            parachute_session_id: id,
+            message_count: None,
+            message: "Session already adopted".into(),
+        }));
     }
     let root = s.settings.claude_code_dir.clone();
     let sid = id.clone();
@@ -207,8 +303,11 @@ async fn adopt(
             ..Default::default()
         })
         .await?;
-    Ok(Json(
-        json!({"success": true, "alreadyAdopted": false, "parachuteSessionId": id, "messageCount": count,
-        "message": "Session adopted; continue it from Parachute"}),
-    ))
+    Ok(Json(ClaudeCodeAdoption {
+        success: true,
+        already_adopted: false,
+        parachute_session_id: id,
+        message_count: Some(count),
+        message: "Session adopted; continue it from Parachute".into(),
+    }))
 }

@@ -3,8 +3,8 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -30,9 +30,58 @@ fn path_error(e: VaultPathError) -> ApiError {
     }
 }
 
+/// A folder with a context file.
+// Documentation only, as are the next three: the bodies are built by `context_folders`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContextFolder {
+    /// Vault-relative; empty for the vault root.
+    path: String,
+    /// `AGENTS.md` (preferred) or `CLAUDE.md`.
+    context_file: String,
+    has_agents_md: bool,
+    has_claude_md: bool,
+    /// The last path segment in title case; `Root` for the vault root.
+    display_name: String,
+}
+
+/// The folders of the vault with a context file.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContextFolderList {
+    count: usize,
+    /// By depth, then path.
+    folders: Vec<ContextFolder>,
+}
+
+/// The context file of one folder of a chain.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContextChainFile {
+    /// Vault-relative path of the context file (`…/AGENTS.md` when there is none).
+    path: String,
+    /// The folder as asked for.
+    folder_path: String,
+    /// Always `direct`.
+    level: String,
+    /// Estimated tokens (4 bytes a token); 0 when the file does not exist.
+    tokens: usize,
+    exists: bool,
+}
+
+/// The context files of some folders, with token estimates.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContextChain {
+    files: Vec<ContextChainFile>,
+    total_tokens: usize,
+    /// Whether the files exceed the token budget.
+    truncated: bool,
+}
+
 /// Folders of the vault that hold an `AGENTS.md` or `CLAUDE.md`.
 #[utoipa::path(get, path = "/api/contexts/folders", tag = "contexts",
-    responses((status = 200, description = "`{folders: [{path, context_file, has_agents_md, has_claude_md, display_name}], count}`", body = Object)))]
+    responses((status = 200, description = "The folders with a context file", body = ContextFolderList)))]
 async fn list_folders(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let gate = s.settings.vault_gate();
     let v = tokio::task::spawn_blocking(move || context_folders::folders(&gate))
@@ -57,7 +106,7 @@ fn split_folders(s: &str) -> Vec<String> {
 
 /// The context files of some folders, with token estimates.
 #[utoipa::path(get, path = "/api/contexts/chain", tag = "contexts", params(ChainQuery),
-    responses((status = 200, description = "`{files, total_tokens, truncated}`", body = Object), (status = 403, description = "Outside the vault")))]
+    responses((status = 200, description = "The context files, with token estimates", body = ContextChain), (status = 403, description = "Outside the vault")))]
 async fn folder_chain(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ChainQuery>,
@@ -94,25 +143,39 @@ fn check_folder(s: &AppState, folder: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A session's context folders.
+#[derive(Serialize, ToSchema)]
+struct SessionContexts {
+    session_id: String,
+    /// In the order they were added.
+    folder_paths: Vec<String>,
+    /// The chain of `folder_paths`; `null` unless asked for with `include_chain`.
+    #[schema(value_type = Option<ContextChain>)]
+    chain: Option<Value>,
+}
+
 async fn session_answer(
     s: &AppState,
     id: &str,
     include_chain: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionContexts>, ApiError> {
     let folders = s.store.session_contexts(id).await?;
     let chain = if include_chain {
         let gate = s.settings.vault_gate();
         let f = folders.clone();
-        tokio::task::spawn_blocking(move || context_folders::chain(&gate, &f, 50_000))
+        let v = tokio::task::spawn_blocking(move || context_folders::chain(&gate, &f, 50_000))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(path_error)?
+            .map_err(path_error)?;
+        Some(v)
     } else {
-        Value::Null
+        None
     };
-    Ok(Json(
-        json!({"session_id": id, "folder_paths": folders, "chain": chain}),
-    ))
+    Ok(Json(SessionContexts {
+        session_id: id.to_string(),
+        folder_paths: folders,
+        chain,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -125,12 +188,12 @@ struct IncludeChain {
 /// The context folders chosen for a session.
 #[utoipa::path(get, path = "/api/contexts/session/{session_id}", tag = "contexts",
     params(("session_id" = String, Path, description = "Session id"), IncludeChain),
-    responses((status = 200, description = "`{session_id, folder_paths, chain}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, description = "The session's context folders", body = SessionContexts), (status = 404, description = "Session not found")))]
 async fn get_session_contexts(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<IncludeChain>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionContexts>, ApiError> {
     require_session(&s, &id).await?;
     session_answer(&s, &id, q.include_chain).await
 }
@@ -143,12 +206,12 @@ struct FolderPaths {
 /// Replace a session's context folders.
 #[utoipa::path(put, path = "/api/contexts/session/{session_id}", tag = "contexts", request_body = FolderPaths,
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{session_id, folder_paths, chain}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, description = "The session's context folders", body = SessionContexts), (status = 404, description = "Session not found")))]
 async fn put_session_contexts(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<FolderPaths>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionContexts>, ApiError> {
     require_session(&s, &id).await?;
     for f in &b.folder_paths {
         check_folder(&s, f)?;
@@ -166,12 +229,12 @@ struct FolderQuery {
 /// Add a context folder to a session.
 #[utoipa::path(post, path = "/api/contexts/session/{session_id}/add", tag = "contexts",
     params(("session_id" = String, Path, description = "Session id"), FolderQuery),
-    responses((status = 200, description = "`{session_id, folder_paths, chain}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, description = "The session's context folders", body = SessionContexts), (status = 404, description = "Session not found")))]
 async fn add_session_context(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<FolderQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionContexts>, ApiError> {
     require_session(&s, &id).await?;
     check_folder(&s, &q.folder_path)?;
     s.store.add_session_context(&id, &q.folder_path).await?;
@@ -181,12 +244,12 @@ async fn add_session_context(
 /// Remove a context folder from a session.
 #[utoipa::path(delete, path = "/api/contexts/session/{session_id}/remove", tag = "contexts",
     params(("session_id" = String, Path, description = "Session id"), FolderQuery),
-    responses((status = 200, description = "`{session_id, folder_paths, chain}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, description = "The session's context folders", body = SessionContexts), (status = 404, description = "Session not found")))]
 async fn remove_session_context(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<FolderQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionContexts>, ApiError> {
     require_session(&s, &id).await?;
     s.store.remove_session_context(&id, &q.folder_path).await?;
     session_answer(&s, &id, false).await

@@ -10,6 +10,21 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 
+/// A `multipart/form-data` body: one without the multipart type or its boundary is a 400
+/// with a JSON `detail`, like every other refusal (axum's own answer is plain text).
+pub struct ApiMultipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Multipart::from_request(req, state)
+            .await
+            .map(ApiMultipart)
+            .map_err(|e| ApiError::BadRequest(format!("bad upload: {}", e.body_text())))
+    }
+}
+
 /// A JSON body; the size limit comes from `DefaultBodyLimit` (setting `max_body_bytes`).
 pub struct ApiJson<T>(pub T);
 

@@ -60,9 +60,51 @@ struct LsQuery {
     include_hidden: bool,
 }
 
+/// An entry of a vault folder.
+// Documentation only, as are the other structs of this file but `WriteBody`: the bodies
+// are built by `vault::files`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct VaultEntry {
+    name: String,
+    /// `directory`, `file`, or `symlink` for anything else (such as a broken link).
+    #[serde(rename = "type")]
+    kind: String,
+    /// Absolute path on the server.
+    path: String,
+    /// Vault-relative path.
+    relative_path: String,
+    is_directory: bool,
+    is_file: bool,
+    is_symlink: bool,
+    is_broken_symlink: bool,
+    /// Where a link points; `null` for anything else.
+    symlink_target: Option<String>,
+    has_agents_md: bool,
+    has_claude_md: bool,
+    is_git_repo: bool,
+    /// Bytes, for a file; `null` otherwise.
+    size: Option<u64>,
+    /// UTC ISO 8601 of the entry itself (not a link's target).
+    last_modified: Option<String>,
+}
+
+/// The entries of a vault folder, by name.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct VaultListing {
+    /// The folder as asked for.
+    path: String,
+    /// Absolute path on the server.
+    full_path: String,
+    entries: Vec<VaultEntry>,
+}
+
 /// List a vault folder.
 #[utoipa::path(get, path = "/api/ls", tag = "files", params(LsQuery),
-    responses((status = 200, description = "`{path, fullPath, entries}`", body = Object),
+    responses((status = 200, description = "The folder's entries", body = VaultListing),
         (status = 403, description = "Outside the vault"), (status = 404, description = "Not found")))]
 async fn ls(
     State(s): State<AppState>,
@@ -81,9 +123,23 @@ struct ReadQuery {
     path: String,
 }
 
+/// A text file of the vault.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct VaultFile {
+    /// The file as asked for.
+    path: String,
+    content: String,
+    /// Bytes.
+    size: u64,
+    /// UTC ISO 8601.
+    last_modified: Option<String>,
+}
+
 /// Read a text file of the vault.
 #[utoipa::path(get, path = "/api/read", tag = "files", params(ReadQuery),
-    responses((status = 200, description = "`{path, content, size, lastModified}`", body = Object),
+    responses((status = 200, description = "The file", body = VaultFile),
         (status = 400, description = "Not a text file"), (status = 403, description = "Outside the vault"),
         (status = 404, description = "Not found")))]
 async fn read(
@@ -100,9 +156,24 @@ struct WriteBody {
     content: String,
 }
 
+/// A file written.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct VaultWriteResult {
+    /// Always `true`.
+    success: bool,
+    /// The file as named.
+    path: String,
+    /// Bytes.
+    size: u64,
+    /// UTC ISO 8601.
+    last_modified: Option<String>,
+}
+
 /// Write a file of the vault (atomically; parents created).
 #[utoipa::path(put, path = "/api/write", tag = "files", request_body = WriteBody,
-    responses((status = 200, description = "`{success, path, size, lastModified}`", body = Object),
+    responses((status = 200, description = "The file written", body = VaultWriteResult),
         (status = 403, description = "Outside the vault"), (status = 413, description = "Too large")))]
 async fn write(
     State(s): State<AppState>,

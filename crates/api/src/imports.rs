@@ -6,16 +6,16 @@
 
 use std::path::PathBuf;
 
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiMultipart, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
 use parachute_core::chat::imports::{self, Outcome};
@@ -65,10 +65,41 @@ impl Tally {
         }
     }
 
-    fn json(self) -> Value {
-        json!({"total_conversations": self.total, "imported_count": self.imported.len(), "skipped_count": self.skipped,
-            "errors": self.errors, "session_ids": self.imported})
+    fn result(self) -> ImportResult {
+        ImportResult {
+            total_conversations: self.total,
+            imported_count: self.imported.len(),
+            skipped_count: self.skipped,
+            errors: self.errors,
+            session_ids: self.imported,
+        }
     }
+}
+
+/// A conversation that could not be imported.
+// Documentation only: built by `imports::entry_error`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ImportEntryError {
+    /// Its index in the export.
+    index: usize,
+    /// Its id in the export; `null` when it could not be read.
+    id: Option<String>,
+    error: String,
+}
+
+/// The totals of an import.
+#[derive(Serialize, ToSchema)]
+struct ImportResult {
+    /// Conversations read from the export.
+    total_conversations: usize,
+    imported_count: usize,
+    /// Conversations already imported.
+    skipped_count: usize,
+    #[schema(value_type = Vec<ImportEntryError>)]
+    errors: Vec<Value>,
+    /// The sessions created.
+    session_ids: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -83,17 +114,21 @@ struct ImportBody {
 
 /// Import conversations given in the body.
 #[utoipa::path(post, path = "/api/import", tag = "imports", request_body = ImportBody,
-    responses((status = 200, description = "`{total_conversations, imported_count, skipped_count, errors, session_ids}`", body = Object)))]
-async fn import(State(s): State<AppState>, ApiJson(b): ApiJson<ImportBody>) -> Json<Value> {
+    responses((status = 200, description = "Import totals", body = ImportResult)))]
+async fn import(State(s): State<AppState>, ApiJson(b): ApiJson<ImportBody>) -> Json<ImportResult> {
     let mut t = Tally::default();
     for (i, entry) in imports::entries(&b.data).iter().enumerate() {
         t.add(&s, i, entry, b.archived).await;
     }
-    Json(t.json())
+    Json(t.result())
 }
 
 /// Reads an export file entry by entry on a blocking thread, importing as it goes.
-async fn import_from_file(s: &AppState, path: PathBuf, archived: bool) -> Result<Value, ApiError> {
+async fn import_from_file(
+    s: &AppState,
+    path: PathBuf,
+    archived: bool,
+) -> Result<ImportResult, ApiError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Value)>(2);
     let limits = imports::ImportLimits {
         max_entry_bytes: s.settings.import_max_entry_bytes,
@@ -110,12 +145,12 @@ async fn import_from_file(s: &AppState, path: PathBuf, archived: bool) -> Result
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
     {
-        Ok(_) => Ok(t.json()),
+        Ok(_) => Ok(t.result()),
         Err(e) if t.total == 0 => Err(ApiError::BadRequest(e)),
         Err(e) => {
             // Entries before the broken point were imported; say where it broke.
             t.errors.push(imports::entry_error(t.total, None, &e));
-            Ok(t.json())
+            Ok(t.result())
         }
     }
 }
@@ -130,12 +165,12 @@ struct ArchivedQuery {
 /// Import an uploaded export (multipart field `file`: `conversations.json` or the zip).
 #[utoipa::path(post, path = "/api/import/file", tag = "imports", params(ArchivedQuery),
     request_body(content = String, content_type = "multipart/form-data", description = "field `file`"),
-    responses((status = 200, description = "Import totals", body = Object), (status = 400, description = "Not an export")))]
+    responses((status = 200, description = "Import totals", body = ImportResult), (status = 400, description = "Not an export")))]
 async fn import_file(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ArchivedQuery>,
-    mut form: Multipart,
-) -> Result<Json<Value>, ApiError> {
+    ApiMultipart(mut form): ApiMultipart,
+) -> Result<Json<ImportResult>, ApiError> {
     let dir = s.settings.paths.home.join("tmp");
     tokio::fs::create_dir_all(&dir)
         .await
@@ -199,12 +234,12 @@ struct PathQuery {
 
 /// Import an export stored in the vault (the original accepted any server path).
 #[utoipa::path(post, path = "/api/import/path", tag = "imports", params(PathQuery),
-    responses((status = 200, description = "Import totals", body = Object), (status = 403, description = "Outside the vault"),
+    responses((status = 200, description = "Import totals", body = ImportResult), (status = 403, description = "Outside the vault"),
         (status = 404, description = "Not found")))]
 async fn import_path(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PathQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportResult>, ApiError> {
     let p = s
         .settings
         .vault_gate()
@@ -226,14 +261,36 @@ struct SyncQuery {
     force: bool,
 }
 
+/// A transcript whose session could not be created.
+#[derive(Serialize, ToSchema)]
+struct ImportSyncError {
+    /// The session id.
+    id: String,
+    error: String,
+}
+
+/// The totals of a recovery from transcripts.
+#[derive(Serialize, ToSchema)]
+struct ImportSyncResult {
+    /// Transcripts found.
+    discovered: usize,
+    /// Sessions created.
+    synced: usize,
+    /// Sessions refreshed (with `force`).
+    updated: usize,
+    /// Transcripts of deleted or already known sessions.
+    skipped: usize,
+    errors: Vec<ImportSyncError>,
+}
+
 /// Recover sessions from the CLI's transcripts: rows are created for transcripts the
 /// store does not know (a lost or replaced database); deleted sessions stay deleted.
 #[utoipa::path(post, path = "/api/import/sync", tag = "imports", params(SyncQuery),
-    responses((status = 200, description = "`{discovered, synced, updated, skipped, errors}`", body = Object)))]
+    responses((status = 200, description = "Recovery totals", body = ImportSyncResult)))]
 async fn import_sync(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<SyncQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportSyncResult>, ApiError> {
     let cfg = s.settings.claude_config_dir.clone();
     let found =
         tokio::task::spawn_blocking(move || parachute_core::chat::transcript::all_summaries(&cfg))
@@ -279,17 +336,52 @@ async fn import_sync(
                 }
                 synced += 1;
             }
-            Err(e) => errors.push(json!({"id": t.id, "error": e.to_string()})),
+            Err(e) => errors.push(ImportSyncError {
+                id: t.id.clone(),
+                error: e.to_string(),
+            }),
         }
     }
-    Ok(Json(
-        json!({"discovered": found.len(), "synced": synced, "updated": updated, "skipped": skipped, "errors": errors}),
-    ))
+    Ok(Json(ImportSyncResult {
+        discovered: found.len(),
+        synced,
+        updated,
+        skipped,
+        errors,
+    }))
+}
+
+/// A context file left by an import.
+// Documentation only, as is `ImportedContexts`: built by `imported_contexts::list`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ImportedContextFile {
+    /// Vault-relative.
+    path: String,
+    /// The file name without `.md`.
+    name: String,
+    /// From the frontmatter's `description`, else the first line of text.
+    description: Option<String>,
+    facts_count: usize,
+    focus_count: usize,
+    history_count: usize,
+    /// Whether it has `## Facts`, `## Current Focus` or `## History` sections.
+    is_native_format: bool,
+    last_modified: Option<String>,
+}
+
+/// The context files left by imports, with their totals.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ImportedContexts {
+    files: Vec<ImportedContextFile>,
+    total_facts: usize,
+    total_history_entries: usize,
 }
 
 /// Context files left by imports for review (`Chat/contexts/*.md`).
 #[utoipa::path(get, path = "/api/import/contexts", tag = "imports",
-    responses((status = 200, description = "`{files: [{path, name, description, facts_count, focus_count, history_count, is_native_format, last_modified}], total_facts, total_history_entries}`", body = Object)))]
+    responses((status = 200, description = "The context files", body = ImportedContexts)))]
 async fn import_contexts(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let gate = s.settings.vault_gate();
     let v =

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -40,6 +40,62 @@ impl From<config::McpConfigError> for ApiError {
             config::McpConfigError::Io(_) => ApiError::Internal(e.to_string()),
         }
     }
+}
+
+/// A server as listed: its `.mcp.json` entry (keys starting with `_` left out, secrets
+/// in `env`, `headers`, `args` and the URL hidden) with what the server adds.
+// Only documents the object `view` builds (its keys replace the entry's in place).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct McpServerView {
+    /// Whether the entry is approved as it is now (the vault's servers only: a module's
+    /// are approved with their module).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved: Option<bool>,
+    name: String,
+    /// Always `false` (no built-in servers are listed here).
+    builtin: bool,
+    /// `stdio`, `http`, `sse`, or the entry's own `type`; `unknown` when it has none.
+    display_type: String,
+    /// `command args…`, or the URL.
+    display_command: String,
+    /// What is wrong with the entry, when something is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_errors: Option<Vec<String>>,
+    /// The module the server comes from (a module's server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<String>,
+    /// The entry's own keys (`command`, `args`, `env`, `url`, `type`, `auth`,
+    /// `headers`, `trust_level`…), as written.
+    #[serde(flatten)]
+    config: Map<String, Value>,
+}
+
+/// The servers.
+#[derive(Serialize, ToSchema)]
+struct McpServerList {
+    #[schema(value_type = Vec<McpServerView>)]
+    servers: Vec<Value>,
+    /// Why the vault's `.mcp.json` could not be read (its servers are then missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A server added or approved.
+#[derive(Serialize, ToSchema)]
+struct McpServerSaved {
+    success: bool,
+    #[schema(value_type = McpServerView)]
+    server: Value,
+}
+
+/// A server removed.
+#[derive(Serialize, ToSchema)]
+struct McpServerRemoved {
+    success: bool,
+    /// Its name.
+    removed: String,
 }
 
 /// A server as listed: its config (secrets hidden) and what we add.
@@ -160,26 +216,25 @@ async fn startable(s: &AppState, ext: &Arc<Extensions>, name: &str) -> Result<Va
 }
 
 /// Every MCP server, with its type, command and any validation errors.
-#[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "`{servers: [...]}`, with `error` when the vault's .mcp.json cannot be read", body = Object)))]
+#[utoipa::path(get, path = "/api/mcps", tag = "mcp", responses((status = 200, description = "The servers, with `error` when the vault's .mcp.json cannot be read", body = McpServerList)))]
 async fn list(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpServerList>, ApiError> {
     let (listed, problem) = all_servers(&s, &ext).await?;
     let servers: Vec<Value> = listed
         .iter()
         .map(|(n, c, m)| view(n, c, m.as_deref(), &approvals(&s)))
         .collect();
-    let mut out = json!({"servers": servers});
-    if let Some(p) = problem {
-        out["error"] = json!(p.to_string());
-    }
-    Ok(Json(out))
+    Ok(Json(McpServerList {
+        servers,
+        error: problem.map(|p| p.to_string()),
+    }))
 }
 
 /// One MCP server.
 #[utoipa::path(get, path = "/api/mcps/{name}", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "The server", body = Object), (status = 404, description = "No such server")))]
+    responses((status = 200, description = "The server", body = McpServerView), (status = 404, description = "No such server")))]
 async fn get_one(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
@@ -200,14 +255,14 @@ struct NewServer {
 
 /// Adds (or replaces) a server in `.mcp.json`, after checking it.
 #[utoipa::path(post, path = "/api/mcps", tag = "mcp", request_body = NewServer,
-    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config"),
+    responses((status = 200, body = McpServerSaved), (status = 400, description = "Invalid config"),
         (status = 403, description = "Not from this machine")))]
 async fn add(
     caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     ApiJson(body): ApiJson<NewServer>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpServerSaved>, ApiError> {
     local_only(caller)?;
     let c = Value::Object(body.config);
     let errors = config::validate(&body.name, &c);
@@ -232,21 +287,22 @@ async fn add(
     approvals(&s)
         .set(&body.name, Some(&c))
         .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
-    Ok(Json(
-        json!({"success": true, "server": view(&body.name, &c, None, &approvals(&s))}),
-    ))
+    Ok(Json(McpServerSaved {
+        success: true,
+        server: view(&body.name, &c, None, &approvals(&s)),
+    }))
 }
 
 /// Removes a server from `.mcp.json` (a module's belongs to its module: 400).
 #[utoipa::path(delete, path = "/api/mcps/{name}", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "`{success, removed}`", body = Object), (status = 400, description = "A module's server"), (status = 403, description = "Not from this machine"),
+    responses((status = 200, body = McpServerRemoved), (status = 400, description = "A module's server"), (status = 403, description = "Not from this machine"),
         (status = 404, description = "No such server")))]
 async fn remove(
     caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpServerRemoved>, ApiError> {
     local_only(caller)?;
     let path = s.settings.paths.mcp_json();
     let _one = ext.config_writes.lock().await;
@@ -266,20 +322,23 @@ async fn remove(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
     let _ = approvals(&s).set(&name, None);
-    Ok(Json(json!({"success": true, "removed": name})))
+    Ok(Json(McpServerRemoved {
+        success: true,
+        removed: name,
+    }))
 }
 
 /// Approves a server of `.mcp.json` as it is now (one written by hand, or changed since
 /// its approval): sessions get it from then on.
 #[utoipa::path(post, path = "/api/mcps/{name}/approve", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "`{success, server}`", body = Object), (status = 400, description = "Invalid config, or a module's server"),
+    responses((status = 200, body = McpServerSaved), (status = 400, description = "Invalid config, or a module's server"),
         (status = 403, description = "Not from this machine"), (status = 404, description = "No such server")))]
 async fn approve(
     caller: Option<Extension<crate::auth_layer::Caller>>,
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpServerSaved>, ApiError> {
     local_only(caller)?;
     let (c, module) = one(&s, &ext, &name).await?;
     if let Some(module) = module {
@@ -297,9 +356,10 @@ async fn approve(
     approvals(&s)
         .set(&name, Some(&c))
         .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
-    Ok(Json(
-        json!({"success": true, "server": view(&name, &c, None, &approvals(&s))}),
-    ))
+    Ok(Json(McpServerSaved {
+        success: true,
+        server: view(&name, &c, None, &approvals(&s)),
+    }))
 }
 
 /// Why a server could not be probed: its entry is invalid, or it failed to start or
@@ -340,9 +400,60 @@ async fn probe_named(
         }))
 }
 
+/// How a test went.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum McpTestStatus {
+    Ok,
+    Error,
+}
+
+/// The result of a test: the server answered, or why not.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum McpTestResult {
+    Ok(McpTestOk),
+    Failed(McpTestFailed),
+}
+
+/// The server started and answered.
+#[derive(Serialize, ToSchema)]
+struct McpTestOk {
+    name: String,
+    builtin: bool,
+    /// `ok`.
+    status: McpTestStatus,
+    message: String,
+    /// The server's own name and version, as it reported them.
+    server: String,
+    tools: Vec<probe::ToolInfo>,
+}
+
+/// The entry is invalid, or the server failed to start or answer.
+#[derive(Serialize, ToSchema)]
+struct McpTestFailed {
+    name: String,
+    builtin: bool,
+    /// `error`.
+    status: McpTestStatus,
+    error: String,
+    /// What to do about it, where that helps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+/// A server's tools; on failure none, with why.
+#[derive(Serialize, ToSchema)]
+struct McpTools {
+    name: String,
+    tools: Vec<probe::ToolInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 /// Starts the server, performs the MCP handshake and lists its tools (within 15 s).
 #[utoipa::path(post, path = "/api/mcps/{name}/test", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "`{name, builtin, status: ok, message, server, tools}` or `{…, status: error, error, hint?}`", body = Object),
+    responses((status = 200, description = "`status: ok` with the server and its tools, or `status: error` with `error` and maybe a `hint`", body = McpTestResult),
         (status = 403, description = "Not from this machine, or a module's server not approved at full"),
         (status = 404, description = "No such server")))]
 async fn test(
@@ -350,24 +461,29 @@ async fn test(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpTestResult>, ApiError> {
     Ok(Json(match probe_named(caller, &s, &ext, &name).await? {
-        Ok(p) => json!({"name": name, "builtin": false, "status": "ok",
-            "message": "Server started successfully", "server": p.server, "tools": p.tools}),
-        Err(f) => {
-            let mut v =
-                json!({"name": name, "builtin": false, "status": "error", "error": f.error});
-            if let Some(h) = f.hint {
-                v["hint"] = json!(h);
-            }
-            v
-        }
+        Ok(p) => McpTestResult::Ok(McpTestOk {
+            name,
+            builtin: false,
+            status: McpTestStatus::Ok,
+            message: "Server started successfully".into(),
+            server: p.server,
+            tools: p.tools,
+        }),
+        Err(f) => McpTestResult::Failed(McpTestFailed {
+            name,
+            builtin: false,
+            status: McpTestStatus::Error,
+            error: f.error,
+            hint: f.hint.map(str::to_string),
+        }),
     }))
 }
 
 /// The server's tools, discovered by starting it and asking (MCP `tools/list`).
 #[utoipa::path(get, path = "/api/mcps/{name}/tools", tag = "mcp", params(("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "`{name, tools}` or `{name, tools: [], error}`", body = Object),
+    responses((status = 200, description = "The tools, or none and `error`", body = McpTools),
         (status = 403, description = "Not from this machine, or a module's server not approved at full"),
         (status = 404, description = "No such server")))]
 async fn tools(
@@ -375,9 +491,17 @@ async fn tools(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpTools>, ApiError> {
     Ok(Json(match probe_named(caller, &s, &ext, &name).await? {
-        Ok(p) => json!({"name": name, "tools": p.tools}),
-        Err(f) => json!({"name": name, "tools": [], "error": f.error}),
+        Ok(p) => McpTools {
+            name,
+            tools: p.tools,
+            error: None,
+        },
+        Err(f) => McpTools {
+            name,
+            tools: Vec::new(),
+            error: Some(f.error),
+        },
     }))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -191,16 +191,30 @@ struct PromptBody {
     reset: bool,
 }
 
+/// A prompt change's result: `{success, path}` when written, `{success, reset}` when reset.
+#[derive(Serialize, ToSchema)]
+struct PromptSaved {
+    success: bool,
+    /// The prompt's vault-relative path; present when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    path: Option<String>,
+    /// `true`; present when reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    reset: Option<bool>,
+}
+
 /// Writes (atomically) or resets (removes, so the default applies) a module prompt.
 #[utoipa::path(put, path = "/api/modules/{module}/prompt", tag = "modules",
     params(("module" = String, Path, description = "chat, daily, brain or build")), request_body = PromptBody,
-    responses((status = 200, description = "`{success, path}` or `{success, reset}`", body = Object),
+    responses((status = 200, description = "`{success, path}` or `{success, reset}`", body = PromptSaved),
         (status = 400, description = "content or reset required"), (status = 404, description = "Unknown module")))]
 async fn put_prompt(
     State(state): State<AppState>,
     Path(module): Path<String>,
     ApiJson(body): ApiJson<PromptBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PromptSaved>, ApiError> {
     let (rel, path) = prompt_path(&state, &module)?;
     if body.reset {
         match tokio::fs::remove_file(&path).await {
@@ -208,7 +222,11 @@ async fn put_prompt(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ApiError::Internal(format!("cannot reset {rel}: {e}"))),
         }
-        return Ok(Json(serde_json::json!({"success": true, "reset": true})));
+        return Ok(Json(PromptSaved {
+            success: true,
+            path: None,
+            reset: Some(true),
+        }));
     }
     let Some(content) = body.content else {
         return Err(ApiError::BadRequest("content or reset required".into()));
@@ -228,7 +246,11 @@ async fn put_prompt(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Internal(format!("cannot write {rel}: {e}")))?;
-    Ok(Json(serde_json::json!({"success": true, "path": rel})))
+    Ok(Json(PromptSaved {
+        success: true,
+        path: Some(rel),
+        reset: None,
+    }))
 }
 
 /// A module folder's size.

@@ -7,13 +7,17 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::NaiveDate;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use parachute_core::app::AppState;
-use parachute_extensions::scheduler::{RunOptions, RunRefused, SchedulerError};
+use parachute_core::db::RunRow;
+use parachute_core::trust::TrustLevel;
+use parachute_extensions::scheduler::{
+    AgentStatus, Missed, Origin, RunOptions, RunRefused, SchedulerError,
+};
 use parachute_extensions::Extensions;
 
 use crate::error::ApiError;
@@ -47,55 +51,225 @@ impl From<SchedulerError> for ApiError {
     }
 }
 
+/// Values by name, serialized as one JSON object in insertion order; inserting a name
+/// again replaces its value in place, as a JSON map does.
+struct Named<T>(Vec<(String, T)>);
+
+impl<T> Named<T> {
+    fn new() -> Self {
+        Named(Vec::new())
+    }
+
+    fn insert(&mut self, name: String, value: T) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&T> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A scheduled agent as the API shows it: its definition, plan, pause state and
+/// latest run.
+#[derive(Clone, Serialize, ToSchema)]
+struct ScheduledAgent {
+    /// The file stem.
+    name: String,
+    display_name: String,
+    description: Option<String>,
+    /// `vault`, or `module:{module name}`.
+    source: String,
+    /// Whether it runs on its schedule.
+    enabled: bool,
+    /// The schedule as written (`3:00`, `0 7 * * 1-5`); null: only when triggered.
+    schedule: Option<String>,
+    /// The same as `schedule`.
+    time: Option<String>,
+    /// The IANA zone its schedule is read in.
+    timezone: String,
+    trust_level: TrustLevel,
+    model: Option<String>,
+    missed: Missed,
+    /// Output path template (`{name}`, `{date}`).
+    output: String,
+    /// Why it cannot run, if it cannot.
+    problem: Option<String>,
+    /// RFC 3339.
+    next_run: Option<String>,
+    paused: bool,
+    paused_at: Option<String>,
+    pause_reason: Option<String>,
+    running: bool,
+    last_run: Option<RunRow>,
+}
+
+impl From<&AgentStatus> for ScheduledAgent {
+    fn from(a: &AgentStatus) -> Self {
+        let d = &a.def;
+        ScheduledAgent {
+            name: d.name.clone(),
+            display_name: d.display_name.clone(),
+            description: d.description.clone(),
+            source: match &d.origin {
+                Origin::Vault => "vault".to_string(),
+                Origin::Module(m) => format!("module:{m}"),
+            },
+            enabled: d.enabled,
+            schedule: d.schedule.as_ref().map(|s| s.text.clone()),
+            time: d.schedule.as_ref().map(|s| s.text.clone()),
+            timezone: d.timezone.name().to_string(),
+            trust_level: d.trust_level,
+            model: d.model.clone(),
+            missed: d.missed,
+            output: d.output.clone(),
+            problem: d.problem.clone(),
+            next_run: a.next_run.map(|t| t.to_rfc3339()),
+            paused: a.paused.is_some(),
+            paused_at: a.paused.as_ref().map(|p| p.0.clone()),
+            pause_reason: a.paused.as_ref().and_then(|p| p.1.clone()),
+            running: a.running,
+            last_run: a.last_run.clone(),
+        }
+    }
+}
+
+/// A planned run.
+#[derive(Serialize, ToSchema)]
+struct SchedulerJob {
+    /// `daily_{agent}`.
+    id: String,
+    /// `Daily {display name}`.
+    name: String,
+    /// RFC 3339.
+    next_run: String,
+    /// `{schedule} ({timezone})`.
+    trigger: String,
+}
+
+/// The contract's `config`.
+#[derive(Serialize, ToSchema)]
+struct SchedulerConfig {
+    /// The `reflection` agent, if there is one.
+    daily_reflection: Option<ScheduledAgent>,
+}
+
+/// The scheduler's state.
+#[derive(Serialize, ToSchema)]
+struct SchedulerOverview {
+    running: bool,
+    jobs: Vec<SchedulerJob>,
+    /// Every agent, by name.
+    #[schema(value_type = std::collections::HashMap<String, ScheduledAgent>)]
+    agents: Named<ScheduledAgent>,
+    config: SchedulerConfig,
+}
+
 /// The scheduler's jobs and agents (the contract's shape, with each agent in full).
 #[utoipa::path(get, path = "/api/scheduler", tag = "scheduler",
-    responses((status = 200, description = "`{running, jobs: [{id, name, next_run, trigger}], agents: {name: {display_name, enabled, time, …}}, config}`", body = Object)))]
-async fn overview(Extension(ext): Extension<Arc<Extensions>>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The jobs and agents", body = SchedulerOverview)))]
+async fn overview(
+    Extension(ext): Extension<Arc<Extensions>>,
+) -> Result<Json<SchedulerOverview>, ApiError> {
     let all = ext.scheduler.status().await?;
-    let mut agents = Map::new();
+    let mut agents = Named::new();
     let mut jobs = Vec::new();
     for a in &all {
         if let Some(next) = a.next_run {
-            jobs.push(json!({"id": format!("daily_{}", a.def.name),
-                "name": format!("Daily {}", a.def.display_name),
-                "next_run": next.to_rfc3339(),
-                "trigger": format!("{} ({})", a.def.schedule.as_ref().map(|s| s.text.as_str()).unwrap_or(""), a.def.timezone.name())}));
+            jobs.push(SchedulerJob {
+                id: format!("daily_{}", a.def.name),
+                name: format!("Daily {}", a.def.display_name),
+                next_run: next.to_rfc3339(),
+                trigger: format!(
+                    "{} ({})",
+                    a.def
+                        .schedule
+                        .as_ref()
+                        .map(|s| s.text.as_str())
+                        .unwrap_or(""),
+                    a.def.timezone.name()
+                ),
+            });
         }
-        agents.insert(a.def.name.clone(), a.to_json());
+        agents.insert(a.def.name.clone(), ScheduledAgent::from(a));
     }
-    let reflection = agents.get("reflection").cloned();
-    Ok(Json(json!({
-        "running": ext.scheduler.is_running().await,
-        "jobs": jobs,
-        "agents": agents,
-        "config": {"daily_reflection": reflection},
-    })))
+    let daily_reflection = agents.get("reflection").cloned();
+    Ok(Json(SchedulerOverview {
+        running: ext.scheduler.is_running().await,
+        jobs,
+        agents,
+        config: SchedulerConfig { daily_reflection },
+    }))
+}
+
+/// One agent after a reload.
+#[derive(Serialize, ToSchema)]
+struct ReloadedAgent {
+    /// Whether it has a next run.
+    scheduled: bool,
+    /// RFC 3339.
+    next_run: Option<String>,
+    paused: bool,
+    /// Why it cannot run, if it cannot.
+    problem: Option<String>,
+}
+
+/// The reload's result.
+#[derive(Serialize, ToSchema)]
+struct SchedulerReloaded {
+    success: bool,
+    /// Every agent, by name.
+    #[schema(value_type = std::collections::HashMap<String, ReloadedAgent>)]
+    agents: Named<ReloadedAgent>,
+    /// Whether the `reflection` agent has a next run.
+    daily_reflection_scheduled: bool,
+    /// The `reflection` agent's next run (RFC 3339).
+    next_run: Option<String>,
 }
 
 /// Reads the agent definitions again and plans every agent.
 #[utoipa::path(post, path = "/api/scheduler/reload", tag = "scheduler",
-    responses((status = 200, description = "`{success, agents: {name: {scheduled, next_run}}, daily_reflection_scheduled, next_run}`", body = Object),
+    responses((status = 200, description = "Each agent's plan", body = SchedulerReloaded),
         (status = 500, description = "Scheduler not running")))]
-async fn reload(Extension(ext): Extension<Arc<Extensions>>) -> Result<Json<Value>, ApiError> {
+async fn reload(
+    Extension(ext): Extension<Arc<Extensions>>,
+) -> Result<Json<SchedulerReloaded>, ApiError> {
     if !ext.scheduler.is_running().await {
         return Err(ApiError::Internal("Scheduler not running".into()));
     }
     let all = ext.scheduler.reload().await?;
-    let mut agents = Map::new();
+    let mut agents = Named::new();
     for a in &all {
         agents.insert(
             a.def.name.clone(),
-            json!({"scheduled": a.next_run.is_some(), "next_run": a.next_run.map(|t| t.to_rfc3339()),
-                "paused": a.paused.is_some(), "problem": a.def.problem}),
+            ReloadedAgent {
+                scheduled: a.next_run.is_some(),
+                next_run: a.next_run.map(|t| t.to_rfc3339()),
+                paused: a.paused.is_some(),
+                problem: a.def.problem.clone(),
+            },
         );
     }
     let reflection = all.iter().find(|a| a.def.name == "reflection");
-    Ok(Json(json!({
-        "success": true,
-        "agents": agents,
-        "daily_reflection_scheduled": reflection.is_some_and(|a| a.next_run.is_some()),
-        "next_run": reflection.and_then(|a| a.next_run).map(|t| t.to_rfc3339()),
-    })))
+    Ok(Json(SchedulerReloaded {
+        success: true,
+        agents,
+        daily_reflection_scheduled: reflection.is_some_and(|a| a.next_run.is_some()),
+        next_run: reflection.and_then(|a| a.next_run).map(|t| t.to_rfc3339()),
+    }))
 }
 
 /// How a manual run is asked for.
@@ -132,6 +306,60 @@ fn run_options(body: Option<Value>) -> Result<RunOptions, ApiError> {
     })
 }
 
+/// How a run that answered 200 ended.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AgentRunStatus {
+    /// It ran and wrote its output.
+    Completed,
+    /// It ran without writing its output.
+    CompletedNoOutput,
+    /// It had nothing to do (see `reason`).
+    Skipped,
+}
+
+/// A run's result (the contract's `run_daily_agent` dictionary). Documentation only:
+/// the scheduler builds it as a map. A skipped run adds `reason`; a run that ran adds
+/// the session and output keys.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AgentRunResult {
+    agent: String,
+    /// The journal day worked on (`YYYY-MM-DD`).
+    date: String,
+    /// The day the output is for (`YYYY-MM-DD`).
+    output_date: String,
+    /// The same as `date`.
+    journal_date: String,
+    model: Option<String>,
+    trust_level: TrustLevel,
+    /// `manual`.
+    trigger: String,
+    status: AgentRunStatus,
+    /// Why it was skipped; only when skipped.
+    #[schema(nullable = false)]
+    reason: Option<String>,
+    /// The chat session it ran in; only when it ran.
+    #[schema(nullable = false)]
+    sdk_session_id: Option<String>,
+    /// The same as `sdk_session_id`.
+    #[schema(nullable = false)]
+    session_id: Option<String>,
+    /// The run's id in the history; only when it ran.
+    #[schema(nullable = false)]
+    run_id: Option<i64>,
+    /// The MCP servers the run had; only when it ran.
+    #[schema(nullable = false)]
+    mcp_servers: Option<Vec<String>>,
+    /// Whether it wrote its output; only when it ran.
+    #[schema(nullable = false)]
+    output_written: Option<bool>,
+    /// Its output's vault-relative path; only when it ran.
+    #[schema(nullable = false)]
+    output_path: Option<String>,
+}
+
 /// The result of a run; a run that failed answers 500 with the same body, as the
 /// contract does.
 fn run_result(v: Value) -> Result<Json<Value>, ApiError> {
@@ -146,7 +374,7 @@ fn run_result(v: Value) -> Result<Json<Value>, ApiError> {
 /// Runs an agent now and answers when it ends (the contract's `run_daily_agent` result).
 #[utoipa::path(post, path = "/api/scheduler/agents/{agent_name}/trigger", tag = "scheduler",
     params(("agent_name" = String, Path, description = "Agent name")),
-    responses((status = 200, description = "`{status: completed|completed_no_output|skipped, agent, date, output_date, sdk_session_id, output_written, output_path, …}`", body = Object),
+    responses((status = 200, description = "The run's result", body = AgentRunResult),
         (status = 404, description = "No such agent"), (status = 409, description = "Running now"),
         (status = 500, description = "The run failed")))]
 async fn trigger(
@@ -159,20 +387,31 @@ async fn trigger(
 /// Resumes an agent paused after repeated failures.
 #[utoipa::path(post, path = "/api/scheduler/agents/{agent_name}/resume", tag = "scheduler",
     params(("agent_name" = String, Path, description = "Agent name")),
-    responses((status = 200, description = "`{success, agent, was_paused}`", body = Object), (status = 404, description = "No such agent")))]
+    responses((status = 200, body = AgentResumed), (status = 404, description = "No such agent")))]
 async fn resume(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentResumed>, ApiError> {
     resumed(&ext, name).await
 }
 
+/// A lifted pause.
+#[derive(Serialize, ToSchema)]
+struct AgentResumed {
+    success: bool,
+    agent: String,
+    /// Whether it was paused.
+    was_paused: bool,
+}
+
 /// Lifts a pause after failures: `{success, agent, was_paused}`.
-async fn resumed(ext: &Extensions, name: String) -> Result<Json<Value>, ApiError> {
-    let was = ext.scheduler.resume(&name).await?;
-    Ok(Json(
-        json!({"success": true, "agent": name, "was_paused": was}),
-    ))
+async fn resumed(ext: &Extensions, name: String) -> Result<Json<AgentResumed>, ApiError> {
+    let was_paused = ext.scheduler.resume(&name).await?;
+    Ok(Json(AgentResumed {
+        success: true,
+        agent: name,
+        was_paused,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -183,71 +422,117 @@ struct RunsQuery {
     limit: Option<i64>,
 }
 
+/// Run history.
+#[derive(Serialize, ToSchema)]
+struct SchedulerRuns {
+    runs: Vec<RunRow>,
+}
+
 /// Run history, newest first.
 #[utoipa::path(get, path = "/api/scheduler/runs", tag = "scheduler", params(RunsQuery),
-    responses((status = 200, description = "`{runs: [{id, agent, trigger, scheduled_for, started_at, finished_at, outcome, session_id, output_path, error}]}`", body = Object)))]
+    responses((status = 200, body = SchedulerRuns)))]
 async fn runs(
     Extension(ext): Extension<Arc<Extensions>>,
     ApiQuery(q): ApiQuery<RunsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SchedulerRuns>, ApiError> {
     let runs = ext
         .scheduler
         .runs(q.agent.as_deref(), q.limit.unwrap_or(50))
         .await?;
-    Ok(Json(json!({"runs": runs})))
+    Ok(Json(SchedulerRuns { runs }))
+}
+
+/// The daily agents.
+#[derive(Serialize, ToSchema)]
+struct DailyAgentList {
+    agents: Vec<ScheduledAgent>,
 }
 
 /// The daily agents.
 #[utoipa::path(get, path = "/api/modules/daily/agents", tag = "daily",
-    responses((status = 200, description = "`{agents: [...]}`", body = Object)))]
-async fn daily_agents(Extension(ext): Extension<Arc<Extensions>>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, body = DailyAgentList)))]
+async fn daily_agents(
+    Extension(ext): Extension<Arc<Extensions>>,
+) -> Result<Json<DailyAgentList>, ApiError> {
     let all = ext.scheduler.status().await?;
-    Ok(Json(
-        json!({"agents": all.iter().map(|a| a.to_json()).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(DailyAgentList {
+        agents: all.iter().map(ScheduledAgent::from).collect(),
+    }))
+}
+
+/// One daily agent's state.
+#[derive(Serialize, ToSchema)]
+struct DailyAgentState {
+    running: bool,
+    paused: bool,
+    enabled: bool,
+    /// RFC 3339.
+    next_run: Option<String>,
+    last_run: Option<RunRow>,
+}
+
+/// Every daily agent's state.
+#[derive(Serialize, ToSchema)]
+struct DailyAgentsStatus {
+    /// By agent name.
+    #[schema(value_type = std::collections::HashMap<String, DailyAgentState>)]
+    agents: Named<DailyAgentState>,
+    scheduler_running: bool,
 }
 
 /// Each daily agent's state: running, paused, last and next run.
 #[utoipa::path(get, path = "/api/modules/daily/agents/status", tag = "daily",
-    responses((status = 200, description = "`{agents: {name: {running, paused, next_run, last_run}}, scheduler_running}`", body = Object)))]
+    responses((status = 200, body = DailyAgentsStatus)))]
 async fn daily_agents_status(
     Extension(ext): Extension<Arc<Extensions>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DailyAgentsStatus>, ApiError> {
     let all = ext.scheduler.status().await?;
-    let mut agents = Map::new();
+    let mut agents = Named::new();
     for a in &all {
         agents.insert(
             a.def.name.clone(),
-            json!({"running": a.running, "paused": a.paused.is_some(), "enabled": a.def.enabled,
-                "next_run": a.next_run.map(|t| t.to_rfc3339()), "last_run": a.last_run}),
+            DailyAgentState {
+                running: a.running,
+                paused: a.paused.is_some(),
+                enabled: a.def.enabled,
+                next_run: a.next_run.map(|t| t.to_rfc3339()),
+                last_run: a.last_run.clone(),
+            },
         );
     }
-    Ok(Json(
-        json!({"agents": agents, "scheduler_running": ext.scheduler.is_running().await}),
-    ))
+    Ok(Json(DailyAgentsStatus {
+        agents,
+        scheduler_running: ext.scheduler.is_running().await,
+    }))
+}
+
+/// `{agent}`.
+#[derive(Serialize, ToSchema)]
+struct DailyAgentBody {
+    agent: ScheduledAgent,
 }
 
 /// One daily agent.
 #[utoipa::path(get, path = "/api/modules/daily/agents/{name}", tag = "daily",
     params(("name" = String, Path, description = "Agent name")),
-    responses((status = 200, description = "`{agent: {...}}`", body = Object), (status = 404, description = "No such agent")))]
+    responses((status = 200, body = DailyAgentBody), (status = 404, description = "No such agent")))]
 async fn daily_agent(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DailyAgentBody>, ApiError> {
     let all = ext.scheduler.status().await?;
     let a = all
         .iter()
         .find(|a| a.def.name == name)
         .ok_or(SchedulerError::NotFound(name))?;
-    Ok(Json(json!({"agent": a.to_json()})))
+    Ok(Json(DailyAgentBody { agent: a.into() }))
 }
 
 /// Runs a daily agent now (`{date?, force?}`).
 #[utoipa::path(post, path = "/api/modules/daily/agents/{name}/run", tag = "daily",
     params(("name" = String, Path, description = "Agent name")),
     request_body(content = RunBody, description = "Optional"),
-    responses((status = 200, description = "The run's result", body = Object),
+    responses((status = 200, description = "The run's result", body = AgentRunResult),
         (status = 404, description = "No such agent"), (status = 409, description = "Running now"),
         (status = 500, description = "The run failed")))]
 async fn daily_run(
@@ -261,11 +546,11 @@ async fn daily_run(
 /// Resets a daily agent: a pause after failures is lifted.
 #[utoipa::path(post, path = "/api/modules/daily/agents/{name}/reset", tag = "daily",
     params(("name" = String, Path, description = "Agent name")),
-    responses((status = 200, description = "`{success, agent, was_paused}`", body = Object), (status = 404, description = "No such agent")))]
+    responses((status = 200, body = AgentResumed), (status = 404, description = "No such agent")))]
 async fn daily_reset(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentResumed>, ApiError> {
     resumed(&ext, name).await
 }
 
@@ -275,16 +560,49 @@ struct TranscriptQuery {
     limit: Option<usize>,
 }
 
+/// Who said a transcript message.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DailyTranscriptRole {
+    User,
+    Assistant,
+}
+
+/// One message of a transcript. Documentation only: the core's transcript reader
+/// builds it as a map.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DailyTranscriptMessage {
+    role: DailyTranscriptRole,
+    /// Its text (an assistant message's text blocks joined by newlines).
+    content: String,
+    /// The transcript line's `timestamp` as written there (usually RFC 3339; null if
+    /// the line has none).
+    timestamp: Value,
+}
+
+/// A daily agent's latest transcript.
+#[derive(Serialize, ToSchema)]
+struct DailyTranscript {
+    agent: String,
+    /// The session of its latest run that had one.
+    session_id: Option<String>,
+    /// The latest messages, oldest first.
+    #[schema(value_type = Vec<DailyTranscriptMessage>)]
+    messages: Vec<Value>,
+}
+
 /// The messages of a daily agent's latest run.
 #[utoipa::path(get, path = "/api/modules/daily/agents/{name}/transcript", tag = "daily",
     params(("name" = String, Path, description = "Agent name"), TranscriptQuery),
-    responses((status = 200, description = "`{agent, session_id, messages}`", body = Object), (status = 404, description = "No such agent")))]
+    responses((status = 200, body = DailyTranscript), (status = 404, description = "No such agent")))]
 async fn daily_transcript(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<TranscriptQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DailyTranscript>, ApiError> {
     ext.scheduler.definition(&name).await?;
     let session = ext
         .scheduler
@@ -305,6 +623,9 @@ async fn daily_transcript(
     .await
     .unwrap_or_default();
     let skip = messages.len().saturating_sub(limit);
-    Ok(Json(json!({"agent": name, "session_id": session,
-        "messages": messages.into_iter().skip(skip).collect::<Vec<_>>()})))
+    Ok(Json(DailyTranscript {
+        agent: name,
+        session_id: session,
+        messages: messages.into_iter().skip(skip).collect(),
+    }))
 }

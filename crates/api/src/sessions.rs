@@ -47,10 +47,61 @@ fn yes() -> bool {
     true
 }
 
+// What `transcript::segmented` builds as JSON, documented here (these types only
+// document it).
+
+/// A session's transcript, split at compaction boundaries.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SessionTranscript {
+    session_id: String,
+    /// The loaded segment's transcript lines as the CLI wrote them (all segments' with
+    /// `full`, or when neither `after_compact` nor `segment` picks one).
+    events: Vec<Value>,
+    /// The last model the transcript names (normally a string); null when none.
+    model: Value,
+    /// The first working directory the transcript names (normally a string); null
+    /// when none.
+    cwd: Value,
+    /// Number of `events`.
+    event_count: usize,
+    /// Number of lines in the whole transcript, boundaries included.
+    total_event_count: usize,
+    segments: Vec<TranscriptSegment>,
+    /// Number of `segments` (compaction boundaries + 1).
+    segment_count: usize,
+    /// The segment in `events`; null when all are.
+    loaded_segment_index: Option<usize>,
+}
+
+/// One compaction segment of a transcript.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct TranscriptSegment {
+    index: usize,
+    /// A compaction boundary follows it (every segment but the last).
+    is_compacted: bool,
+    /// Number of user messages.
+    message_count: usize,
+    /// Number of transcript lines.
+    event_count: usize,
+    /// Its first timestamp; null when it has none.
+    start_time: Option<String>,
+    /// Its last timestamp; null when it has none.
+    end_time: Option<String>,
+    /// The first user message, whitespace collapsed, cut to 100 characters; null when
+    /// there is none.
+    preview: Option<String>,
+    /// Its lines are in `events`.
+    loaded: bool,
+}
+
 /// The CLI's raw transcript of a session, split at compaction boundaries.
 #[utoipa::path(get, path = "/api/chat/{session_id}/transcript", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id"), TranscriptQuery),
-    responses((status = 200, description = "Segmented transcript", body = Object), (status = 404, description = "Transcript not found")))]
+    responses((status = 200, description = "Segmented transcript", body = SessionTranscript), (status = 404, description = "Transcript not found")))]
 async fn get_transcript(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -199,10 +250,24 @@ async fn list_sessions(
     }))
 }
 
+/// Session counts.
+#[derive(Serialize, ToSchema)]
+struct SessionCounts {
+    /// Every session, archived included.
+    total: i64,
+    /// Sessions not archived.
+    active: i64,
+    archived: i64,
+    /// Sessions per module: `chat`, `daily` and `build` always (0 when none), then any
+    /// other module, by name.
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
+    by_module: serde_json::Map<String, Value>,
+}
+
 /// Session counts: total, active, archived, per module.
 #[utoipa::path(get, path = "/api/chat/stats", tag = "sessions",
-    responses((status = 200, description = "Counts", body = Object)))]
-async fn session_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "Counts", body = SessionCounts)))]
+async fn session_stats(State(s): State<AppState>) -> Result<Json<SessionCounts>, ApiError> {
     let st = s.store.session_stats().await?;
     let mut by_module = serde_json::Map::new();
     for m in ["chat", "daily", "build"] {
@@ -211,44 +276,77 @@ async fn session_stats(State(s): State<AppState>) -> Result<Json<Value>, ApiErro
     for (m, n) in st.by_module {
         by_module.insert(m, json!(n));
     }
-    Ok(Json(json!({
-        "total": st.total,
-        "active": st.total - st.archived,
-        "archived": st.archived,
-        "by_module": by_module,
-    })))
+    Ok(Json(SessionCounts {
+        total: st.total,
+        active: st.total - st.archived,
+        archived: st.archived,
+        by_module,
+    }))
+}
+
+/// SessionJSON plus the conversation.
+#[derive(Serialize, ToSchema)]
+struct SessionWithMessages {
+    #[serde(flatten)]
+    session: SessionJson,
+    /// From the CLI's transcript of the session; empty when there is none.
+    #[schema(value_type = Vec<StoredMessage>)]
+    messages: Vec<Value>,
+}
+
+/// One message of a session, as `transcript::messages` builds it (this type only
+/// documents it).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct StoredMessage {
+    /// `user` or `assistant`.
+    role: String,
+    /// The message text.
+    content: String,
+    /// The transcript line's timestamp (normally an RFC 3339 string); null when it
+    /// has none.
+    timestamp: Value,
 }
 
 /// One session with its messages.
 #[utoipa::path(get, path = "/api/chat/{session_id}", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "SessionJSON plus `messages`", body = Object),
+    responses((status = 200, body = SessionWithMessages),
         (status = 404, description = "Session not found")))]
 async fn get_session(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionWithMessages>, ApiError> {
     let row = s
         .store
         .get_session(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound("Session not found".into()))?;
-    let mut v = serde_json::to_value(SessionJson::from(row))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Messages come from the CLI's transcript of the session.
     let messages = s.chat.stored_messages(&id).await;
-    v["messages"] = Value::from(messages);
-    Ok(Json(v))
+    Ok(Json(SessionWithMessages {
+        session: SessionJson::from(row),
+        messages,
+    }))
+}
+
+/// The session was deleted.
+#[derive(Serialize, ToSchema)]
+struct SessionDeleted {
+    /// Always `true`.
+    success: bool,
+    /// The deleted session's id.
+    deleted: String,
 }
 
 /// Delete a session (it stays deleted).
 #[utoipa::path(delete, path = "/api/chat/{session_id}", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{success, deleted}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, body = SessionDeleted), (status = 404, description = "Session not found")))]
 async fn delete_session(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionDeleted>, ApiError> {
     if !s.store.delete_session(&id).await? {
         return Err(ApiError::NotFound("Session not found".into()));
     }
@@ -257,7 +355,10 @@ async fn delete_session(
     if let Some(turn) = s.chat.hub.active(&id) {
         turn.request_abort();
     }
-    Ok(Json(json!({"success": true, "deleted": id})))
+    Ok(Json(SessionDeleted {
+        success: true,
+        deleted: id,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

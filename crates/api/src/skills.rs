@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,7 +15,7 @@ use parachute_extensions::skills::{self, Skill, SkillError};
 use parachute_extensions::Extensions;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiMultipart};
 
 /// Largest archive accepted (what it inflates to is bounded separately).
 const MAX_UPLOAD: usize = 20 * 1024 * 1024;
@@ -80,6 +79,21 @@ async fn get_one(
     Ok(Json(skill))
 }
 
+/// A skill just written.
+#[derive(Serialize, ToSchema)]
+struct SkillWritten {
+    success: bool,
+    skill: Skill,
+}
+
+/// A skill removed.
+#[derive(Serialize, ToSchema)]
+struct SkillDeleted {
+    success: bool,
+    /// The name it was asked by.
+    deleted: String,
+}
+
 /// A new single-file skill.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,36 +105,42 @@ struct NewSkill {
 
 /// Writes `.skills/{name}.md` with `name`/`description` frontmatter; 409 if it exists.
 #[utoipa::path(post, path = "/api/skills", tag = "skills", request_body = NewSkill,
-    responses((status = 200, description = "`{success, skill}`", body = Object), (status = 400, description = "Invalid"),
+    responses((status = 200, body = SkillWritten), (status = 400, description = "Invalid"),
         (status = 409, description = "Exists")))]
 async fn create(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     ApiJson(body): ApiJson<NewSkill>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SkillWritten>, ApiError> {
     let dir = s.settings.paths.skills_dir();
     let _one = ext.config_writes.lock().await;
     let skill = blocking(move || {
         skills::create(&dir, &body.name, body.description.as_deref(), &body.content)
     })
     .await?;
-    Ok(Json(json!({"success": true, "skill": skill})))
+    Ok(Json(SkillWritten {
+        success: true,
+        skill,
+    }))
 }
 
 /// Removes a skill (its file, or its folder).
 #[utoipa::path(delete, path = "/api/skills/{name}", tag = "skills",
     params(("name" = String, Path, description = "Skill name")),
-    responses((status = 200, description = "`{success, deleted}`", body = Object), (status = 404, description = "No such skill")))]
+    responses((status = 200, body = SkillDeleted), (status = 404, description = "No such skill")))]
 async fn delete(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SkillDeleted>, ApiError> {
     let dir = s.settings.paths.skills_dir();
     let _one = ext.config_writes.lock().await;
     let n = name.clone();
     blocking(move || skills::delete(&dir, &n)).await?;
-    Ok(Json(json!({"success": true, "deleted": name})))
+    Ok(Json(SkillDeleted {
+        success: true,
+        deleted: name,
+    }))
 }
 
 /// Installs a skill from a `.skill` or `.zip` archive (multipart field `file`) into
@@ -128,13 +148,13 @@ async fn delete(
 /// more than 1,000 entries, a file over 10 MB or more than 50 MB in all.
 #[utoipa::path(post, path = "/api/skills/upload", tag = "skills",
     request_body(content = String, content_type = "multipart/form-data", description = "field `file`"),
-    responses((status = 200, description = "`{success, skill}`", body = Object), (status = 400, description = "Refused archive"),
+    responses((status = 200, body = SkillWritten), (status = 400, description = "Refused archive"),
         (status = 409, description = "Exists")))]
 async fn upload(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
-    mut form: Multipart,
-) -> Result<Json<Value>, ApiError> {
+    ApiMultipart(mut form): ApiMultipart,
+) -> Result<Json<SkillWritten>, ApiError> {
     let mut file = None;
     while let Some(field) = form
         .next_field()
@@ -162,5 +182,8 @@ async fn upload(
             .ok_or_else(|| SkillError::Io("the skill was installed but cannot be read".into()))
     })
     .await?;
-    Ok(Json(json!({"success": true, "skill": skill})))
+    Ok(Json(SkillWritten {
+        success: true,
+        skill,
+    }))
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -63,14 +63,41 @@ async fn listing(s: &AppState, root: String, f: Filter) -> Result<Vec<Value>, Ap
         .map_err(ApiError::from)
 }
 
+/// A file of a listing.
+// Documentation only, as are `SyncFileError`, `SyncPushResult`, `SyncPulledFile`,
+// `SyncPullResult` and `SyncDeleteResult`: built by `vault::sync`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncFile {
+    /// Relative to the root.
+    path: String,
+    /// SHA-256 in hex, or with `quick` the modification time as text.
+    hash: String,
+    /// Bytes.
+    size: u64,
+    /// Modification time, Unix seconds (fractional).
+    modified: f64,
+}
+
+/// Files under a vault folder with their hashes.
+#[derive(Serialize, ToSchema)]
+struct SyncManifest {
+    root: String,
+    /// By path.
+    #[schema(value_type = Vec<SyncFile>)]
+    files: Vec<Value>,
+    /// When the listing began, Unix seconds (fractional).
+    generated_at: f64,
+}
+
 /// Files under a vault folder with their hashes.
 #[utoipa::path(get, path = "/api/sync/manifest", tag = "sync", params(ManifestQuery),
-    responses((status = 200, description = "`{root, files: [{path, hash, size, modified}], generated_at}`", body = Object),
+    responses((status = 200, description = "The listing", body = SyncManifest),
         (status = 404, description = "Root not found"), (status = 403, description = "Outside the vault")))]
 async fn manifest(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ManifestQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncManifest>, ApiError> {
     let generated_at = sync::now();
     let f = Filter {
         pattern: q.pattern,
@@ -80,9 +107,11 @@ async fn manifest(
         quick: q.quick,
     };
     let files = listing(&s, q.root.clone(), f).await?;
-    Ok(Json(
-        json!({"root": q.root, "files": files, "generated_at": generated_at}),
-    ))
+    Ok(Json(SyncManifest {
+        root: q.root,
+        files,
+        generated_at,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -98,12 +127,26 @@ struct ChangesQuery {
 }
 
 /// Files changed since a time.
+#[derive(Serialize, ToSchema)]
+struct SyncChanges {
+    root: String,
+    /// Files modified after `since`, by path.
+    #[schema(value_type = Vec<SyncFile>)]
+    files: Vec<Value>,
+    /// As asked for.
+    since: f64,
+    /// When the listing began, Unix seconds (fractional).
+    generated_at: f64,
+}
+
+/// Files changed since a time.
 #[utoipa::path(get, path = "/api/sync/changes", tag = "sync", params(ChangesQuery),
-    responses((status = 200, description = "`{root, files, since, generated_at}`", body = Object), (status = 404, description = "Root not found")))]
+    responses((status = 200, description = "The files changed", body = SyncChanges), (status = 404, description = "Root not found"),
+        (status = 403, description = "Outside the vault, or a protected path")))]
 async fn changes(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ChangesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncChanges>, ApiError> {
     let generated_at = sync::now();
     if !q.since.is_finite() {
         return Err(ApiError::BadRequest(
@@ -118,9 +161,12 @@ async fn changes(
         quick: false,
     };
     let files = listing(&s, q.root.clone(), f).await?;
-    Ok(Json(
-        json!({"root": q.root, "files": files, "since": q.since, "generated_at": generated_at}),
-    ))
+    Ok(Json(SyncChanges {
+        root: q.root,
+        files,
+        since: q.since,
+        generated_at,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,9 +177,27 @@ struct PushBody {
     files: Vec<Value>,
 }
 
+/// A file that could not be written, read or deleted.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncFileError {
+    /// The path as given.
+    path: String,
+    error: String,
+}
+
+/// The outcome of a push: failures are listed, the rest written.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncPushResult {
+    /// Files written.
+    pushed: u64,
+    errors: Vec<SyncFileError>,
+}
+
 /// Write files into a vault folder.
 #[utoipa::path(post, path = "/api/sync/push", tag = "sync", request_body = PushBody,
-    responses((status = 200, description = "`{pushed, errors}`", body = Object)))]
+    responses((status = 200, description = "Files written, and failures", body = SyncPushResult)))]
 async fn push(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PushBody>,
@@ -170,9 +234,34 @@ struct PullBody {
     paths: Vec<String>,
 }
 
+/// A file pulled.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncPulledFile {
+    /// The path as given.
+    path: String,
+    /// Text, or base64 when `is_binary`.
+    content: String,
+    /// SHA-256 in hex.
+    hash: String,
+    /// Bytes.
+    size: u64,
+    /// Modification time, Unix seconds (fractional).
+    modified: f64,
+    is_binary: bool,
+}
+
+/// The files pulled, and failures.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncPullResult {
+    files: Vec<SyncPulledFile>,
+    errors: Vec<SyncFileError>,
+}
+
 /// Read files from a vault folder.
 #[utoipa::path(post, path = "/api/sync/pull", tag = "sync", request_body = PullBody,
-    responses((status = 200, description = "`{files: [{path, content, hash, size, modified, is_binary}], errors}`", body = Object)))]
+    responses((status = 200, description = "Files read, and failures", body = SyncPullResult)))]
 async fn pull(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PullBody>,
@@ -184,10 +273,18 @@ async fn pull(
     Ok(Json(v))
 }
 
+/// The outcome of a delete: a file already missing counts as deleted.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SyncDeleteResult {
+    deleted: u64,
+    errors: Vec<SyncFileError>,
+}
+
 /// Delete files of a vault folder (`?root=…&paths=a&paths=b`).
 #[utoipa::path(delete, path = "/api/sync/files", tag = "sync",
     params(("root" = String, Query, description = "Vault folder"), ("paths" = Vec<String>, Query, description = "Repeated")),
-    responses((status = 200, description = "`{deleted, errors}`", body = Object), (status = 422, description = "root missing")))]
+    responses((status = 200, description = "Files deleted, and failures", body = SyncDeleteResult), (status = 422, description = "root missing")))]
 async fn delete_files(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,

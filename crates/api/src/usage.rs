@@ -3,9 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
@@ -21,10 +21,54 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account_usage))
 }
 
-fn totals_json(t: &UsageTotals) -> Value {
-    json!({"turns": t.turns, "inputTokens": t.input_tokens, "outputTokens": t.output_tokens,
-        "cacheCreationInputTokens": t.cache_creation_input_tokens, "cacheReadInputTokens": t.cache_read_input_tokens,
-        "costUsd": t.cost_usd})
+/// Token and cost totals over some turns.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UsageTotalsJson {
+    /// Rows summed (one per turn and model); in a session's `total`, the most of any
+    /// one model.
+    turns: i64,
+    /// Uncached input tokens.
+    input_tokens: i64,
+    /// Output tokens.
+    output_tokens: i64,
+    /// Input tokens written to the prompt cache.
+    cache_creation_input_tokens: i64,
+    /// Input tokens read from the prompt cache.
+    cache_read_input_tokens: i64,
+    /// Cost in US dollars.
+    cost_usd: f64,
+}
+
+impl From<&UsageTotals> for UsageTotalsJson {
+    fn from(t: &UsageTotals) -> Self {
+        UsageTotalsJson {
+            turns: t.turns,
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cache_creation_input_tokens: t.cache_creation_input_tokens,
+            cache_read_input_tokens: t.cache_read_input_tokens,
+            cost_usd: t.cost_usd,
+        }
+    }
+}
+
+/// One session's totals over all models.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SessionUsageTotals {
+    #[serde(flatten)]
+    totals: UsageTotalsJson,
+    session_id: String,
+    /// Time of the latest turn counted, in the session timestamp format.
+    last_at: String,
+}
+
+/// Token and cost totals per session.
+#[derive(Serialize, ToSchema)]
+struct SessionUsageList {
+    /// Most recently used first.
+    sessions: Vec<SessionUsageTotals>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -37,34 +81,51 @@ struct Page {
 
 /// Token and cost totals per session, most recently used first.
 #[utoipa::path(get, path = "/api/usage/sessions", tag = "usage", params(Page),
-    responses((status = 200, description = "`{sessions: [{sessionId, turns, inputTokens, …, costUsd, lastAt}]}`", body = Object)))]
+    responses((status = 200, body = SessionUsageList)))]
 async fn usage_sessions(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionUsageList>, ApiError> {
     let limit = check_range("limit", q.limit.unwrap_or(100), 1, 1000)?;
     let offset = check_range("offset", q.offset.unwrap_or(0), 0, i64::from(i32::MAX))?;
     let rows = s.store.usage_by_session(limit, offset).await?;
-    let sessions: Vec<Value> = rows
-        .iter()
-        .map(|t| {
-            let mut v = totals_json(t);
-            v["sessionId"] = json!(t.session_id);
-            v["lastAt"] = json!(t.last_at);
-            v
+    let sessions = rows
+        .into_iter()
+        .map(|t| SessionUsageTotals {
+            totals: UsageTotalsJson::from(&t),
+            session_id: t.session_id,
+            last_at: t.last_at,
         })
         .collect();
-    Ok(Json(json!({"sessions": sessions})))
+    Ok(Json(SessionUsageList { sessions }))
+}
+
+/// One model's totals within a session.
+#[derive(Serialize, ToSchema)]
+struct ModelUsageTotals {
+    #[serde(flatten)]
+    totals: UsageTotalsJson,
+    model: String,
+}
+
+/// One session's totals, overall and per model.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SessionUsage {
+    session_id: String,
+    total: UsageTotalsJson,
+    /// By model name.
+    by_model: Vec<ModelUsageTotals>,
 }
 
 /// One session's totals, overall and per model.
 #[utoipa::path(get, path = "/api/usage/sessions/{session_id}", tag = "usage",
     params(("session_id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "`{sessionId, total, byModel}`", body = Object), (status = 404, description = "Session not found")))]
+    responses((status = 200, body = SessionUsage), (status = 404, description = "Session not found")))]
 async fn usage_session(
     State(s): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionUsage>, ApiError> {
     let rows = s.store.usage_of_session(&id).await?;
     if rows.is_empty() && s.store.get_session(&id).await?.is_none() {
         return Err(ApiError::NotFound("Session not found".into()));
@@ -78,23 +139,70 @@ async fn usage_session(
         total.cache_read_input_tokens += r.cache_read_input_tokens;
         total.cost_usd += r.cost_usd;
     }
-    let by_model: Vec<Value> = rows
-        .iter()
-        .map(|t| {
-            let mut v = totals_json(t);
-            v["model"] = json!(t.model);
-            v
+    let by_model = rows
+        .into_iter()
+        .map(|t| ModelUsageTotals {
+            totals: UsageTotalsJson::from(&t),
+            model: t.model,
         })
         .collect();
-    Ok(Json(
-        json!({"sessionId": id, "total": totals_json(&total), "byModel": by_model}),
-    ))
+    Ok(Json(SessionUsage {
+        session_id: id,
+        total: UsageTotalsJson::from(&total),
+        by_model,
+    }))
+}
+
+// What `chat::quota::fetch` builds as JSON, documented here (these types only document
+// it). The figures are passed through as the model provider sends them.
+
+/// The account's quota; every figure is null when `error` is set.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct AccountUsage {
+    /// The rolling five-hour window; null when the provider reports none.
+    five_hour: Option<QuotaWindow>,
+    /// The seven-day window; null when the provider reports none.
+    seven_day: Option<QuotaWindow>,
+    /// The seven-day window for Sonnet models; null when the provider reports none.
+    seven_day_sonnet: Option<QuotaWindow>,
+    /// The seven-day window for Opus models; null when the provider reports none.
+    seven_day_opus: Option<QuotaWindow>,
+    /// Paid usage beyond the subscription; null when the provider reports none.
+    extra_usage: Option<ExtraUsage>,
+    /// As the provider sends it (normally a string); null when absent.
+    subscription_type: Value,
+    /// As the provider sends it (normally a string); null when absent.
+    rate_limit_tier: Value,
+    /// Why the quota could not be read; null when it was.
+    error: Option<String>,
+}
+
+/// One quota window, as the provider reports it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct QuotaWindow {
+    /// Percent of the window used (normally a number); null when absent.
+    utilization: Value,
+    /// When the window resets (normally an RFC 3339 string); null when absent.
+    resets_at: Value,
+}
+
+/// Paid usage beyond the subscription, as the provider reports it (each figure null
+/// when absent).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ExtraUsage {
+    is_enabled: Value,
+    monthly_limit: Value,
+    used_credits: Value,
+    utilization: Value,
 }
 
 /// The account's quota as the model provider reports it (always 200; `error` says why
 /// a figure is missing).
 #[utoipa::path(get, path = "/api/usage", tag = "usage",
-    responses((status = 200, description = "`{five_hour, seven_day, seven_day_sonnet, seven_day_opus, extra_usage, subscription_type, rate_limit_tier, error}`", body = Object)))]
+    responses((status = 200, body = AccountUsage)))]
 async fn account_usage(State(s): State<AppState>) -> Json<Value> {
     Json(parachute_core::chat::quota::fetch(&s.settings, &s.secrets).await)
 }

@@ -3,9 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::error::ApiError;
@@ -23,60 +22,90 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workspace_sessions))
 }
 
+/// `{workspaces: [WorkspaceJSON]}`.
+#[derive(Serialize, ToSchema)]
+struct WorkspaceList {
+    workspaces: Vec<Workspace>,
+}
+
+/// `{workspace: WorkspaceJSON}`.
+#[derive(Serialize, ToSchema)]
+struct WorkspaceBody {
+    workspace: Workspace,
+}
+
+/// `{deleted: slug}`.
+#[derive(Serialize, ToSchema)]
+struct WorkspaceDeleted {
+    /// The slug of the deleted workspace.
+    deleted: String,
+}
+
+/// `{workspace, sessions}`.
+#[derive(Serialize, ToSchema)]
+struct WorkspaceSessions {
+    workspace: Workspace,
+    sessions: Vec<SessionJson>,
+}
+
 /// List workspaces.
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
-    responses((status = 200, description = "`{workspaces: [WorkspaceJSON]}`", body = Object)))]
-async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"workspaces": s.workspaces.list().await?})))
+    responses((status = 200, description = "Every workspace", body = WorkspaceList)))]
+async fn list_workspaces(State(s): State<AppState>) -> Result<Json<WorkspaceList>, ApiError> {
+    Ok(Json(WorkspaceList {
+        workspaces: s.workspaces.list().await?,
+    }))
 }
 
 /// Create a workspace; its slug is derived from the name.
 #[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = WorkspaceCreate,
-    responses((status = 201, description = "`{workspace}`", body = Object), (status = 400, description = "Invalid field")))]
+    responses((status = 201, description = "The new workspace", body = WorkspaceBody), (status = 400, description = "Invalid field")))]
 async fn create_workspace(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<WorkspaceCreate>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let w = s.workspaces.create(body).await?;
-    Ok((StatusCode::CREATED, Json(json!({"workspace": w}))))
+) -> Result<(StatusCode, Json<WorkspaceBody>), ApiError> {
+    let workspace = s.workspaces.create(body).await?;
+    Ok((StatusCode::CREATED, Json(WorkspaceBody { workspace })))
 }
 
 /// One workspace.
 #[utoipa::path(get, path = "/api/workspaces/{slug}", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug")),
-    responses((status = 200, body = Workspace), (status = 400, description = "Invalid slug"), (status = 404, description = "Not found")))]
+    responses((status = 200, body = WorkspaceBody), (status = 400, description = "Invalid slug"), (status = 404, description = "Not found")))]
 async fn get_workspace(
     State(s): State<AppState>,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"workspace": s.workspaces.get(&slug).await?})))
+) -> Result<Json<WorkspaceBody>, ApiError> {
+    Ok(Json(WorkspaceBody {
+        workspace: s.workspaces.get(&slug).await?,
+    }))
 }
 
 /// Change some fields of a workspace.
 #[utoipa::path(put, path = "/api/workspaces/{slug}", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug")), request_body = WorkspaceUpdate,
-    responses((status = 200, body = Workspace), (status = 400, description = "Invalid"), (status = 404, description = "Not found")))]
+    responses((status = 200, body = WorkspaceBody), (status = 400, description = "Invalid"), (status = 404, description = "Not found")))]
 async fn update_workspace(
     State(s): State<AppState>,
     Path(slug): Path<String>,
     ApiJson(body): ApiJson<WorkspaceUpdate>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({"workspace": s.workspaces.update(&slug, body).await?}),
-    ))
+) -> Result<Json<WorkspaceBody>, ApiError> {
+    Ok(Json(WorkspaceBody {
+        workspace: s.workspaces.update(&slug, body).await?,
+    }))
 }
 
 /// Delete a workspace; its sessions are detached.
 #[utoipa::path(delete, path = "/api/workspaces/{slug}", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug")),
-    responses((status = 200, description = "`{deleted: slug}`", body = Object), (status = 404, description = "Not found")))]
+    responses((status = 200, description = "The workspace is gone", body = WorkspaceDeleted), (status = 404, description = "Not found")))]
 async fn delete_workspace(
     State(s): State<AppState>,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkspaceDeleted>, ApiError> {
     s.workspaces.delete(&slug).await?;
     s.store.clear_workspace(&slug).await?;
-    Ok(Json(json!({"deleted": slug})))
+    Ok(Json(WorkspaceDeleted { deleted: slug }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -92,12 +121,12 @@ struct WorkspaceSessionsQuery {
 /// The sessions of a workspace.
 #[utoipa::path(get, path = "/api/workspaces/{slug}/sessions", tag = "workspaces",
     params(("slug" = String, Path, description = "Workspace slug"), WorkspaceSessionsQuery),
-    responses((status = 200, description = "`{workspace, sessions}`", body = Object), (status = 404, description = "Not found")))]
+    responses((status = 200, description = "The workspace and its sessions", body = WorkspaceSessions), (status = 404, description = "Not found")))]
 async fn workspace_sessions(
     State(s): State<AppState>,
     Path(slug): Path<String>,
     ApiQuery(q): ApiQuery<WorkspaceSessionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkspaceSessions>, ApiError> {
     validate_slug(&slug)?;
     let w = s.workspaces.get(&slug).await?;
     let filter = ListFilter {
@@ -109,5 +138,8 @@ async fn workspace_sessions(
     };
     let rows = s.store.list_sessions(&filter).await?;
     let sessions: Vec<SessionJson> = rows.into_iter().map(SessionJson::from).collect();
-    Ok(Json(json!({"workspace": w, "sessions": sessions})))
+    Ok(Json(WorkspaceSessions {
+        workspace: w,
+        sessions,
+    }))
 }

@@ -12,6 +12,7 @@ pub use container::{
 };
 pub use process::{
     cli_args, AgentIo, AgentProcess, Runner, SpawnSpec, StartMode, PRE_TOOL_USE_HOOK,
+    SETTING_SOURCES,
 };
 pub use protocol::ApiRetry;
 

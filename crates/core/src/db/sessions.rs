@@ -214,6 +214,16 @@ impl Store {
         })
     }
 
+    /// How many sessions (archived ones included) store each trust level, a missing
+    /// level counted as `full`.
+    pub async fn sessions_per_trust_level(&self) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE(trust_level, 'full'), COUNT(*) FROM sessions GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Inserts a session.
     pub async fn insert_session(&self, s: &NewSession) -> Result<SessionRow, DbError> {
         let now = now_session();

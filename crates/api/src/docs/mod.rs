@@ -11,8 +11,11 @@ use utoipa::openapi::OpenApi;
 
 use parachute_core::app::AppState;
 
+mod complete;
+
 pub fn routes(doc: Arc<OpenApi>) -> Router<AppState> {
-    let json = serde_json::to_value(&*doc).unwrap_or_default();
+    let mut json = serde_json::to_value(&*doc).unwrap_or_default();
+    complete::complete(&mut json);
     let html = render(&json);
     Router::new()
         .route(
