@@ -6,20 +6,9 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn, DEFAULT_REPLY};
 use crate::support::{
-    chat_env, chat_server, chat_server_without_credential, cli_children, parse_sse, read_rest,
-    read_until, seed_sessions, types, wait_until, Dirs, Opts, Server, CLI_SLOTS,
+    chat_env, chat_server, chat_server_without_credential, cli_children, last_user_text, parse_sse,
+    read_rest, read_until, seed_sessions, types, wait_until, Dirs, Opts, Server, CLI_SLOTS,
 };
-
-fn last_user_text(req: &Value) -> String {
-    let msgs = req["body"]["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    msgs.iter()
-        .map(|m| m.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 #[tokio::test]
 async fn new_chat_streams_the_contract_events_and_persists_the_session() {

@@ -16,6 +16,7 @@ mod cli;
 mod contract;
 mod durability;
 mod extensions;
+mod faults;
 mod files;
 mod hooks;
 mod imports;

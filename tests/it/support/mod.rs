@@ -580,6 +580,18 @@ pub async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Valu
     parse_sse(seen).into_iter().map(|(_, e)| e).collect()
 }
 
+/// Every message of a request to the model, as JSON text: what the CLI sent as history.
+pub fn last_user_text(req: &Value) -> String {
+    let msgs = req["body"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    msgs.iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The server's child processes (its CLIs), zombies included.
 pub fn cli_children(server_pid: u32) -> Vec<u32> {
     let mut out = Vec::new();

@@ -1,0 +1,291 @@
+//! Fault injection through the real server and the real CLI: the model API answering
+//! 429 / 500 / `overloaded_error`, the CLI killed mid-reply, printing garbage, or hanging
+//! silent, and the server itself killed with SIGKILL mid-turn. Each fault ends the turn
+//! with one clean `error` (or is survived), within a bound, leaves no process behind and
+//! no turn stuck, and the next turn works.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
+use crate::support::{
+    chat_env, chat_server, cli_children, exited, last_user_text, read_rest, read_until, types,
+    wait_until, Dirs, Opts, Server, CLI_SLOTS,
+};
+
+fn of_type<'a>(ev: &'a [Value], t: &str) -> Vec<&'a Value> {
+    ev.iter().filter(|e| e["type"] == t).collect()
+}
+
+fn session_of(ev: &[Value]) -> String {
+    ev.last().unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Gone from the process table: exited and reaped by the server.
+fn reaped(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn no_stream_left(s: &Server) -> bool {
+    for _ in 0..100 {
+        let (_, v) = s.get("/api/chat/active-streams").await;
+        if v["streams"].as_array().is_some_and(|a| a.is_empty()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A stand-in `claude`: a shell script with `body`, where `$REAL` is the real CLI.
+fn shim(d: &Dirs, body: &str) -> PathBuf {
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v claude"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let path = d.tmp.path().join("claude-shim");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nREAL='{}'\n{body}\n", real.trim()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+async fn server_with_cli(
+    d: &Dirs,
+    fake: &FakeAnthropic,
+    cli: &Path,
+    extra: &[(&str, &str)],
+) -> Server {
+    let mut env = chat_env(fake);
+    env.push(("CLAUDE_CLI_PATH".into(), cli.display().to_string()));
+    for (k, v) in extra {
+        env.push((k.to_string(), v.to_string()));
+    }
+    Server::start_with(
+        d,
+        Opts {
+            env,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn rate_limits_server_errors_and_overload_end_cleanly_and_the_session_goes_on() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake, &[]).await;
+    fake.script(vec![FakeTurn::text("Ready.")]);
+    let id = session_of(&s.chat(json!({"message": "hello"})).await);
+    for (status, kind) in [
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (529, "overloaded_error"),
+    ] {
+        // Every try fails (the CLI retries once here: CLAUDE_CODE_MAX_RETRIES=1).
+        fake.script(vec![FakeTurn::error(status, kind, "try later"); 2]);
+        let started = Instant::now();
+        let ev = s.chat(json!({"message": "go on", "sessionId": id})).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{status}: took {:?}",
+            started.elapsed()
+        );
+        let retries = of_type(&ev, "retrying");
+        assert!(!retries.is_empty(), "{status}: {ev:#?}");
+        assert_eq!(retries[0]["errorStatus"], status, "{ev:#?}");
+        assert_eq!(
+            of_type(&ev, "error").len(),
+            1,
+            "{status}: one error: {ev:#?}"
+        );
+        assert_eq!(ev.last().unwrap()["type"], "error", "{status}: {ev:#?}");
+        assert!(
+            of_type(&ev, "text").is_empty(),
+            "{status}: error sent as text: {ev:#?}"
+        );
+        assert!(no_stream_left(&s).await, "{status}: a turn stayed active");
+        // A fault that clears within the retries is only a `retrying` event.
+        fake.script(vec![
+            FakeTurn::error(status, kind, "try later"),
+            FakeTurn::text("Recovered."),
+        ]);
+        let ev = s
+            .chat(json!({"message": "and now?", "sessionId": id}))
+            .await;
+        assert_eq!(ev.last().unwrap()["type"], "done", "{status}: {ev:#?}");
+        assert_eq!(ev.last().unwrap()["response"], "Recovered.");
+        assert_eq!(of_type(&ev, "retrying").len(), 1, "{ev:#?}");
+    }
+    // Still one warm CLI for the session, none stuck beside it.
+    assert_eq!(cli_children(s.pid()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_cli_killed_mid_reply_ends_the_turn_with_an_error_and_is_reaped() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let s = chat_server(&d, &fake, &[]).await;
+    fake.script(vec![
+        FakeTurn::text("Noted: the key is under the mat."),
+        FakeTurn::text("one two three four five six seven eight")
+            .slow(8, Duration::from_millis(500)),
+        FakeTurn::text("Under the mat."),
+    ]);
+    let id = session_of(
+        &s.chat(json!({"message": "The key is under the mat."}))
+            .await,
+    );
+    let mut r = s
+        .open_chat(json!({"message": "Count slowly.", "sessionId": id}))
+        .await;
+    let mut seen = String::new();
+    read_until(&mut r, &mut seen, "text").await;
+    let kids = cli_children(s.pid());
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    parachute_core::util::sys::send_signal(kids[0], parachute_core::util::sys::Signal::Kill);
+    let ended = tokio::time::timeout(Duration::from_secs(15), read_rest(&mut r, &mut seen)).await;
+    let ev = ended.expect("the turn ended within 15 s of the crash");
+    assert_eq!(ev.last().unwrap()["type"], "error", "{ev:#?}");
+    assert_eq!(of_type(&ev, "error").len(), 1, "{ev:#?}");
+    assert!(
+        wait_until(Duration::from_secs(5), || reaped(kids[0])).await,
+        "the dead CLI was reaped"
+    );
+    assert!(no_stream_left(&s).await);
+    // The next turn resumes the session with a new CLI.
+    let ev = s
+        .chat(json!({"message": "Where is the key?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["response"], "Under the mat.", "{ev:#?}");
+}
+
+#[tokio::test]
+async fn garbage_lines_from_the_cli_are_skipped_and_the_turn_completes() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    // Before every line the real CLI prints: a line that is not JSON, one that is JSON
+    // of no known kind, and one that is cut short.
+    let cli = shim(
+        &d,
+        r#""$REAL" "$@" | while IFS= read -r line; do
+  printf '%s\n' 'garbage \001 not json' '{"type":"no_such_kind","x":[1,2]}' '{"type":"assistant","mess' "$line"
+done"#,
+    );
+    let s = server_with_cli(&d, &fake, &cli, &[]).await;
+    fake.script(vec![
+        FakeTurn::text("Clean answer."),
+        FakeTurn::text("Second answer."),
+    ]);
+    let ev = s.chat(json!({"message": "hello"})).await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    assert_eq!(ev.last().unwrap()["response"], "Clean answer.");
+    assert!(of_type(&ev, "error").is_empty(), "{ev:#?}");
+    let ev = s
+        .chat(json!({"message": "again", "sessionId": session_of(&ev)}))
+        .await;
+    assert_eq!(ev.last().unwrap()["response"], "Second answer.", "{ev:#?}");
+}
+
+#[tokio::test]
+async fn a_cli_that_hangs_silent_ends_the_turn_at_the_bound_and_is_stopped() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    // Reads nothing, prints nothing, never exits on its own.
+    let cli = shim(&d, "exec sleep 600");
+    let s = server_with_cli(&d, &fake, &cli, &[("MODEL_TIMEOUT_SECS", "3")]).await;
+    let started = Instant::now();
+    let ev = tokio::time::timeout(Duration::from_secs(60), s.chat(json!({"message": "hello"})))
+        .await
+        .expect("the turn ended within 60 s");
+    let took = started.elapsed();
+    assert_eq!(ev.last().unwrap()["type"], "error", "{ev:#?}");
+    assert_eq!(of_type(&ev, "error").len(), 1, "{ev:#?}");
+    assert!(of_type(&ev, "text").is_empty(), "{ev:#?}");
+    eprintln!("a silent CLI ended its turn after {took:?}");
+    let stopped = wait_until(Duration::from_secs(10), || cli_children(s.pid()).is_empty()).await;
+    assert!(
+        stopped,
+        "the hung CLI was stopped and reaped: {:?}",
+        cli_children(s.pid())
+    );
+    assert!(no_stream_left(&s).await);
+    assert!(fake.turn_requests().is_empty(), "nothing reached the model");
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_turn_restarts_with_its_store_intact_and_the_session_resumes() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let d = Dirs::new();
+    let mut s = chat_server(&d, &fake, &[]).await;
+    fake.script(vec![
+        FakeTurn::text("Noted: the code is 4711."),
+        FakeTurn::text("a b c d e f g h i j").slow(10, Duration::from_millis(500)),
+        FakeTurn::text("It is 4711."),
+    ]);
+    let id = session_of(&s.chat(json!({"message": "The code is 4711."})).await);
+    let mut r = s
+        .open_chat(json!({"message": "Recite slowly.", "sessionId": id}))
+        .await;
+    let mut seen = String::new();
+    read_until(&mut r, &mut seen, "text").await;
+    let cli = cli_children(s.pid());
+    s.kill9();
+    drop(r);
+    // The orphaned CLI sees its stdin close and exits.
+    let gone = wait_until(Duration::from_secs(20), || {
+        cli.iter().all(|p| reaped(*p) || exited(*p))
+    })
+    .await;
+    assert!(gone, "the CLI outlived its killed server: {cli:?}");
+
+    // The store passes SQLite's integrity check before the restart touches it.
+    let db = d.db_path();
+    let check: String = {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(check, "ok");
+
+    let s = chat_server(&d, &fake, &[]).await;
+    let (st, v) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(st, 200, "{v}");
+    let ev = s
+        .chat(json!({"message": "What is the code?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    assert_eq!(ev.last().unwrap()["response"], "It is 4711.");
+    let history = last_user_text(fake.turn_requests().last().unwrap());
+    assert!(
+        history.contains("The code is 4711."),
+        "the session resumed with its history: {history}"
+    );
+    assert!(types(&ev).contains(&"session".to_string()));
+}
