@@ -289,3 +289,152 @@ async fn a_server_killed_mid_turn_restarts_with_its_store_intact_and_the_session
     );
     assert!(types(&ev).contains(&"session".to_string()));
 }
+
+/// Unmounts on drop, however the test ends.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes zeros into `file` until the disk refuses.
+fn fill(file: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(file).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).and_then(|_| f.flush()).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[tokio::test]
+async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_space_returns() {
+    let _slot = CLI_SLOTS.acquire().await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    let mut d = Dirs::new();
+    // The vault, and the store inside it, on a 16 MiB tmpfs (needs root, like the
+    // network-namespace tests).
+    let mnt = d.tmp.path().join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mounting a tmpfs failed (this test needs root)");
+    let _mounted = Mounted(mnt.clone());
+    d.vault = mnt.join("vault");
+    std::fs::create_dir_all(d.vault.join("Notes")).unwrap();
+    let s = chat_server(&d, &fake, &[]).await;
+    fake.script(vec![FakeTurn::text("Stored.")]);
+    let id = session_of(&s.chat(json!({"message": "Remember the blue door."})).await);
+    let (st, _) = s
+        .send(
+            "PUT",
+            "/api/write",
+            Some(json!({"path": "Notes/kept.md", "content": "kept"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+
+    let filler = mnt.join("filler");
+    fill(&filler);
+    // Every kind of write is refused with the same clear answer.
+    let big = "x".repeat(200_000);
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/api/write".to_string(),
+            json!({"path": "Notes/new.md", "content": big}),
+        ),
+        (
+            "PATCH",
+            format!("/api/chat/{id}/config"),
+            json!({"configOverrides": {"big": big}}),
+        ),
+        (
+            "POST",
+            "/api/workspaces".to_string(),
+            json!({"name": "Full"}),
+        ),
+    ] {
+        let (st, v) = s.send(method, &path, Some(body)).await;
+        assert_eq!(st, 507, "{method} {path}: {v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("disk holding the vault is full"),
+            "{v}"
+        );
+    }
+    // A turn in that state ends with an error event, not a hang.
+    let ev = tokio::time::timeout(
+        Duration::from_secs(60),
+        s.chat(json!({"message": "Still there?", "sessionId": id})),
+    )
+    .await
+    .expect("the turn ended");
+    let last = ev.last().unwrap();
+    assert!(
+        last["type"] == "done" || (last["type"] == "error" && of_type(&ev, "error").len() == 1),
+        "{ev:#?}"
+    );
+
+    // Nothing lost or half-written.
+    let (st, v) = s.get("/api/read?path=Notes/kept.md").await;
+    assert_eq!((st, v["content"].as_str()), (200, Some("kept")), "{v}");
+    assert!(!d.vault.join("Notes/new.md").exists(), "no partial file");
+    let leftovers: Vec<_> = std::fs::read_dir(d.vault.join("Notes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let (st, v) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(st, 200, "{v}");
+    let check: String = {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(d.db_path())
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(check, "ok");
+
+    // Space returns: the same writes succeed, and so does a turn.
+    std::fs::remove_file(&filler).unwrap();
+    let (st, v) = s
+        .send(
+            "PUT",
+            "/api/write",
+            Some(json!({"path": "Notes/new.md", "content": "now"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s
+        .send(
+            "PATCH",
+            &format!("/api/chat/{id}/config"),
+            Some(json!({"configOverrides": {"n": 1}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    fake.script(vec![FakeTurn::text("Back.")]);
+    let ev = s
+        .chat(json!({"message": "And now?", "sessionId": id}))
+        .await;
+    assert_eq!(ev.last().unwrap()["response"], "Back.", "{ev:#?}");
+}

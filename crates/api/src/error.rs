@@ -18,6 +18,23 @@ pub const HOW_TO_GET_A_KEY: &str =
 `curl -X POST http://localhost:3333/api/auth/keys -H 'Content-Type: application/json' \
 -d '{\"label\":\"my phone\"}'`, then send it as `X-API-Key` or `Authorization: Bearer`.";
 
+/// What a client is told when a write found the disk full (507).
+pub const DISK_FULL: &str = "The disk holding the vault is full: nothing was written. \
+Free some space and try again.";
+
+/// Whether a failure is a full disk or quota: the OS's `ENOSPC` / `EDQUOT` texts, or
+/// SQLite's `SQLITE_FULL`. The subsystems' errors reach this point as text, so the
+/// texts are what can be told apart.
+fn is_disk_full(msg: &str) -> bool {
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "database or disk is full",
+    ]
+    .iter()
+    .any(|t| msg.contains(t))
+}
+
 /// Every failure a handler can answer with, mapped to the contract's status codes and
 /// `{"detail": …}` bodies in one place.
 #[derive(Debug)]
@@ -84,6 +101,13 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 json!({"detail": HOW_TO_GET_A_KEY, "error": "Unauthorized", "message": HOW_TO_GET_A_KEY}),
             ),
+            ApiError::Internal(msg) if is_disk_full(&msg) => {
+                tracing::warn!(error = %msg, "a write failed: the disk is full");
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    json!({"detail": DISK_FULL}),
+                )
+            }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 (
