@@ -54,6 +54,9 @@ pub enum Source {
     RemoteApi,
 }
 
+/// The speech-to-text model asked for when none is set.
+const DEFAULT_TRANSCRIPTION_MODEL: &str = "whisper-1";
+
 /// One platform's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlatformConfig {
@@ -94,7 +97,7 @@ impl Default for PlatformConfig {
             ack_emoji: Some("👀".into()),
             api_url: None,
             transcription_url: None,
-            transcription_model: "whisper-1".into(),
+            transcription_model: DEFAULT_TRANSCRIPTION_MODEL.into(),
         }
     }
 }
@@ -333,6 +336,12 @@ impl PlatformConfig {
         }
         if let Some(u) = &self.transcription_url {
             m.insert("transcription_url".into(), u.as_str().into());
+        }
+        // Kept whenever it was chosen, even before a URL is set (a model set alone was
+        // once lost on save).
+        if self.transcription_url.is_some()
+            || self.transcription_model != DEFAULT_TRANSCRIPTION_MODEL
+        {
             m.insert(
                 "transcription_model".into(),
                 self.transcription_model.as_str().into(),
@@ -375,7 +384,10 @@ fn parse_users(p: Platform, v: &Value) -> Result<Vec<String>, BotsError> {
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for (i, u) in list.iter().enumerate() {
         let id = match u {
-            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            // A number passes the same check as its text, so what is saved loads again.
+            Value::Number(n) if (n.is_i64() || n.is_u64()) && valid_user_id(p, &n.to_string()) => {
+                n.to_string()
+            }
             Value::String(s) if valid_user_id(p, s.trim()) => s.trim().to_string(),
             _ => {
                 let want = match p {
@@ -521,5 +533,118 @@ mod tests {
             c.telegram.api_url.as_deref(),
             Some("https://elsewhere.example")
         );
+    }
+}
+
+/// `bots.yaml` and `PUT /api/bots/config` over generated updates: every update is
+/// applied or refused naming a field, a remote caller never sets a URL, and whatever
+/// is applied is written and read back unchanged.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("full"),
+                Just("vault"),
+                Just("sandboxed"),
+                Just("mention"),
+                Just("all_messages"),
+                Just("http://127.0.0.1:9/x"),
+                Just("👍"),
+                Just("123456789"),
+            ]
+            .prop_map(Value::from),
+            "[a-z0-9 :/.]{0,16}".prop_map(Value::from),
+            prop::collection::vec(
+                prop_oneof![
+                    any::<i64>().prop_map(Value::from),
+                    "[0-9a-z]{0,8}".prop_map(Value::from)
+                ],
+                0..4
+            )
+            .prop_map(Value::Array),
+        ]
+    }
+
+    fn section() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec![
+            "enabled",
+            "allowed_users",
+            "dm_trust_level",
+            "group_trust_level",
+            "group_mention_mode",
+            "ack_emoji",
+            "api_url",
+            "transcription_url",
+            "transcription_model",
+            "unknown",
+        ]);
+        prop::collection::vec((key, value()), 0..6)
+            .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    /// Found by the property below: a model set without a URL was lost on save.
+    #[test]
+    fn a_transcription_model_set_alone_survives_a_save() {
+        let mut c = BotsConfig::default();
+        let body = serde_json::json!({"discord": {"transcription_model": "large-v3"}});
+        c.apply(body.as_object().unwrap(), Source::LocalApi)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        c.save(&dir.path().join("bots.yaml")).unwrap();
+        let back = BotsConfig::load(&dir.path().join("bots.yaml")).unwrap();
+        assert_eq!(back.discord.transcription_model, "large-v3");
+    }
+
+    /// Found by the property below: a negative number was taken as a Discord id, saved
+    /// as text, and then refused on load, so `bots.yaml` no longer loaded.
+    #[test]
+    fn a_discord_id_refused_as_text_is_refused_as_a_number() {
+        let mut c = BotsConfig::default();
+        let body = serde_json::json!({"discord": {"allowed_users": [-5]}});
+        let err = c
+            .apply(body.as_object().unwrap(), Source::LocalApi)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("discord.allowed_users[0]"),
+            "{err}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn updates_apply_or_name_the_field_and_round_trip(
+            telegram in prop_oneof![section(), value()],
+            discord in prop_oneof![section(), value()],
+            from in prop::sample::select(vec![Source::File, Source::LocalApi, Source::RemoteApi]),
+        ) {
+            let body: Map<String, Value> =
+                [("telegram".to_string(), telegram), ("discord".to_string(), discord)].into_iter().collect();
+            let mut c = BotsConfig::default();
+            match c.apply(&body, from) {
+                Ok(()) => {
+                    if from == Source::RemoteApi {
+                        prop_assert_eq!(&c.telegram.api_url, &None);
+                        prop_assert_eq!(&c.discord.transcription_url, &None);
+                    }
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join("bots.yaml");
+                    c.save(&path).unwrap();
+                    prop_assert_eq!(BotsConfig::load(&path).unwrap(), c);
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(msg.contains("telegram") || msg.contains("discord"), "{msg}");
+                }
+            }
+        }
     }
 }

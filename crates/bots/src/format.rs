@@ -297,3 +297,79 @@ mod tests {
         assert_eq!(to_discord("a < b **c**"), "a < b **c**");
     }
 }
+
+/// The formatters over generated Markdown: never a panic, Telegram HTML whose tags
+/// balance and whose text is escaped, Discord text without the tags it shows literally.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn markdown() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[a-zé😀 ]{0,20}",
+                prop::sample::select(vec![
+                    "**",
+                    "*",
+                    "_",
+                    "~~",
+                    "`",
+                    "```",
+                    "```rust\n",
+                    "\n",
+                    "# ",
+                    "> ",
+                    "- ",
+                    "1. ",
+                    "[link](http://x/?a=1&b=<2>)",
+                    "<details>",
+                    "</summary>",
+                    "<br>",
+                    "<b>",
+                    "&amp;",
+                    "| a | b |\n|---|---|\n| 1 | 2 |",
+                    "![img](x.png)",
+                    "$x$",
+                    "[^1]",
+                    "\\",
+                ])
+                .prop_map(str::to_string),
+            ],
+            0..30,
+        )
+        .prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn telegram_html_balances_its_tags(md in markdown()) {
+            let html = to_telegram_html(&md);
+            for tag in ["b", "i", "s", "u", "code", "pre", "a", "blockquote"] {
+                let open = html.matches(&format!("<{tag}>")).count() + html.matches(&format!("<{tag} ")).count();
+                let close = html.matches(&format!("</{tag}>")).count();
+                prop_assert_eq!(open, close, "<{}> in {:?} from {:?}", tag, html, md);
+            }
+            // Every `<` starts one of the tags Telegram knows: text is escaped.
+            for (i, _) in html.match_indices('<') {
+                let rest = &html[i + 1..];
+                let known = ["b>", "i>", "s>", "u>", "code>", "code ", "pre>", "a ", "blockquote>", "/"]
+                    .iter()
+                    .any(|t| rest.starts_with(t));
+                prop_assert!(known, "an unescaped < in {:?}", html);
+            }
+            let _ = to_plain(&md);
+        }
+
+        #[test]
+        fn discord_text_drops_the_tags_it_would_show(md in markdown()) {
+            let out = to_discord(&md);
+            let lower = out.to_ascii_lowercase();
+            for tag in ["<details>", "</summary>", "<br>"] {
+                prop_assert!(!lower.contains(tag), "{} left in {:?}", tag, out);
+            }
+        }
+    }
+}

@@ -488,18 +488,11 @@ fn read_stdout_lines(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let text = String::from_utf8_lossy(&buf);
-            let text = text.trim();
-            if !text.starts_with('{') {
+            let Some(message) = protocol::parse_line(&buf) else {
                 continue;
-            }
-            match serde_json::from_str::<Value>(text) {
-                Ok(v) => {
-                    if tx.send(protocol::CliMessage::parse(v)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "skipping an unparseable CLI line"),
+            };
+            if tx.send(message).await.is_err() {
+                break;
             }
         }
     });

@@ -102,6 +102,23 @@ pub struct TurnResult {
     pub api_error_status: Option<u64>,
 }
 
+/// Reads one line of the CLI's stdout: `None` for a line that is not a JSON object
+/// (blank, a stray message, garbage, cut short), which is skipped; never fails.
+pub fn parse_line(line: &[u8]) -> Option<CliMessage> {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    if !text.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => Some(CliMessage::parse(v)),
+        Err(e) => {
+            tracing::debug!(error = %e, "skipping an unparseable CLI line");
+            None
+        }
+    }
+}
+
 impl CliMessage {
     /// Types one output line; lines of unknown kinds become [`CliMessage::Other`].
     pub fn parse(line: Value) -> CliMessage {
@@ -243,5 +260,102 @@ mod tests {
             CliMessage::parse(json!({"type": "assistant", "is_api_error_message": true,
             "error": "authentication_failed", "message": {"model": "<synthetic>"}}));
         assert!(matches!(synthetic, CliMessage::ApiErrorMessage(_)));
+    }
+}
+
+/// The line reader against a committed corpus of real, odd and broken lines, and
+/// against arbitrary input: it never panics, skips what is not a JSON object, and types
+/// each known kind.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::util::arb;
+    use proptest::prelude::*;
+
+    const CORPUS: &str = include_str!("../../corpus/stream-json.jsonl");
+
+    #[test]
+    fn the_corpus_reads_without_panics_and_types_each_known_kind() {
+        let read: Vec<Option<CliMessage>> =
+            CORPUS.lines().map(|l| parse_line(l.as_bytes())).collect();
+        assert_eq!(read.len(), CORPUS.lines().count());
+        let kinds = read.iter().flatten().fold([0usize; 7], |mut k, m| {
+            let i = match m {
+                CliMessage::Init { .. } => 0,
+                CliMessage::ApiRetry(_) => 1,
+                CliMessage::StreamEvent { .. } => 2,
+                CliMessage::Assistant { .. } | CliMessage::ApiErrorMessage(_) => 3,
+                CliMessage::Result(_) => 4,
+                CliMessage::ControlRequest { .. } | CliMessage::ControlResponse(_) => 5,
+                _ => 6,
+            };
+            k[i] += 1;
+            k
+        });
+        assert!(
+            kinds.iter().all(|n| *n > 0),
+            "every kind is in the corpus: {kinds:?}"
+        );
+        let skipped = read.iter().filter(|m| m.is_none()).count();
+        assert_eq!(
+            skipped, 6,
+            "blank, garbage, cut short, array, string, 1e999"
+        );
+        // Wrongly typed fields read as their defaults, never as a failure.
+        let odd = parse_line(
+            br#"{"type":"result","is_error":"yes","result":42,"total_cost_usd":"free"}"#,
+        );
+        assert_eq!(odd, Some(CliMessage::Result(TurnResult::default())));
+        let sub = parse_line(CORPUS.lines().nth(5).unwrap().as_bytes());
+        assert!(matches!(
+            sub,
+            Some(CliMessage::StreamEvent {
+                from_subagent: true,
+                ..
+            })
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_bytes_read_or_skip(line in prop::collection::vec(any::<u8>(), 0..300)) {
+            let read = parse_line(&line);
+            let text = String::from_utf8_lossy(&line);
+            if read.is_some() {
+                prop_assert!(text.trim().starts_with('{'), "read a line that is no object: {text:?}");
+            }
+        }
+
+        #[test]
+        fn any_json_line_is_typed_by_its_type_field(
+            kind in prop_oneof![
+                Just("system"), Just("stream_event"), Just("assistant"), Just("user"),
+                Just("result"), Just("control_request"), Just("control_response"), Just("other"),
+            ],
+            subtype in prop_oneof![Just("init"), Just("api_retry"), Just("compact_boundary")],
+            fields in arb::object_with(&[
+                "message", "event", "tools", "model", "is_error", "result", "total_cost_usd",
+                "permission_denials", "api_error_status", "request_id", "request", "response",
+                "attempt", "error_status", "parent_tool_use_id", "is_api_error_message",
+            ]),
+        ) {
+            let mut line = fields;
+            line["type"] = Value::from(kind);
+            line["subtype"] = Value::from(subtype);
+            let text = serde_json::to_vec(&line).unwrap();
+            let read = parse_line(&text).expect("a JSON object is read");
+            let typed = matches!((kind, &read),
+                ("system", CliMessage::Init { .. } | CliMessage::ApiRetry(_) | CliMessage::System { .. })
+                | ("stream_event", CliMessage::StreamEvent { .. })
+                | ("assistant", CliMessage::Assistant { .. } | CliMessage::ApiErrorMessage(_))
+                | ("user", CliMessage::User { .. })
+                | ("result", CliMessage::Result(_))
+                | ("control_request", CliMessage::ControlRequest { .. })
+                | ("control_response", CliMessage::ControlResponse(_))
+                | ("other", CliMessage::Other(_)));
+            prop_assert!(typed, "{kind} read as {read:?}");
+        }
     }
 }

@@ -435,3 +435,76 @@ mod tests {
         assert!(uuid::Uuid::parse_str(&a).is_ok());
     }
 }
+
+/// The export readers over generated conversations, well- and ill-formed: every entry
+/// is read or refused with a reason, never a panic, and what is read has a stable id.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::util::arb;
+    use proptest::prelude::*;
+
+    fn claude_conversation() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![Just(Value::from("8c1d0a6e-2f43-4a59-9d7e-1b2c3d4e5f60")), arb::json()],
+            prop::collection::vec(
+                arb::object_with(&["sender", "text", "content", "created_at"]),
+                0..6,
+            ),
+            arb::json(),
+        )
+            .prop_map(|(uuid, msgs, name)| {
+                serde_json::json!({"uuid": uuid, "name": name, "chat_messages": msgs})
+            })
+    }
+
+    fn chatgpt_conversation() -> impl Strategy<Value = Value> {
+        let node = (
+            prop_oneof![Just("user"), Just("assistant"), Just("system")],
+            arb::json(),
+            prop_oneof![any::<f64>().prop_map(Value::from), arb::json()],
+        )
+            .prop_map(|(role, parts, t)| {
+                serde_json::json!({"message": {"author": {"role": role}, "content": {"parts": parts}, "create_time": t}})
+            });
+        (
+            arb::json(),
+            prop::collection::vec(("[a-z0-9]{1,6}", prop_oneof![node, arb::json()]), 0..6),
+            arb::json(),
+        )
+            .prop_map(|(id, nodes, t)| {
+                let mapping: serde_json::Map<String, Value> = nodes.into_iter().collect();
+                serde_json::json!({"conversation_id": id, "id": id, "create_time": t, "mapping": mapping})
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn every_entry_is_read_or_refused_with_a_reason(
+            data in prop_oneof![
+                prop::collection::vec(prop_oneof![claude_conversation(), chatgpt_conversation(), arb::json()], 0..4)
+                    .prop_map(Value::Array),
+                claude_conversation(),
+                chatgpt_conversation().prop_map(|c| serde_json::json!({"conversations": [c]})),
+                arb::json(),
+            ],
+        ) {
+            for entry in entries(&data) {
+                match parse_entry(&entry) {
+                    Ok(c) => {
+                        let id = c.session_id();
+                        prop_assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+                        prop_assert_eq!(&id, &c.session_id(), "the id is stable");
+                        let md = c.markdown();
+                        for (_, text, _) in &c.messages {
+                            prop_assert!(md.contains(text.as_str()));
+                        }
+                    }
+                    Err(why) => prop_assert!(!why.is_empty()),
+                }
+            }
+        }
+    }
+}

@@ -1137,3 +1137,35 @@ mod tests {
         assert!(validate_setting("vault_path", " ").is_err());
     }
 }
+
+/// `config set` over every key and generated values: a value is stored or refused with
+/// the key named, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn every_value_of_every_key_is_stored_or_refused_by_name(
+            key in prop_oneof![
+                prop::sample::select(KNOWN_KEYS.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>()),
+                prop::sample::select(SECRET_KEYS.iter().map(|k| k.to_string()).collect::<Vec<_>>()),
+                "[a-z_]{0,12}",
+            ],
+            value in prop_oneof![
+                "-?[0-9]{0,25}(\\.[0-9]{0,3})?",
+                Just("true".to_string()), Just("0".to_string()), Just("".to_string()),
+                "[a-zA-Z0-9:/._ -]{0,30}",
+                "\\PC{0,20}",
+            ],
+        ) {
+            match validate_setting(&key, &value) {
+                Ok(v) => prop_assert!(!v.is_null() || value.trim().is_empty(), "{key}={value:?} -> {v}"),
+                Err(e) => prop_assert!(e.to_string().contains(&key), "{key}={value:?}: {e}"),
+            }
+        }
+    }
+}

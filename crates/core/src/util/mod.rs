@@ -1,5 +1,7 @@
 //! Small shared helpers: atomic file writes, time formats, a tiny local HTTP probe.
 
+#[cfg(test)]
+pub(crate) mod arb;
 pub mod fs;
 pub mod net;
 pub mod probe;

@@ -93,3 +93,49 @@ mod tests {
         assert_eq!(first_heading("none"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text made of the pieces a frontmatter reader trips on.
+    fn markdownish() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("---".to_string()),
+                Just("\u{feff}".to_string()),
+                Just("\r".to_string()),
+                Just("a: [1, 2".to_string()),
+                Just("- x".to_string()),
+                Just("key: value".to_string()),
+                Just("&a *a !!binary".to_string()),
+                "[a-zé: #-]{0,20}",
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn split_gives_back_pieces_of_the_text(text in markdownish()) {
+            let unmarked = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            let (front, body) = split(&text);
+            prop_assert!(unmarked.ends_with(body), "the body is the end of the text");
+            match front {
+                Some(f) => {
+                    prop_assert!(unmarked.starts_with("---"));
+                    prop_assert!(unmarked.contains(f));
+                    prop_assert!(f.len() + body.len() < unmarked.len());
+                }
+                None => prop_assert_eq!(body, unmarked),
+            }
+            // Parsing never fails: bad YAML is an empty map, the body is the same.
+            let (_, parsed_body) = parse(&text);
+            prop_assert_eq!(parsed_body, body);
+        }
+    }
+}

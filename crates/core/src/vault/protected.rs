@@ -267,3 +267,68 @@ mod tests {
         assert!(gate.resolve("Chat/sessions.db").is_ok());
     }
 }
+
+/// Path confinement over generated paths: whatever a client or agent names, the gate
+/// either refuses it or gives a path inside the vault that is off the protected list.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("".to_string()),
+            Just("out".to_string()),
+            Just("loop".to_string()),
+            Just("Notes".to_string()),
+            Just("Chat".to_string()),
+            Just("sessions.db-wal".to_string()),
+            Just(".Claude".to_string()),
+            Just(".mcp.json".to_string()),
+            Just(".env.local".to_string()),
+            Just(".parachute".to_string()),
+            Just("%2e%2e".to_string()),
+            Just("a\0b".to_string()),
+            Just("C:".to_string()),
+            Just("~".to_string()),
+            "[a-zA-Z0-9é ._-]{1,10}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn a_resolved_path_is_inside_the_vault_and_not_protected(
+            parts in prop::collection::vec(segment(), 0..7),
+            absolute in any::<bool>(),
+            backslashes in any::<bool>(),
+        ) {
+            // Built once per case: a vault with a symlink out of it and one in a loop.
+            let tmp = tempfile::tempdir().unwrap();
+            let vault = tmp.path().join("vault");
+            std::fs::create_dir_all(vault.join("Notes")).unwrap();
+            std::fs::create_dir_all(vault.join("Chat")).unwrap();
+            std::fs::create_dir_all(tmp.path().join("secret")).unwrap();
+            #[cfg(unix)]
+            {
+                std::os::unix::fs::symlink(tmp.path().join("secret"), vault.join("out")).unwrap();
+                std::os::unix::fs::symlink(vault.join("loop"), vault.join("loop")).unwrap();
+            }
+            let gate = VaultGate::with_default_database(&vault);
+            let mut requested = parts.join(if backslashes { "\\" } else { "/" });
+            if absolute {
+                requested = format!("{}/{requested}", vault.display());
+            }
+            if let Ok(p) = gate.resolve(&requested) {
+                let root = vault.canonicalize().unwrap();
+                let resolved = p.canonicalize().unwrap_or_else(|_| p.clone());
+                prop_assert!(resolved.starts_with(&root), "{requested:?} -> {p:?}");
+                prop_assert!(!gate.is_protected(&p), "{requested:?} -> {p:?}");
+                prop_assert!(!resolved.starts_with(tmp.path().join("secret")));
+            }
+        }
+    }
+}

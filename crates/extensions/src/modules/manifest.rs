@@ -254,3 +254,39 @@ mod tests {
         assert!(!valid_name(""));
     }
 }
+
+/// Manifest text, generated from the keys a manifest has and the YAML that trips
+/// parsers: parsed or refused with a reason, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_manifest_text_is_parsed_or_refused_with_a_reason(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![
+                        "name: brain", "name: Bad Name!", "version: 1.0.0", "description: x",
+                        "trust_level: vault", "trust_level: root", "mcp:", "  command: x",
+                        "skills: [a, b]", "hooks:", "  - event: Stop", "routes: {}", "- just a list",
+                        "&a [*a, *a]", "!!binary aGk=", "name: [unclosed", "\t", "---",
+                    ])
+                    .prop_map(str::to_string),
+                    "[a-z_]{1,8}: [a-z0-9 ]{0,10}",
+                ],
+                0..10,
+            ),
+            dir in "[a-z0-9_-]{1,10}",
+        ) {
+            let text = lines.join("\n");
+            match parse(&text, &dir) {
+                Ok(m) => prop_assert!(valid_name(&m.name), "{:?}", m.name),
+                Err(why) => prop_assert!(!why.is_empty()),
+            }
+        }
+    }
+}

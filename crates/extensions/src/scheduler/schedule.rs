@@ -150,3 +150,32 @@ mod tests {
         );
     }
 }
+
+/// Schedules as written in agent files: parsed or refused, never a panic; the next
+/// time of a parsed one lies after now.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn a_schedule_parses_or_is_refused_and_its_next_time_lies_ahead(
+            text in prop_oneof![
+                "[0-9]{1,3}:[0-9]{1,3}",
+                "[0-9*/,-]{1,4} [0-9*/,-]{1,4} [0-9*/,-]{1,4} [0-9*/,?-]{1,4} [0-9*/,-]{1,4}",
+                "[0-9*/,-]{1,4} [0-9*/,-]{1,4} [0-9*/,-]{1,4} [0-9*/,?-]{1,4} [0-9A-Za-z*/,-]{1,4} [0-9A-Za-z*/,-]{1,4}",
+                "\\PC{0,20}",
+            ],
+        ) {
+            let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z").unwrap().to_utc();
+            if let Ok(s) = Schedule::parse(&text) {
+                if let Some(next) = s.next_after(now, Tz::UTC) {
+                    prop_assert!(next > now);
+                }
+            }
+        }
+    }
+}
