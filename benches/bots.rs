@@ -9,7 +9,8 @@
 //! - user message → first draft (`sendMessage` of the reply), the same messages;
 //! - a burst of 50 messages in one chat: time until all 50 are answered, in order;
 //! - memory: the server's VmRSS before and after `BENCH_BOT_MESSAGES` (default 1,000)
-//!   messages over `BENCH_BOT_CHATS` (default 50) chats, and again after 60 s idle. The
+//!   messages over `BENCH_BOT_CHATS` (default 50) chats (and how many chats got every
+//!   answer in the order sent), and again after 60 s idle. The
 //!   server may keep one warm CLI per chat (about 200 MB each), so the turns are warm.
 //!
 //! Figures are printed beside their targets and written to `target/bench-bots.json`.
@@ -276,12 +277,20 @@ async fn main() -> Result<()> {
             .await;
         }
     }
-    let mut answered = 0;
+    let (mut answered, mut chats_in_order) = (0, 0);
     for c in 0..chats {
         let t = tg
             .wait_texts(5000 + c, (2 + per_chat) as usize, Duration::from_secs(900))
             .await;
-        answered += t.iter().filter(|x| x.starts_with("echo: round")).count();
+        let rounds: Vec<i64> = t
+            .iter()
+            .filter_map(|x| x.strip_prefix("echo: round ")?.parse().ok())
+            .collect();
+        answered += rounds.len();
+        // Each chat's answers come in the order its messages were sent.
+        if rounds == (0..per_chat).collect::<Vec<_>>() {
+            chats_in_order += 1;
+        }
     }
     let many = t0.elapsed();
     let after = s.rss_mb();
@@ -293,7 +302,7 @@ async fn main() -> Result<()> {
         "ack_latency": stats(acks.clone()),
         "first_draft_latency": stats(drafts.clone()),
         "burst_50": {"total_ms": ms(burst), "in_order": in_order},
-        "many_chats": {"chats": chats, "messages": per_chat * chats, "answered": answered, "total_ms": ms(many),
+        "many_chats": {"chats": chats, "messages": per_chat * chats, "answered": answered, "chats_in_order": chats_in_order, "total_ms": ms(many),
             "rss_before_mb": before, "rss_after_mb": after, "rss_after_60s_idle_mb": idle},
     });
     println!("\nTelegram bot (through the emulator, real CLI, warm session)");
@@ -316,7 +325,7 @@ async fn main() -> Result<()> {
         ms(burst)
     );
     println!(
-        "  {} messages over {chats} chats   {:>7.0} ms, {answered} answered",
+        "  {} messages over {chats} chats   {:>7.0} ms, {answered} answered, {chats_in_order} of {chats} chats in order",
         per_chat * chats,
         ms(many)
     );

@@ -36,6 +36,8 @@
 mod fake_anthropic;
 
 mod common;
+#[path = "chat/concurrent.rs"]
+mod concurrent;
 #[path = "chat/new_chats.rs"]
 mod new_chats;
 use common::{
@@ -102,6 +104,9 @@ async fn main() -> Result<()> {
     let version = cli_version(&cli, &fixture).await?;
     progress(&format!("CLI: {} ({version})", cli.display()));
     let fake = fake_anthropic::FakeAnthropic::start().await;
+    if std::env::var("BENCH_CHAT_ONLY").is_ok_and(|v| v == "concurrent") {
+        return concurrent_only(&fixture, &fake).await;
+    }
 
     let bare = bare_phase(&fixture, &fake.url).await?;
     let server = server_phase(&fixture, &fake.url).await?;
@@ -119,6 +124,16 @@ async fn main() -> Result<()> {
     report.print();
     let path = report_path("bench-chat.json");
     report.write_json(&path)?;
+    println!("\nJSON written to {}", path.display());
+    concurrent_only(&fixture, &fake).await
+}
+
+/// The 64-at-once series (`benches/chat/concurrent.rs`), written to its own file.
+async fn concurrent_only(fixture: &Fixture, fake: &fake_anthropic::FakeAnthropic) -> Result<()> {
+    fake.echo(true);
+    let result = concurrent::phase(fixture, &fake.url).await?;
+    let path = report_path("bench-chat-concurrent.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
     println!("\nJSON written to {}", path.display());
     Ok(())
 }

@@ -27,6 +27,8 @@ dpkg -s libdbus-1-dev >/dev/null 2>&1 || need+=(libdbus-1-dev)
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
+# The schema fuzzer (scripts/schema-fuzz.sh) installs schemathesis into a venv.
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v chromium >/dev/null || need+=(chromium)

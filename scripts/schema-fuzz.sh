@@ -6,7 +6,8 @@
 # its documented schema, or a panic in the server's log. Needs root (unshare) and the
 # debug build (`cargo build -p parachute`, which `cargo test` has already made).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 ST_VERSION=4.32.5
 SEED=${SCHEMA_FUZZ_SEED:-20261202}
 
@@ -17,13 +18,17 @@ if [ -z "${PARACHUTE_FUZZ_NETNS:-}" ]; then
     "$venv/bin/pip" install --quiet "schemathesis==$ST_VERSION"
   fi
   cargo build --quiet -p parachute --bin parachute
-  exec unshare --net env PARACHUTE_FUZZ_NETNS=1 "$0" "$@"
+  # Its own network namespace (only loopback) and PID namespace: when the script ends,
+  # however it ends, the server and anything it started end with it.
+  exec unshare --net --pid --fork --kill-child env PARACHUTE_FUZZ_NETNS=1 "$self" "$@"
 fi
 
 ip link set lo up
 work=$(mktemp -d)
 mkdir -p "$work/home"
-cp -r sample-vault "$work/vault"
+# The sample vault's tracked files only (not a developer's local server state).
+git ls-files -z sample-vault | xargs -0 cp --parents -t "$work"
+mv "$work/sample-vault" "$work/vault"
 port=3333
 server_pid=
 stop_server() {
@@ -37,10 +42,16 @@ env -u CLAUDE_CODE_OAUTH_TOKEN -u ANTHROPIC_API_KEY -u AUTH_MODE -u VAULT_PATH \
   DOCKER_HOST="unix://$work/no-docker.sock" \
   target/debug/parachute server -f --vault "$work/vault" --port "$port" > "$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/api/health" > /dev/null && break
+healthy=
+for _ in $(seq 300); do
+  if curl -sf "http://127.0.0.1:$port/api/health" > /dev/null; then healthy=1; break; fi
   sleep 0.1
 done
+if [ -z "$healthy" ]; then
+  cat "$work/server.log" >&2
+  echo "schema-fuzz: the server did not become healthy" >&2
+  exit 1
+fi
 
 # Known data for the fuzzer's id dictionaries (scripts/schemathesis.toml): an imported
 # session with a fixed id, and a workspace.
@@ -50,12 +61,16 @@ api POST /api/workspaces '{"name":"Fuzz"}'
 
 start=$(date +%s)
 status=0
-target/schema-fuzz/venv/bin/st --config-file scripts/schemathesis.toml run \
+# Run from the throwaway folder: schemathesis keeps its cache in the working directory.
+# One worker: with two, Python 3.11's ast module fails now and then inside hypothesis
+# ("AST constructor recursion depth mismatch"), an error of the tool, not of the API.
+repo=$PWD
+(cd "$work" && "$repo/target/schema-fuzz/venv/bin/st" --config-file "$repo/scripts/schemathesis.toml" run \
   "http://127.0.0.1:$port/api/openapi.json" \
   --exclude-path /api/auth/settings --exclude-path /api/sandbox/build \
   --phases examples,coverage,fuzzing,stateful --seed "$SEED" \
-  --workers 2 --request-timeout 30 --suppress-health-check all --no-color \
-  > "$work/st.out" 2>&1 || status=$?
+  --workers 1 --request-timeout 30 --suppress-health-check all --no-color \
+  > "$work/st.out" 2>&1) || status=$?
 cat "$work/st.out"
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "schema-fuzz: the server died during the run" >&2

@@ -10,6 +10,7 @@ use parachute_core::auth::AuthMode;
 use parachute_core::auth::{ApiKeyInfo, AuthStore};
 use parachute_core::config::{Overrides, Settings};
 use parachute_core::trust::TrustLevel;
+use parachute_core::util::time::to_session_format;
 
 use super::doctor::{report, Verdict};
 
@@ -51,7 +52,14 @@ pub async fn run(ov: &Overrides) -> anyhow::Result<ExitCode> {
     verdicts.push(check_secrets_file(&settings.paths.secrets_file()).await);
     verdicts.push(check_legacy_token(&settings.paths.legacy_token_file()));
     verdicts.push(check_cli_settings(&settings));
-    let levels = asked_levels(&settings, bots.as_ref().ok()).await;
+    let (levels, unreadable) = asked_levels(&settings, bots.as_ref().ok()).await;
+    if let Some(e) = unreadable {
+        verdicts.push(report(
+            Verdict::Warn,
+            "isolation",
+            format!("cannot read the sessions' trust levels from the store: {e}"),
+        ));
+    }
     verdicts.extend(check_isolation(&settings, &levels).await);
     Ok(if verdicts.contains(&Verdict::Fail) {
         ExitCode::FAILURE
@@ -93,18 +101,35 @@ fn check_auth_mode(s: &Settings, mode: AuthMode) -> Verdict {
 /// timestamps cannot be read.
 fn idle_days(key: &ApiKeyInfo, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     let at = key.last_used_at.as_deref().unwrap_or(&key.created_at);
-    let when = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    Some((now.naive_utc() - when).num_days())
+    // Ours and Python-era (`+00:00`) timestamps alike.
+    let when = chrono::DateTime::parse_from_rfc3339(&to_session_format(at)).ok()?;
+    Some((now - when.to_utc()).num_days())
 }
 
 fn check_stale_keys(keys: &[ApiKeyInfo], now: chrono::DateTime<chrono::Utc>) -> Verdict {
+    let named = |k: &ApiKeyInfo| format!("{} \"{}\"", k.id, k.label);
     let stale: Vec<String> = keys
         .iter()
         .filter_map(|k| {
             let days = idle_days(k, now)?;
-            (days >= STALE_KEY_DAYS).then(|| format!("{} \"{}\" ({days} days)", k.id, k.label))
+            (days >= STALE_KEY_DAYS).then(|| format!("{} ({days} days)", named(k)))
         })
         .collect();
+    let unreadable: Vec<String> = keys
+        .iter()
+        .filter(|k| idle_days(k, now).is_none())
+        .map(named)
+        .collect();
+    if !unreadable.is_empty() && stale.is_empty() {
+        return report(
+            Verdict::Note,
+            "API keys",
+            format!(
+                "cannot tell when these were last used: {}",
+                unreadable.join(", ")
+            ),
+        );
+    }
     if stale.is_empty() {
         return report(
             Verdict::Pass,
@@ -161,12 +186,22 @@ fn check_bots(bots: &BotsConfig) -> Vec<Verdict> {
 }
 
 async fn check_secrets_file(file: &Path) -> Verdict {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return report(
-            Verdict::Pass,
-            "secrets",
-            format!("no plaintext secrets file ({})", file.display()),
-        );
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return report(
+                Verdict::Pass,
+                "secrets",
+                format!("no plaintext secrets file ({})", file.display()),
+            )
+        }
+        Err(e) => {
+            return report(
+                Verdict::Warn,
+                "secrets",
+                format!("cannot read {}: {e}", file.display()),
+            )
+        }
     };
     let count = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
         .map(|m| m.len())
@@ -213,7 +248,7 @@ async fn check_secrets_file(file: &Path) -> Verdict {
         report(
             Verdict::Note,
             "secrets",
-            format!("{count} secret(s) in the plaintext file {} (mode 600): no OS keychain is available", file.display()),
+            format!("{count} secret(s) in the plaintext file {} (readable by you only): no OS keychain is available", file.display()),
         )
     }
 }
@@ -276,16 +311,29 @@ fn check_cli_settings(s: &Settings) -> Verdict {
 }
 
 /// Which isolating levels something asks for: stored sessions and the bots' defaults.
-async fn asked_levels(s: &Settings, bots: Option<&BotsConfig>) -> Vec<(TrustLevel, String)> {
+/// A store that cannot be read is reported, not taken for "nothing".
+async fn asked_levels(
+    s: &Settings,
+    bots: Option<&BotsConfig>,
+) -> (Vec<(TrustLevel, String)>, Option<String>) {
     let mut out = Vec::new();
+    let mut problem = None;
     if s.db_path.exists() {
-        if let Ok(store) = parachute_core::db::Store::open(&s.db_path).await {
-            for (level, n) in store.sessions_per_trust_level().await.unwrap_or_default() {
-                if let Ok(l) = level.parse::<TrustLevel>() {
-                    out.push((l, format!("{n} session(s)")));
+        match parachute_core::db::Store::open(&s.db_path).await {
+            Ok(store) => {
+                match store.sessions_per_trust_level().await {
+                    Ok(levels) => {
+                        for (level, n) in levels {
+                            if let Ok(l) = level.parse::<TrustLevel>() {
+                                out.push((l, format!("{n} session(s)")));
+                            }
+                        }
+                    }
+                    Err(e) => problem = Some(e.to_string()),
                 }
+                store.close().await;
             }
-            store.close().await;
+            Err(e) => problem = Some(e.to_string()),
         }
     }
     if let Some(b) = bots {
@@ -296,7 +344,7 @@ async fn asked_levels(s: &Settings, bots: Option<&BotsConfig>) -> Vec<(TrustLeve
             }
         }
     }
-    out
+    (out, problem)
 }
 
 async fn check_isolation(s: &Settings, asked: &[(TrustLevel, String)]) -> Vec<Verdict> {
@@ -367,6 +415,11 @@ mod tests {
                 now
             ),
             Some(1)
+        );
+        assert_eq!(
+            idle_days(&key("2026-11-01T00:00:00+00:00", None), now),
+            Some(30),
+            "a Python-era timestamp"
         );
         assert_eq!(idle_days(&key("yesterday", None), now), None);
     }

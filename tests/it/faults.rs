@@ -209,8 +209,8 @@ async fn a_cli_that_hangs_silent_ends_the_turn_at_the_bound_and_is_stopped() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    // Reads nothing, prints nothing, never exits on its own.
-    let cli = shim(&d, "exec sleep 600");
+    // Prints nothing and never answers; it reads its input, so it ends with the server.
+    let cli = shim(&d, "exec cat > /dev/null");
     let s = server_with_cli(&d, &fake, &cli, &[("MODEL_TIMEOUT_SECS", "3")]).await;
     let started = Instant::now();
     let ev = tokio::time::timeout(Duration::from_secs(60), s.chat(json!({"message": "hello"})))
@@ -366,10 +366,7 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
         let (st, v) = s.send(method, &path, Some(body)).await;
         assert_eq!(st, 507, "{method} {path}: {v}");
         assert!(
-            v["detail"]
-                .as_str()
-                .unwrap()
-                .contains("disk holding the vault is full"),
+            v["detail"].as_str().unwrap().contains("The disk is full"),
             "{v}"
         );
     }
@@ -380,11 +377,24 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
     )
     .await
     .expect("the turn ended");
+    // The CLI's transcript lives outside the vault, so the turn may complete; the
+    // conversation then holds it even though the session's row could not be updated
+    // (its count catches up with the next turn, checked below). Else it ended with one
+    // error.
     let last = ev.last().unwrap();
-    assert!(
-        last["type"] == "done" || (last["type"] == "error" && of_type(&ev, "error").len() == 1),
-        "{ev:#?}"
-    );
+    if last["type"] == "done" {
+        let (_, v) = s.get(&format!("/api/chat/{id}")).await;
+        let said: Vec<&str> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        assert!(said.contains(&"Still there?"), "{v}");
+    } else {
+        assert_eq!(last["type"], "error", "{ev:#?}");
+        assert_eq!(of_type(&ev, "error").len(), 1, "{ev:#?}");
+    }
 
     // Nothing lost or half-written.
     let (st, v) = s.get("/api/read?path=Notes/kept.md").await;
@@ -437,4 +447,10 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
         .chat(json!({"message": "And now?", "sessionId": id}))
         .await;
     assert_eq!(ev.last().unwrap()["response"], "Back.", "{ev:#?}");
+    let (_, v) = s.get(&format!("/api/chat/{id}")).await;
+    assert_eq!(
+        v["messageCount"],
+        ev.last().unwrap()["messageCount"],
+        "the row caught up: {v}"
+    );
 }

@@ -22,6 +22,7 @@ mod hooks;
 mod imports;
 mod keychain;
 mod legacy_db;
+mod load;
 mod mcp;
 mod model_failures;
 mod modules;

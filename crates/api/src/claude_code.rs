@@ -166,8 +166,9 @@ struct ClaudeCodeMessage {
     #[serde(rename = "type")]
     kind: String,
     content: String,
-    /// As the transcript gives it.
-    timestamp: Option<String>,
+    /// As the transcript gives it (an ISO text in transcripts the CLI wrote).
+    #[schema(value_type = Value)]
+    timestamp: serde_json::Value,
 }
 
 /// A Claude Code session with its messages.

@@ -19,7 +19,7 @@ pub const HOW_TO_GET_A_KEY: &str =
 -d '{\"label\":\"my phone\"}'`, then send it as `X-API-Key` or `Authorization: Bearer`.";
 
 /// What a client is told when a write found the disk full (507).
-pub const DISK_FULL: &str = "The disk holding the vault is full: nothing was written. \
+pub const DISK_FULL: &str = "The disk is full, so the change was not saved. \
 Free some space and try again.";
 
 /// Whether a failure is a full disk or quota: the OS's `ENOSPC` / `EDQUOT` texts, or

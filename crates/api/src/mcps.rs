@@ -101,6 +101,10 @@ struct McpServerRemoved {
 /// A server as listed: its config (secrets hidden) and what we add.
 fn view(name: &str, c: &Value, module: Option<&str>, approvals: &McpApprovals) -> Value {
     let mut m = config::redacted(c);
+    // Our own keys, never the entry's (whose values could be of any type).
+    for key in ["approved", "validationErrors", "module"] {
+        m.remove(key);
+    }
     // A module's servers are approved with their module.
     if module.is_none() {
         m.insert("approved".into(), json!(approvals.is_approved(name, c)));

@@ -632,8 +632,10 @@ mod props {
             match c.apply(&body, from) {
                 Ok(()) => {
                     if from == Source::RemoteApi {
-                        prop_assert_eq!(&c.telegram.api_url, &None);
-                        prop_assert_eq!(&c.discord.transcription_url, &None);
+                        for p in [&c.telegram, &c.discord] {
+                            prop_assert_eq!(&p.api_url, &None);
+                            prop_assert_eq!(&p.transcription_url, &None);
+                        }
                     }
                     let dir = tempfile::tempdir().unwrap();
                     let path = dir.path().join("bots.yaml");

@@ -49,6 +49,8 @@ impl Dirs {
             .env("SPARE_CLI_PROCESSES", "0")
             .env_remove("VAULT_PATH")
             .env_remove("AUTH_MODE")
+            .env_remove("HOST")
+            .env_remove("CLAUDE_CONFIG_DIR")
             .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
             .env_remove("ANTHROPIC_API_KEY")
             .current_dir(self.tmp.path())

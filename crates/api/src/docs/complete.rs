@@ -1,5 +1,6 @@
 //! What the handlers' derives cannot say, added to the generated document in one pass:
-//! the error bodies every route may answer with, and the envelope of a server-sent event
+//! the refusals every input-taking route may answer with (400, 422, and 413/415 for a
+//! body), a body schema for every documented error, and the envelope of a server-sent event
 //! (each event's `data` is one JSON value of the documented schema). The result is what
 //! the schema fuzzer checks real responses against.
 

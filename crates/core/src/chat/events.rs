@@ -37,10 +37,10 @@ pub fn resume_info(
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ToolCall {
     /// The call's id (the `tool_use` block's `id`); matches `toolUseId` of its `tool_result`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<String>)]
     pub id: Value,
     /// The name of the tool called.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<String>)]
     pub name: Value,
     /// The arguments the model passed to the tool.
     #[schema(value_type = Object)]
@@ -62,19 +62,19 @@ pub struct PermissionRequest {
     /// `read`, `write` or `bash`: how the app groups the prompt.
     pub permission_type: String,
     /// The file the call targets (its input's `file_path`, `path` or `notebook_path`), or null.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<String>)]
     pub file_path: Value,
     /// Patterns already allowed for this tool; always empty.
     #[schema(value_type = Vec<Object>)]
     pub allowed_patterns: Vec<Value>,
     /// Grants the app may offer: one `once` grant for the file path, else for the tool name.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     pub suggested_grants: Value,
     /// The MCP server of an `mcp__` tool, else null.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<String>)]
     pub mcp_server: Value,
     /// The tool's name within its MCP server, else null.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<String>)]
     pub mcp_tool: Value,
     /// The tool call's full input.
     #[schema(value_type = Object)]
@@ -163,10 +163,10 @@ pub enum TurnEvent {
     #[serde(rename_all = "camelCase")]
     Init {
         /// The tools the CLI offers, as it lists them.
-        #[schema(value_type = Object)]
+        #[schema(value_type = Value)]
         tools: Value,
         /// The CLI's permission mode (e.g. `default`).
-        #[schema(value_type = Object)]
+        #[schema(value_type = Option<String>)]
         permission_mode: Value,
     },
     /// The model answering; sent once per turn, when the CLI first names it.
@@ -195,7 +195,7 @@ pub enum TurnEvent {
     #[serde(rename_all = "camelCase")]
     ToolResult {
         /// The id of the `tool_use` this result answers.
-        #[schema(value_type = Object)]
+        #[schema(value_type = Option<String>)]
         tool_use_id: Value,
         /// The result as text (text parts joined by newlines).
         content: String,
@@ -211,7 +211,7 @@ pub enum TurnEvent {
         /// The session the question belongs to.
         session_id: String,
         /// The questions, as the tool's `questions` input lists them (`[]` when absent).
-        #[schema(value_type = Object)]
+        #[schema(value_type = Value)]
         questions: Value,
     },
     /// A guarded tool call waits for the owner to allow or deny it (only when trust mode is

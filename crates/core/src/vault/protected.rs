@@ -297,6 +297,27 @@ mod props {
         ]
     }
 
+    /// Where a path really leads: its deepest existing ancestor with symlinks resolved,
+    /// and the rest as named.
+    fn real_path(p: &Path) -> PathBuf {
+        let mut existing = p.to_path_buf();
+        let mut rest = Vec::new();
+        while existing.canonicalize().is_err() {
+            match (existing.file_name(), existing.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent.to_path_buf();
+                }
+                _ => return p.to_path_buf(),
+            }
+        }
+        let mut real = existing.canonicalize().unwrap();
+        for name in rest.into_iter().rev() {
+            real.push(name);
+        }
+        real
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1500))]
 
@@ -324,10 +345,17 @@ mod props {
             }
             if let Ok(p) = gate.resolve(&requested) {
                 let root = vault.canonicalize().unwrap();
-                let resolved = p.canonicalize().unwrap_or_else(|_| p.clone());
-                prop_assert!(resolved.starts_with(&root), "{requested:?} -> {p:?}");
-                prop_assert!(!gate.is_protected(&p), "{requested:?} -> {p:?}");
-                prop_assert!(!resolved.starts_with(tmp.path().join("secret")));
+                prop_assert!(!p.components().any(|c| c == Component::ParentDir), "{p:?}");
+                let real = real_path(&p);
+                prop_assert!(real.starts_with(&root), "{requested:?} -> {p:?} ({real:?})");
+                // Judged against the list written out here, not the gate's own table.
+                let rel = real.strip_prefix(&root).unwrap();
+                let names: Vec<String> = rel.iter().map(|c| c.to_string_lossy().to_lowercase()).collect();
+                let protected = names.iter().any(|n| {
+                    [".parachute", ".claude", ".mcp.json", ".modules", ".skills"].contains(&n.as_str())
+                        || n.starts_with(".env")
+                }) || (names.len() == 2 && names[0] == "chat" && names[1].starts_with("sessions.db"));
+                prop_assert!(!protected, "{requested:?} -> {p:?} ({real:?})");
             }
         }
     }
