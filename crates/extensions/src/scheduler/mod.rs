@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, Weak};
 use chrono::{DateTime, Utc};
 use parachute_core::app::AppState;
 use parachute_core::db::RunRow;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::modules::Modules;
@@ -68,34 +68,6 @@ pub struct AgentStatus {
     pub running: bool,
     /// Its latest run.
     pub last_run: Option<RunRow>,
-}
-
-impl AgentStatus {
-    /// As the API shows it.
-    pub fn to_json(&self) -> Value {
-        let d = &self.def;
-        json!({
-            "name": d.name,
-            "display_name": d.display_name,
-            "description": d.description,
-            "source": match &d.origin { Origin::Vault => "vault".to_string(), Origin::Module(m) => format!("module:{m}") },
-            "enabled": d.enabled,
-            "schedule": d.schedule.as_ref().map(|s| s.text.clone()),
-            "time": d.schedule.as_ref().map(|s| s.text.clone()),
-            "timezone": d.timezone.name(),
-            "trust_level": d.trust_level,
-            "model": d.model,
-            "missed": d.missed,
-            "output": d.output,
-            "problem": d.problem,
-            "next_run": self.next_run.map(|t| t.to_rfc3339()),
-            "paused": self.paused.is_some(),
-            "paused_at": self.paused.as_ref().map(|p| p.0.clone()),
-            "pause_reason": self.paused.as_ref().and_then(|p| p.1.clone()),
-            "running": self.running,
-            "last_run": self.last_run,
-        })
-    }
 }
 
 /// Why the scheduler could not do what was asked.
