@@ -3,8 +3,10 @@
 # throwaway vault and home, inside a network namespace that has only loopback (a
 # generated MCP or bot URL can reach nothing), over every documented route but the auth
 # mode switch and the sandbox image build. Fails on any 5xx, any response that breaks
-# its documented schema, or a panic in the server's log. Needs root (unshare) and the
-# debug build (`cargo build -p parachute`, which `cargo test` has already made).
+# its documented schema, or a panic in the server's log. Needs root (unshare). It builds
+# the debug binary first, unless SCHEMA_FUZZ_NO_BUILD=1 says the caller just did (CI runs
+# it right after `cargo test --workspace`, whose feature set a lone build would not
+# share, so it would compile much of the workspace again).
 set -euo pipefail
 self=$(realpath "$0")
 cd "$(dirname "$self")/.."
@@ -17,7 +19,10 @@ if [ -z "${PARACHUTE_FUZZ_NETNS:-}" ]; then
     rm -rf "$venv" && python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "schemathesis==$ST_VERSION"
   fi
-  cargo build --quiet -p parachute --bin parachute
+  if [ -z "${SCHEMA_FUZZ_NO_BUILD:-}" ]; then
+    cargo build --quiet -p parachute --bin parachute
+  fi
+  [ -x target/debug/parachute ] || { echo "schema-fuzz: no target/debug/parachute" >&2; exit 1; }
   # Its own network namespace (only loopback) and PID namespace: when the script ends,
   # however it ends, the server and anything it started end with it.
   exec unshare --net --pid --fork --kill-child env PARACHUTE_FUZZ_NETNS=1 "$self" "$@"
