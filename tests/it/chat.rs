@@ -1294,38 +1294,14 @@ async fn a_cli_that_dies_before_starting_is_retried_once() {
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v claude"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
     // The first start of this "claude" exits at once; later ones are the real CLI.
-    let shim = d.tmp.path().join("claude-shim");
     let marker = d.tmp.path().join("first-start-done");
-    std::fs::write(
-        &shim,
-        format!(
-            "#!/bin/sh\nif [ ! -e '{m}' ]; then touch '{m}'; exit 1; fi\nexec '{real}' \"$@\"\n",
-            m = marker.display(),
-            real = real.trim()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut env = chat_env(&fake);
-    env.push(("CLAUDE_CLI_PATH".into(), shim.display().to_string()));
-    let s = Server::start_with(
+    let m = marker.display();
+    let cli = crate::support::cli_shim(
         &d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await;
+        &format!("if [ ! -e '{m}' ]; then touch '{m}'; exit 1; fi\nexec \"$REAL\" \"$@\""),
+    );
+    let s = chat_server(&d, &fake, &[("CLAUDE_CLI_PATH", &cli)]).await;
     let ev = s.chat(json!({"message": "hello"})).await;
     assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
     assert_eq!(ev.last().unwrap()["response"], DEFAULT_REPLY);

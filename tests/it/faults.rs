@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
 use crate::support::{
-    chat_env, chat_server, cli_children, exited, last_user_text, read_rest, read_until, types,
-    wait_until, Dirs, Opts, Server, CLI_SLOTS,
+    chat_server, cli_children, cli_shim, exited, last_user_text, read_rest, read_until, types,
+    wait_until, Dirs, Server, CLI_SLOTS,
 };
 
 fn of_type<'a>(ev: &'a [Value], t: &str) -> Vec<&'a Value> {
@@ -40,48 +40,6 @@ async fn no_stream_left(s: &Server) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
-}
-
-/// A stand-in `claude`: a shell script with `body`, where `$REAL` is the real CLI.
-fn shim(d: &Dirs, body: &str) -> PathBuf {
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v claude"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let path = d.tmp.path().join("claude-shim");
-    std::fs::write(
-        &path,
-        format!("#!/bin/sh\nREAL='{}'\n{body}\n", real.trim()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-async fn server_with_cli(
-    d: &Dirs,
-    fake: &FakeAnthropic,
-    cli: &Path,
-    extra: &[(&str, &str)],
-) -> Server {
-    let mut env = chat_env(fake);
-    env.push(("CLAUDE_CLI_PATH".into(), cli.display().to_string()));
-    for (k, v) in extra {
-        env.push((k.to_string(), v.to_string()));
-    }
-    Server::start_with(
-        d,
-        Opts {
-            env,
-            ..Default::default()
-        },
-    )
-    .await
 }
 
 #[tokio::test]
@@ -183,13 +141,13 @@ async fn garbage_lines_from_the_cli_are_skipped_and_the_turn_completes() {
     let d = Dirs::new();
     // Before every line the real CLI prints: a line that is not JSON, one that is JSON
     // of no known kind, and one that is cut short.
-    let cli = shim(
+    let cli = cli_shim(
         &d,
         r#""$REAL" "$@" | while IFS= read -r line; do
   printf '%s\n' 'garbage \001 not json' '{"type":"no_such_kind","x":[1,2]}' '{"type":"assistant","mess' "$line"
 done"#,
     );
-    let s = server_with_cli(&d, &fake, &cli, &[]).await;
+    let s = chat_server(&d, &fake, &[("CLAUDE_CLI_PATH", &cli)]).await;
     fake.script(vec![
         FakeTurn::text("Clean answer."),
         FakeTurn::text("Second answer."),
@@ -210,8 +168,13 @@ async fn a_cli_that_hangs_silent_ends_the_turn_at_the_bound_and_is_stopped() {
     let fake = FakeAnthropic::start().await;
     let d = Dirs::new();
     // Prints nothing and never answers; it reads its input, so it ends with the server.
-    let cli = shim(&d, "exec cat > /dev/null");
-    let s = server_with_cli(&d, &fake, &cli, &[("MODEL_TIMEOUT_SECS", "3")]).await;
+    let cli = cli_shim(&d, "exec cat > /dev/null");
+    let s = chat_server(
+        &d,
+        &fake,
+        &[("CLAUDE_CLI_PATH", &cli), ("MODEL_TIMEOUT_SECS", "3")],
+    )
+    .await;
     let started = Instant::now();
     let ev = tokio::time::timeout(Duration::from_secs(60), s.chat(json!({"message": "hello"})))
         .await

@@ -582,6 +582,29 @@ pub async fn read_rest(r: &mut reqwest::Response, seen: &mut String) -> Vec<Valu
     parse_sse(seen).into_iter().map(|(_, e)| e).collect()
 }
 
+/// A stand-in `claude` in `d`'s temp folder: a shell script running `body`, in which
+/// `$REAL` is the real CLI (found on PATH). Returns its path, as text for
+/// `CLAUDE_CLI_PATH`.
+pub fn cli_shim(d: &Dirs, body: &str) -> String {
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v claude"])
+            .output()
+            .expect("sh")
+            .stdout,
+    )
+    .expect("a path");
+    let path = d.tmp.path().join("claude-shim");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nREAL='{}'\n{body}\n", real.trim()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
 /// Every message of a request to the model, as JSON text: what the CLI sent as history.
 pub fn last_user_text(req: &Value) -> String {
     let msgs = req["body"]["messages"]
