@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -12,7 +11,8 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::vault::{context_folders, VaultPathError};
+use parachute_core::vault::context_folders::{self, ContextChain, ContextFolderList};
+use parachute_core::vault::VaultPathError;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,59 +30,10 @@ fn path_error(e: VaultPathError) -> ApiError {
     }
 }
 
-/// A folder with a context file.
-// Documentation only, as are the next three: the bodies are built by `context_folders`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ContextFolder {
-    /// Vault-relative; empty for the vault root.
-    path: String,
-    /// `AGENTS.md` (preferred) or `CLAUDE.md`.
-    context_file: String,
-    has_agents_md: bool,
-    has_claude_md: bool,
-    /// The last path segment in title case; `Root` for the vault root.
-    display_name: String,
-}
-
-/// The folders of the vault with a context file.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ContextFolderList {
-    count: usize,
-    /// By depth, then path.
-    folders: Vec<ContextFolder>,
-}
-
-/// The context file of one folder of a chain.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ContextChainFile {
-    /// Vault-relative path of the context file (`…/AGENTS.md` when there is none).
-    path: String,
-    /// The folder as asked for.
-    folder_path: String,
-    /// Always `direct`.
-    level: String,
-    /// Estimated tokens (4 bytes a token); 0 when the file does not exist.
-    tokens: usize,
-    exists: bool,
-}
-
-/// The context files of some folders, with token estimates.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ContextChain {
-    files: Vec<ContextChainFile>,
-    total_tokens: usize,
-    /// Whether the files exceed the token budget.
-    truncated: bool,
-}
-
 /// Folders of the vault that hold an `AGENTS.md` or `CLAUDE.md`.
 #[utoipa::path(get, path = "/api/contexts/folders", tag = "contexts",
     responses((status = 200, description = "The folders with a context file", body = ContextFolderList)))]
-async fn list_folders(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list_folders(State(s): State<AppState>) -> Result<Json<ContextFolderList>, ApiError> {
     let gate = s.settings.vault_gate();
     let v = tokio::task::spawn_blocking(move || context_folders::folders(&gate))
         .await
@@ -110,7 +61,7 @@ fn split_folders(s: &str) -> Vec<String> {
 async fn folder_chain(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ChainQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContextChain>, ApiError> {
     let gate = s.settings.vault_gate();
     let folders = split_folders(&q.folders);
     let max = q.max_tokens.unwrap_or(50_000);
@@ -150,8 +101,7 @@ struct SessionContexts {
     /// In the order they were added.
     folder_paths: Vec<String>,
     /// The chain of `folder_paths`; `null` unless asked for with `include_chain`.
-    #[schema(value_type = Option<ContextChain>)]
-    chain: Option<Value>,
+    chain: Option<ContextChain>,
 }
 
 async fn session_answer(

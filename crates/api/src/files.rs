@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -12,7 +11,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::vault::files::{self, FileError};
+use parachute_core::vault::files::{self, FileError, VaultFile, VaultListing, VaultWriteResult};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,48 +59,6 @@ struct LsQuery {
     include_hidden: bool,
 }
 
-/// An entry of a vault folder.
-// Documentation only, as are the other structs of this file but `WriteBody`: the bodies
-// are built by `vault::files`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct VaultEntry {
-    name: String,
-    /// `directory`, `file`, or `symlink` for anything else (such as a broken link).
-    #[serde(rename = "type")]
-    kind: String,
-    /// Absolute path on the server.
-    path: String,
-    /// Vault-relative path.
-    relative_path: String,
-    is_directory: bool,
-    is_file: bool,
-    is_symlink: bool,
-    is_broken_symlink: bool,
-    /// Where a link points; `null` for anything else.
-    symlink_target: Option<String>,
-    has_agents_md: bool,
-    has_claude_md: bool,
-    is_git_repo: bool,
-    /// Bytes, for a file; `null` otherwise.
-    size: Option<u64>,
-    /// UTC ISO 8601 of the entry itself (not a link's target).
-    last_modified: Option<String>,
-}
-
-/// The entries of a vault folder, by name.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct VaultListing {
-    /// The folder as asked for.
-    path: String,
-    /// Absolute path on the server.
-    full_path: String,
-    entries: Vec<VaultEntry>,
-}
-
 /// List a vault folder.
 #[utoipa::path(get, path = "/api/ls", tag = "files", params(LsQuery),
     responses((status = 200, description = "The folder's entries", body = VaultListing),
@@ -109,7 +66,7 @@ struct VaultListing {
 async fn ls(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<LsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VaultListing>, ApiError> {
     let gate = s.settings.vault_gate();
     Ok(Json(
         blocking(move || files::list(&gate, &q.path, q.include_hidden)).await?,
@@ -123,20 +80,6 @@ struct ReadQuery {
     path: String,
 }
 
-/// A text file of the vault.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct VaultFile {
-    /// The file as asked for.
-    path: String,
-    content: String,
-    /// Bytes.
-    size: u64,
-    /// UTC ISO 8601.
-    last_modified: Option<String>,
-}
-
 /// Read a text file of the vault.
 #[utoipa::path(get, path = "/api/read", tag = "files", params(ReadQuery),
     responses((status = 200, description = "The file", body = VaultFile),
@@ -145,7 +88,7 @@ struct VaultFile {
 async fn read(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ReadQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VaultFile>, ApiError> {
     let gate = s.settings.vault_gate();
     Ok(Json(blocking(move || files::read(&gate, &q.path)).await?))
 }
@@ -156,21 +99,6 @@ struct WriteBody {
     content: String,
 }
 
-/// A file written.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct VaultWriteResult {
-    /// Always `true`.
-    success: bool,
-    /// The file as named.
-    path: String,
-    /// Bytes.
-    size: u64,
-    /// UTC ISO 8601.
-    last_modified: Option<String>,
-}
-
 /// Write a file of the vault (atomically; parents created).
 #[utoipa::path(put, path = "/api/write", tag = "files", request_body = WriteBody,
     responses((status = 200, description = "The file written", body = VaultWriteResult),
@@ -178,7 +106,7 @@ struct VaultWriteResult {
 async fn write(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<WriteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VaultWriteResult>, ApiError> {
     let gate = s.settings.vault_gate();
     Ok(Json(
         blocking(move || files::write(&gate, &b.path, &b.content)).await?,

@@ -18,7 +18,8 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiMultipart, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::chat::imports::{self, Outcome};
+use parachute_core::chat::imports::{self, ImportEntryError, Outcome};
+use parachute_core::vault::imported_contexts::{self, ImportedContexts};
 
 /// Largest export file accepted.
 const MAX_UPLOAD: usize = 1024 * 1024 * 1024;
@@ -46,7 +47,7 @@ struct Tally {
     total: usize,
     imported: Vec<String>,
     skipped: usize,
-    errors: Vec<Value>,
+    errors: Vec<ImportEntryError>,
 }
 
 impl Tally {
@@ -76,18 +77,6 @@ impl Tally {
     }
 }
 
-/// A conversation that could not be imported.
-// Documentation only: built by `imports::entry_error`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ImportEntryError {
-    /// Its index in the export.
-    index: usize,
-    /// Its id in the export; `null` when it could not be read.
-    id: Option<String>,
-    error: String,
-}
-
 /// The totals of an import.
 #[derive(Serialize, ToSchema)]
 struct ImportResult {
@@ -96,8 +85,7 @@ struct ImportResult {
     imported_count: usize,
     /// Conversations already imported.
     skipped_count: usize,
-    #[schema(value_type = Vec<ImportEntryError>)]
-    errors: Vec<Value>,
+    errors: Vec<ImportEntryError>,
     /// The sessions created.
     session_ids: Vec<String>,
 }
@@ -351,42 +339,13 @@ async fn import_sync(
     }))
 }
 
-/// A context file left by an import.
-// Documentation only, as is `ImportedContexts`: built by `imported_contexts::list`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ImportedContextFile {
-    /// Vault-relative.
-    path: String,
-    /// The file name without `.md`.
-    name: String,
-    /// From the frontmatter's `description`, else the first line of text.
-    description: Option<String>,
-    facts_count: usize,
-    focus_count: usize,
-    history_count: usize,
-    /// Whether it has `## Facts`, `## Current Focus` or `## History` sections.
-    is_native_format: bool,
-    last_modified: Option<String>,
-}
-
-/// The context files left by imports, with their totals.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ImportedContexts {
-    files: Vec<ImportedContextFile>,
-    total_facts: usize,
-    total_history_entries: usize,
-}
-
 /// Context files left by imports for review (`Chat/contexts/*.md`).
 #[utoipa::path(get, path = "/api/import/contexts", tag = "imports",
     responses((status = 200, description = "The context files", body = ImportedContexts)))]
-async fn import_contexts(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn import_contexts(State(s): State<AppState>) -> Result<Json<ImportedContexts>, ApiError> {
     let gate = s.settings.vault_gate();
-    let v =
-        tokio::task::spawn_blocking(move || parachute_core::vault::imported_contexts::list(&gate))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let v = tokio::task::spawn_blocking(move || imported_contexts::list(&gate))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))
 }

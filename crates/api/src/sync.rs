@@ -11,7 +11,9 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::vault::sync::{self, Filter, SyncError};
+use parachute_core::vault::sync::{
+    self, Filter, SyncDeleteResult, SyncError, SyncFile, SyncPullResult, SyncPushResult,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,7 +57,7 @@ struct ManifestQuery {
     quick: bool,
 }
 
-async fn listing(s: &AppState, root: String, f: Filter) -> Result<Vec<Value>, ApiError> {
+async fn listing(s: &AppState, root: String, f: Filter) -> Result<Vec<SyncFile>, ApiError> {
     let gate = s.settings.vault_gate();
     tokio::task::spawn_blocking(move || sync::list(&gate, &root, &f))
         .await
@@ -63,29 +65,12 @@ async fn listing(s: &AppState, root: String, f: Filter) -> Result<Vec<Value>, Ap
         .map_err(ApiError::from)
 }
 
-/// A file of a listing.
-// Documentation only, as are `SyncFileError`, `SyncPushResult`, `SyncPulledFile`,
-// `SyncPullResult` and `SyncDeleteResult`: built by `vault::sync`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncFile {
-    /// Relative to the root.
-    path: String,
-    /// SHA-256 in hex, or with `quick` the modification time as text.
-    hash: String,
-    /// Bytes.
-    size: u64,
-    /// Modification time, Unix seconds (fractional).
-    modified: f64,
-}
-
 /// Files under a vault folder with their hashes.
 #[derive(Serialize, ToSchema)]
 struct SyncManifest {
     root: String,
     /// By path.
-    #[schema(value_type = Vec<SyncFile>)]
-    files: Vec<Value>,
+    files: Vec<SyncFile>,
     /// When the listing began, Unix seconds (fractional).
     generated_at: f64,
 }
@@ -131,8 +116,7 @@ struct ChangesQuery {
 struct SyncChanges {
     root: String,
     /// Files modified after `since`, by path.
-    #[schema(value_type = Vec<SyncFile>)]
-    files: Vec<Value>,
+    files: Vec<SyncFile>,
     /// As asked for.
     since: f64,
     /// When the listing began, Unix seconds (fractional).
@@ -177,31 +161,13 @@ struct PushBody {
     files: Vec<Value>,
 }
 
-/// A file that could not be written, read or deleted.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncFileError {
-    /// The path as given.
-    path: String,
-    error: String,
-}
-
-/// The outcome of a push: failures are listed, the rest written.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncPushResult {
-    /// Files written.
-    pushed: u64,
-    errors: Vec<SyncFileError>,
-}
-
 /// Write files into a vault folder.
 #[utoipa::path(post, path = "/api/sync/push", tag = "sync", request_body = PushBody,
     responses((status = 200, description = "Files written, and failures", body = SyncPushResult)))]
 async fn push(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PushBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncPushResult>, ApiError> {
     let gate = s.settings.vault_gate();
     let (v, written) = tokio::task::spawn_blocking(move || sync::push(&gate, &b.root, &b.files))
         .await
@@ -234,51 +200,18 @@ struct PullBody {
     paths: Vec<String>,
 }
 
-/// A file pulled.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncPulledFile {
-    /// The path as given.
-    path: String,
-    /// Text, or base64 when `is_binary`.
-    content: String,
-    /// SHA-256 in hex.
-    hash: String,
-    /// Bytes.
-    size: u64,
-    /// Modification time, Unix seconds (fractional).
-    modified: f64,
-    is_binary: bool,
-}
-
-/// The files pulled, and failures.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncPullResult {
-    files: Vec<SyncPulledFile>,
-    errors: Vec<SyncFileError>,
-}
-
 /// Read files from a vault folder.
 #[utoipa::path(post, path = "/api/sync/pull", tag = "sync", request_body = PullBody,
     responses((status = 200, description = "Files read, and failures", body = SyncPullResult)))]
 async fn pull(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<PullBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncPullResult>, ApiError> {
     let gate = s.settings.vault_gate();
     let v = tokio::task::spawn_blocking(move || sync::pull(&gate, &b.root, &b.paths))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(v))
-}
-
-/// The outcome of a delete: a file already missing counts as deleted.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SyncDeleteResult {
-    deleted: u64,
-    errors: Vec<SyncFileError>,
 }
 
 /// Delete files of a vault folder (`?root=…&paths=a&paths=b`).
@@ -288,7 +221,7 @@ struct SyncDeleteResult {
 async fn delete_files(
     State(s): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncDeleteResult>, ApiError> {
     let raw = raw.unwrap_or_default();
     let mut root = None;
     let mut paths = Vec::new();

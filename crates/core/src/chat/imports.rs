@@ -412,9 +412,24 @@ fn stream_reader<R: std::io::Read>(
     })
 }
 
+/// A conversation that could not be imported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportEntryError {
+    /// Its index in the export.
+    pub index: usize,
+    /// Its id in the export; `null` when it could not be read.
+    pub id: Option<String>,
+    /// Why it was not imported.
+    pub error: String,
+}
+
 /// The `errors` item for entry `index`.
-pub fn entry_error(index: usize, conv_id: Option<&str>, error: &str) -> Value {
-    json!({"index": index, "id": conv_id, "error": error})
+pub fn entry_error(index: usize, conv_id: Option<&str>, error: &str) -> ImportEntryError {
+    ImportEntryError {
+        index,
+        id: conv_id.map(str::to_string),
+        error: error.to_string(),
+    }
 }
 
 #[cfg(test)]

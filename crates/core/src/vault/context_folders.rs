@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{relative_to_vault, VaultGate, VaultPathError};
 
@@ -40,9 +41,59 @@ pub fn context_file(gate: &VaultGate, dir: &Path) -> Option<(&'static str, PathB
     })
 }
 
+/// A folder with a context file.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContextFolder {
+    /// Vault-relative; empty for the vault root.
+    pub path: String,
+    /// `AGENTS.md` (preferred) or `CLAUDE.md`.
+    pub context_file: String,
+    /// Whether the folder holds an `AGENTS.md`.
+    pub has_agents_md: bool,
+    /// Whether the folder holds a `CLAUDE.md`.
+    pub has_claude_md: bool,
+    /// The last path segment in title case; `Root` for the vault root.
+    pub display_name: String,
+}
+
+/// The folders of the vault with a context file.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContextFolderList {
+    /// How many folders are listed.
+    pub count: usize,
+    /// By depth, then path.
+    pub folders: Vec<ContextFolder>,
+}
+
+/// The context file of one folder of a chain.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContextChainFile {
+    /// Vault-relative path of the context file (`…/AGENTS.md` when there is none).
+    pub path: String,
+    /// The folder as asked for.
+    pub folder_path: String,
+    /// Always `direct`.
+    pub level: String,
+    /// Estimated tokens (4 bytes a token); 0 when the file does not exist.
+    pub tokens: usize,
+    /// Whether the folder has a context file.
+    pub exists: bool,
+}
+
+/// The context files of some folders, with token estimates.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ContextChain {
+    /// One per folder, in the order asked for.
+    pub files: Vec<ContextChainFile>,
+    /// The sum of the files' `tokens`.
+    pub total_tokens: usize,
+    /// Whether the files exceed the token budget.
+    pub truncated: bool,
+}
+
 /// `GET /api/contexts/folders`: every folder with a context file, by depth then path.
 /// Symlinked folders are not followed.
-pub fn folders(gate: &VaultGate) -> Result<Value, VaultPathError> {
+pub fn folders(gate: &VaultGate) -> Result<ContextFolderList, VaultPathError> {
     let root = gate
         .root()
         .canonicalize()
@@ -80,13 +131,20 @@ pub fn folders(gate: &VaultGate) -> Result<Value, VaultPathError> {
         }
     }
     found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let folders: Vec<Value> = found
-        .iter()
-        .map(|(_, rel, f, a, c)| {
-            json!({"path": rel, "context_file": f, "has_agents_md": a, "has_claude_md": c, "display_name": display_name(rel)})
+    let folders: Vec<ContextFolder> = found
+        .into_iter()
+        .map(|(_, rel, f, a, c)| ContextFolder {
+            display_name: display_name(&rel),
+            path: rel,
+            context_file: f.to_string(),
+            has_agents_md: a,
+            has_claude_md: c,
         })
         .collect();
-    Ok(json!({"count": folders.len(), "folders": folders}))
+    Ok(ContextFolderList {
+        count: folders.len(),
+        folders,
+    })
 }
 
 /// `GET /api/contexts/chain`: the context files of `folders` with token estimates
@@ -95,7 +153,7 @@ pub fn chain(
     gate: &VaultGate,
     folders: &[String],
     max_tokens: usize,
-) -> Result<Value, VaultPathError> {
+) -> Result<ContextChain, VaultPathError> {
     let vault = gate.root();
     let mut files = Vec::new();
     let mut total = 0usize;
@@ -117,10 +175,19 @@ pub fn chain(
             truncated = true;
         }
         total += tokens;
-        files.push(json!({"path": relative_to_vault(vault, &path), "folder_path": folder, "level": "direct",
-            "tokens": tokens, "exists": exists}));
+        files.push(ContextChainFile {
+            path: relative_to_vault(vault, &path),
+            folder_path: folder.clone(),
+            level: "direct".to_string(),
+            tokens,
+            exists,
+        });
     }
-    Ok(json!({"files": files, "total_tokens": total, "truncated": truncated}))
+    Ok(ContextChain {
+        files,
+        total_tokens: total,
+        truncated,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{relative_to_vault, VaultGate, VaultPathError};
 
@@ -48,19 +49,91 @@ impl From<VaultPathError> for FileError {
     }
 }
 
-/// UTC ISO time with `Z` (the original used local time with a `Z`: a bug).
-fn iso(t: std::io::Result<SystemTime>) -> Value {
-    match t {
-        Ok(t) => Value::from(
-            chrono::DateTime::<chrono::Utc>::from(t)
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string(),
-        ),
-        Err(_) => Value::Null,
-    }
+/// An entry of a vault folder.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultEntry {
+    /// The file or folder name.
+    pub name: String,
+    /// `directory`, `file`, or `symlink` for anything else (such as a broken link).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Absolute path on the server.
+    pub path: String,
+    /// Vault-relative path.
+    pub relative_path: String,
+    /// A folder (or a link to one inside the vault).
+    pub is_directory: bool,
+    /// A regular file (or a link to one inside the vault).
+    pub is_file: bool,
+    /// The entry itself is a symbolic link.
+    pub is_symlink: bool,
+    /// A link whose target is missing or not reachable through the vault.
+    pub is_broken_symlink: bool,
+    /// Where a link points; `null` for anything else.
+    pub symlink_target: Option<String>,
+    /// A folder holding an `AGENTS.md`.
+    pub has_agents_md: bool,
+    /// A folder holding a `CLAUDE.md`.
+    pub has_claude_md: bool,
+    /// A folder holding a `.git`.
+    pub is_git_repo: bool,
+    /// Bytes, for a file; `null` otherwise.
+    pub size: Option<u64>,
+    /// UTC ISO 8601 of the entry itself (not a link's target).
+    pub last_modified: Option<String>,
 }
 
-fn entry(gate: &VaultGate, dir: &Path, name: &str) -> Value {
+/// The entries of a vault folder, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultListing {
+    /// The folder as asked for.
+    pub path: String,
+    /// Absolute path on the server.
+    pub full_path: String,
+    /// The folder's entries, by name.
+    pub entries: Vec<VaultEntry>,
+}
+
+/// A text file of the vault.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultFile {
+    /// The file as asked for.
+    pub path: String,
+    /// The file's text.
+    pub content: String,
+    /// Bytes.
+    pub size: u64,
+    /// UTC ISO 8601.
+    pub last_modified: Option<String>,
+}
+
+/// A file written.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultWriteResult {
+    /// Always `true`.
+    pub success: bool,
+    /// The file as named.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// UTC ISO 8601.
+    pub last_modified: Option<String>,
+}
+
+/// UTC ISO time with `Z` (the original used local time with a `Z`: a bug).
+fn iso(t: std::io::Result<SystemTime>) -> Option<String> {
+    t.ok().map(|t| {
+        chrono::DateTime::<chrono::Utc>::from(t)
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    })
+}
+
+fn entry(gate: &VaultGate, dir: &Path, name: &str) -> VaultEntry {
     let vault = gate.root();
     let path = dir.join(name);
     let link = path
@@ -101,16 +174,26 @@ fn entry(gate: &VaultGate, dir: &Path, name: &str) -> Value {
             format!("{base}/{name}")
         }
     };
-    json!({
-        "name": name, "type": kind, "path": path.display().to_string(), "relativePath": rel,
-        "isDirectory": is_dir, "isFile": is_file, "isSymlink": link, "isBrokenSymlink": broken,
-        "symlinkTarget": target,
-        "hasAgentsMd": is_dir && path.join("AGENTS.md").is_file(),
-        "hasClaudeMd": is_dir && path.join("CLAUDE.md").is_file(),
-        "isGitRepo": is_dir && path.join(".git").exists(),
-        "size": if is_file { meta.as_ref().map(|m| Value::from(m.len())).unwrap_or(Value::Null) } else { Value::Null },
-        "lastModified": iso(path.symlink_metadata().and_then(|m| m.modified())),
-    })
+    VaultEntry {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        path: path.display().to_string(),
+        relative_path: rel,
+        is_directory: is_dir,
+        is_file,
+        is_symlink: link,
+        is_broken_symlink: broken,
+        symlink_target: target,
+        has_agents_md: is_dir && path.join("AGENTS.md").is_file(),
+        has_claude_md: is_dir && path.join("CLAUDE.md").is_file(),
+        is_git_repo: is_dir && path.join(".git").exists(),
+        size: if is_file {
+            meta.as_ref().ok().map(|m| m.len())
+        } else {
+            None
+        },
+        last_modified: iso(path.symlink_metadata().and_then(|m| m.modified())),
+    }
 }
 
 fn link_target_is_open(gate: &VaultGate, link: &Path) -> bool {
@@ -121,7 +204,7 @@ fn link_target_is_open(gate: &VaultGate, link: &Path) -> bool {
 }
 
 /// `GET /api/ls`.
-pub fn list(gate: &VaultGate, path: &str, include_hidden: bool) -> Result<Value, FileError> {
+pub fn list(gate: &VaultGate, path: &str, include_hidden: bool) -> Result<VaultListing, FileError> {
     let dir = gate.resolve(path)?;
     let meta = std::fs::metadata(&dir).map_err(|_| FileError::NotFound(path.to_string()))?;
     if !meta.is_dir() {
@@ -135,12 +218,16 @@ pub fn list(gate: &VaultGate, path: &str, include_hidden: bool) -> Result<Value,
         .filter(|n| !gate.is_protected(&dir.join(n)))
         .collect();
     names.sort();
-    let entries: Vec<Value> = names.iter().map(|n| entry(gate, &dir, n)).collect();
-    Ok(json!({"path": path, "fullPath": dir.display().to_string(), "entries": entries}))
+    let entries = names.iter().map(|n| entry(gate, &dir, n)).collect();
+    Ok(VaultListing {
+        path: path.to_string(),
+        full_path: dir.display().to_string(),
+        entries,
+    })
 }
 
 /// `GET /api/read`: UTF-8 text files only.
-pub fn read(gate: &VaultGate, path: &str) -> Result<Value, FileError> {
+pub fn read(gate: &VaultGate, path: &str) -> Result<VaultFile, FileError> {
     let file = gate.resolve(path)?;
     let meta = std::fs::metadata(&file).map_err(|_| FileError::NotFound(path.to_string()))?;
     if !meta.is_file() {
@@ -154,13 +241,16 @@ pub fn read(gate: &VaultGate, path: &str) -> Result<Value, FileError> {
         return Err(FileError::NotText);
     }
     let content = String::from_utf8(bytes).map_err(|_| FileError::NotText)?;
-    Ok(
-        json!({"path": path, "content": content, "size": meta.len(), "lastModified": iso(meta.modified())}),
-    )
+    Ok(VaultFile {
+        path: path.to_string(),
+        content,
+        size: meta.len(),
+        last_modified: iso(meta.modified()),
+    })
 }
 
 /// `PUT /api/write`: creates parents, writes atomically.
-pub fn write(gate: &VaultGate, path: &str, content: &str) -> Result<Value, FileError> {
+pub fn write(gate: &VaultGate, path: &str, content: &str) -> Result<VaultWriteResult, FileError> {
     if path.trim().is_empty() {
         return Err(FileError::NotAFile);
     }
@@ -182,7 +272,10 @@ pub fn write(gate: &VaultGate, path: &str, content: &str) -> Result<Value, FileE
         }
     })?;
     let meta = std::fs::metadata(&file).map_err(|e| FileError::Io(e.to_string()))?;
-    Ok(
-        json!({"success": true, "path": path, "size": meta.len(), "lastModified": iso(meta.modified())}),
-    )
+    Ok(VaultWriteResult {
+        success: true,
+        path: path.to_string(),
+        size: meta.len(),
+        last_modified: iso(meta.modified()),
+    })
 }

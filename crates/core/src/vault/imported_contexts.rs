@@ -2,7 +2,8 @@
 //! layout has `## Facts`, `## Current Focus` and `## History` sections of bullet items,
 //! which are counted; other Markdown files are listed as not native.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 const DIR: &str = "Chat/contexts";
 
@@ -55,10 +56,42 @@ fn summarize(text: &str) -> (usize, usize, usize, bool, Option<String>) {
     (facts, focus, history, native, description)
 }
 
+/// A context file left by an import.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ImportedContextFile {
+    /// Vault-relative.
+    pub path: String,
+    /// The file name without `.md`.
+    pub name: String,
+    /// From the frontmatter's `description`, else the first line of text.
+    pub description: Option<String>,
+    /// Bullet items under `## Facts`.
+    pub facts_count: usize,
+    /// Bullet items under `## Current Focus` (or `## Focus`).
+    pub focus_count: usize,
+    /// Bullet items under `## History`.
+    pub history_count: usize,
+    /// Whether it has `## Facts`, `## Current Focus` or `## History` sections.
+    pub is_native_format: bool,
+    /// UTC ISO 8601; `null` when the time cannot be read.
+    pub last_modified: Option<String>,
+}
+
+/// The context files left by imports, with their totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ImportedContexts {
+    /// By file name.
+    pub files: Vec<ImportedContextFile>,
+    /// The sum of the files' `facts_count`.
+    pub total_facts: usize,
+    /// The sum of the files' `history_count`.
+    pub total_history_entries: usize,
+}
+
 /// The listing of `GET /api/import/contexts`.
-pub fn list(gate: &super::VaultGate) -> Value {
+pub fn list(gate: &super::VaultGate) -> ImportedContexts {
     let Ok(dir) = gate.resolve(DIR) else {
-        return json!({"files": [], "total_facts": 0, "total_history_entries": 0});
+        return ImportedContexts::default();
     };
     let mut files = Vec::new();
     let (mut total_facts, mut total_history) = (0, 0);
@@ -88,12 +121,26 @@ pub fn list(gate: &super::VaultGate) -> Value {
                     .to_string()
             })
             .ok();
-        files.push(json!({"path": format!("{DIR}/{}", e.file_name().to_string_lossy()),
-            "name": p.file_stem().and_then(|s| s.to_str()).unwrap_or(""), "description": description,
-            "facts_count": facts, "focus_count": focus, "history_count": history, "is_native_format": native,
-            "last_modified": modified}));
+        files.push(ImportedContextFile {
+            path: format!("{DIR}/{}", e.file_name().to_string_lossy()),
+            name: p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string(),
+            description,
+            facts_count: facts,
+            focus_count: focus,
+            history_count: history,
+            is_native_format: native,
+            last_modified: modified,
+        });
     }
-    json!({"files": files, "total_facts": total_facts, "total_history_entries": total_history})
+    ImportedContexts {
+        files,
+        total_facts,
+        total_history_entries: total_history,
+    }
 }
 
 #[cfg(test)]

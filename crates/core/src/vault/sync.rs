@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use super::{VaultGate, VaultPathError};
 
@@ -124,8 +126,21 @@ fn root_dir(gate: &VaultGate, root: &str) -> Result<PathBuf, SyncError> {
     Ok(dir)
 }
 
-/// Files under `root` matching `filter`: `[{path, hash, size, modified}]`, by path.
-pub fn list(gate: &VaultGate, root: &str, filter: &Filter) -> Result<Vec<Value>, SyncError> {
+/// A file of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncFile {
+    /// Relative to the root.
+    pub path: String,
+    /// SHA-256 in hex, or with `quick` the modification time as text.
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, Unix seconds (fractional).
+    pub modified: f64,
+}
+
+/// Files under `root` matching `filter`, by path.
+pub fn list(gate: &VaultGate, root: &str, filter: &Filter) -> Result<Vec<SyncFile>, SyncError> {
     let dir = root_dir(gate, root)?;
     let mut out = Vec::new();
     if filter.pattern.chars().count() > MAX_PATTERN {
@@ -176,13 +191,18 @@ pub fn list(gate: &VaultGate, root: &str, filter: &Filter) -> Result<Vec<Value>,
                 };
                 h
             };
-            out.push(json!({"path": rel, "hash": hash, "size": meta.len(), "modified": modified}));
+            out.push(SyncFile {
+                path: rel,
+                hash,
+                size: meta.len(),
+                modified,
+            });
             if out.len() >= MAX_FILES {
                 break 'walk;
             }
         }
     }
-    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
@@ -196,12 +216,35 @@ fn target(gate: &VaultGate, root: &str, path: &str) -> Result<PathBuf, VaultPath
     gate.resolve(&joined)
 }
 
-fn err(path: &str, e: impl std::fmt::Display) -> Value {
-    json!({"path": path, "error": e.to_string()})
+/// A file that could not be written, read or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncFileError {
+    /// The path as given.
+    pub path: String,
+    /// Why it failed.
+    pub error: String,
+}
+
+fn err(path: &str, e: impl std::fmt::Display) -> SyncFileError {
+    SyncFileError {
+        path: path.to_string(),
+        error: e.to_string(),
+    }
+}
+
+/// The outcome of a push: failures are listed, the rest written.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncPushResult {
+    /// Files written.
+    pub pushed: u64,
+    /// The files not written, in the order given.
+    pub errors: Vec<SyncFileError>,
 }
 
 /// `POST /api/sync/push`: writes each file; failures are listed, the rest written.
-pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> (Value, Vec<Pushed>) {
+/// `files` is the request's list as sent (`[{path, content, is_binary}]`), read
+/// leniently so one malformed item is reported, not the whole push refused.
+pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> (SyncPushResult, Vec<Pushed>) {
     let mut written = Vec::new();
     let mut pushed = 0;
     let mut errors = Vec::new();
@@ -244,7 +287,7 @@ pub fn push(gate: &VaultGate, root: &str, files: &[Value]) -> (Value, Vec<Pushed
             Err(e) => errors.push(err(path, e)),
         }
     }
-    (json!({"pushed": pushed, "errors": errors}), written)
+    (SyncPushResult { pushed, errors }, written)
 }
 
 /// A file a push wrote.
@@ -256,8 +299,34 @@ pub struct Pushed {
     pub existed: bool,
 }
 
+/// A file pulled.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncPulledFile {
+    /// The path as given.
+    pub path: String,
+    /// Text, or base64 when `is_binary`.
+    pub content: String,
+    /// SHA-256 in hex.
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, Unix seconds (fractional).
+    pub modified: f64,
+    /// Whether `content` is base64 (the file is not UTF-8 text).
+    pub is_binary: bool,
+}
+
+/// The files pulled, and failures.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncPullResult {
+    /// The files read, in the order asked for.
+    pub files: Vec<SyncPulledFile>,
+    /// The files not read, in the order asked for.
+    pub errors: Vec<SyncFileError>,
+}
+
 /// `POST /api/sync/pull`: the files asked for, text or base64.
-pub fn pull(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
+pub fn pull(gate: &VaultGate, root: &str, paths: &[String]) -> SyncPullResult {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -286,16 +355,29 @@ pub fn pull(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
         } else {
             String::from_utf8_lossy(&bytes).into_owned()
         };
-        files.push(
-            json!({"path": path, "content": content, "hash": hex::encode(Sha256::digest(&bytes)),
-            "size": meta.len(), "modified": mtime(&meta), "is_binary": binary}),
-        );
+        files.push(SyncPulledFile {
+            path: path.clone(),
+            content,
+            hash: hex::encode(Sha256::digest(&bytes)),
+            size: meta.len(),
+            modified: mtime(&meta),
+            is_binary: binary,
+        });
     }
-    json!({"files": files, "errors": errors})
+    SyncPullResult { files, errors }
+}
+
+/// The outcome of a delete: a file already missing counts as deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncDeleteResult {
+    /// Files deleted (or already missing).
+    pub deleted: u64,
+    /// The files not deleted, in the order given.
+    pub errors: Vec<SyncFileError>,
 }
 
 /// `DELETE /api/sync/files`: a file already missing counts as deleted.
-pub fn delete(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
+pub fn delete(gate: &VaultGate, root: &str, paths: &[String]) -> SyncDeleteResult {
     let mut deleted = 0;
     let mut errors = Vec::new();
     for path in paths {
@@ -309,7 +391,7 @@ pub fn delete(gate: &VaultGate, root: &str, paths: &[String]) -> Value {
             Err(e) => errors.push(err(path, e)),
         }
     }
-    json!({"deleted": deleted, "errors": errors})
+    SyncDeleteResult { deleted, errors }
 }
 
 #[cfg(test)]
