@@ -16,7 +16,8 @@ use parachute_core::app::AppState;
 use parachute_core::db::RunRow;
 use parachute_core::trust::TrustLevel;
 use parachute_extensions::scheduler::{
-    AgentStatus, Missed, Origin, RunOptions, RunRefused, SchedulerError,
+    AgentRunResult, AgentRunStatus, AgentStatus, Missed, Origin, RunOptions, RunRefused,
+    SchedulerError,
 };
 use parachute_extensions::Extensions;
 
@@ -306,69 +307,15 @@ fn run_options(body: Option<Value>) -> Result<RunOptions, ApiError> {
     })
 }
 
-/// How a run that answered 200 ended.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-enum AgentRunStatus {
-    /// It ran and wrote its output.
-    Completed,
-    /// It ran without writing its output.
-    CompletedNoOutput,
-    /// It had nothing to do (see `reason`).
-    Skipped,
-}
-
-/// A run's result (the contract's `run_daily_agent` dictionary). Documentation only:
-/// the scheduler builds it as a map. A skipped run adds `reason`; a run that ran adds
-/// the session and output keys.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct AgentRunResult {
-    agent: String,
-    /// The journal day worked on (`YYYY-MM-DD`).
-    date: String,
-    /// The day the output is for (`YYYY-MM-DD`).
-    output_date: String,
-    /// The same as `date`.
-    journal_date: String,
-    model: Option<String>,
-    trust_level: TrustLevel,
-    /// `manual`.
-    trigger: String,
-    status: AgentRunStatus,
-    /// Why it was skipped; only when skipped.
-    #[schema(nullable = false)]
-    reason: Option<String>,
-    /// The chat session it ran in; only when it ran.
-    #[schema(nullable = false)]
-    sdk_session_id: Option<String>,
-    /// The same as `sdk_session_id`.
-    #[schema(nullable = false)]
-    session_id: Option<String>,
-    /// The run's id in the history; only when it ran.
-    #[schema(nullable = false)]
-    run_id: Option<i64>,
-    /// The MCP servers the run had; only when it ran.
-    #[schema(nullable = false)]
-    mcp_servers: Option<Vec<String>>,
-    /// Whether it wrote its output; only when it ran.
-    #[schema(nullable = false)]
-    output_written: Option<bool>,
-    /// Its output's vault-relative path; only when it ran.
-    #[schema(nullable = false)]
-    output_path: Option<String>,
-}
-
-/// The result of a run; a run that failed answers 500 with the same body, as the
-/// contract does.
-fn run_result(v: Value) -> Result<Json<Value>, ApiError> {
-    if v["status"] == "error" {
+/// The result of a run; a run that failed answers 500 with its error, as the contract
+/// does.
+fn run_result(r: AgentRunResult) -> Result<Json<AgentRunResult>, ApiError> {
+    if r.status == AgentRunStatus::Error {
         return Err(ApiError::Internal(
-            v["error"].as_str().unwrap_or("the run failed").to_string(),
+            r.error.unwrap_or_else(|| "the run failed".to_string()),
         ));
     }
-    Ok(Json(v))
+    Ok(Json(r))
 }
 
 /// Runs an agent now and answers when it ends (the contract's `run_daily_agent` result).
@@ -380,7 +327,7 @@ fn run_result(v: Value) -> Result<Json<Value>, ApiError> {
 async fn trigger(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentRunResult>, ApiError> {
     run_result(ext.scheduler.trigger(&name, run_options(None)?).await?)
 }
 
@@ -539,7 +486,7 @@ async fn daily_run(
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
     OptionalJson(body): OptionalJson,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentRunResult>, ApiError> {
     run_result(ext.scheduler.trigger(&name, run_options(body)?).await?)
 }
 

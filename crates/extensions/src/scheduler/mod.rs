@@ -23,12 +23,11 @@ use std::sync::{Arc, Mutex, Weak};
 use chrono::{DateTime, Utc};
 use parachute_core::app::AppState;
 use parachute_core::db::RunRow;
-use serde_json::Value;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::modules::Modules;
 pub use definition::{AgentDef, Missed, Origin};
-pub use run::{RunOptions, RunRefused};
+pub use run::{AgentRunResult, AgentRunStatus, RunOptions, RunRefused};
 
 /// Failed runs in a row after which an agent is paused.
 pub const PAUSE_AFTER_FAILURES: usize = 3;
@@ -550,7 +549,11 @@ impl Scheduler {
     }
 
     /// Runs agent `name` now (however it is scheduled, paused included).
-    pub async fn trigger(&self, name: &str, opts: RunOptions) -> Result<Value, SchedulerError> {
+    pub async fn trigger(
+        &self,
+        name: &str,
+        opts: RunOptions,
+    ) -> Result<AgentRunResult, SchedulerError> {
         let def = self.definition(name).await?;
         if let Some(problem) = &def.problem {
             return Err(SchedulerError::Invalid {

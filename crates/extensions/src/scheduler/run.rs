@@ -5,7 +5,9 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use parachute_core::chat::{ChatRequest, Turn, TurnEvent};
 use parachute_core::db::NewSession;
-use serde_json::{json, Value};
+use parachute_core::trust::TrustLevel;
+use serde::Serialize;
+use serde_json::json;
 
 use super::definition::AgentDef;
 use super::{OutputTarget, Scheduler};
@@ -18,6 +20,116 @@ pub struct RunOptions {
     pub date: Option<NaiveDate>,
     /// Run even if that day was already processed or has no journal.
     pub force: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRunStatus {
+    /// It ran and wrote its output.
+    Completed,
+    /// It ran without writing its output.
+    CompletedNoOutput,
+    /// It had nothing to do (see `reason`).
+    Skipped,
+    /// It failed (see `error`); the API answers 500 then, not this result.
+    Error,
+}
+
+impl AgentRunStatus {
+    /// The name the ledger records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentRunStatus::Completed => "completed",
+            AgentRunStatus::CompletedNoOutput => "completed_no_output",
+            AgentRunStatus::Skipped => "skipped",
+            AgentRunStatus::Error => "error",
+        }
+    }
+}
+
+/// A run's result (the contract's `run_daily_agent` dictionary). A skipped run adds
+/// `reason`; a run that ran adds the session and output keys; a failed one `error`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AgentRunResult {
+    /// The agent.
+    pub agent: String,
+    /// The journal day worked on (`YYYY-MM-DD`).
+    pub date: String,
+    /// The day the output is for (`YYYY-MM-DD`).
+    pub output_date: String,
+    /// The same as `date`.
+    pub journal_date: String,
+    /// The agent's model, if it names one.
+    pub model: Option<String>,
+    /// The agent's trust level.
+    pub trust_level: TrustLevel,
+    /// `manual` (asked for through the API), `schedule` or `missed`.
+    pub trigger: String,
+    /// How it ended.
+    pub status: AgentRunStatus,
+    /// Why it was skipped; only when skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+    /// The chat session it ran in; only when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sdk_session_id: Option<String>,
+    /// The same as `sdk_session_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub session_id: Option<String>,
+    /// The run's id in the history; only when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub run_id: Option<i64>,
+    /// The MCP servers the run had; only when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub mcp_servers: Option<Vec<String>>,
+    /// Whether it wrote its output; only when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub output_written: Option<bool>,
+    /// Its output's vault-relative path; only when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub output_path: Option<String>,
+    /// Why it failed; only when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<String>,
+}
+
+impl AgentRunResult {
+    /// The keys every result has: `def`'s run by `trigger` for `(journal date, output
+    /// date)`, ended as `status`.
+    fn base(
+        def: &AgentDef,
+        trigger: &str,
+        (journal_date, output_date): (&str, &str),
+        status: AgentRunStatus,
+    ) -> AgentRunResult {
+        AgentRunResult {
+            agent: def.name.clone(),
+            date: journal_date.to_string(),
+            output_date: output_date.to_string(),
+            journal_date: journal_date.to_string(),
+            model: def.model.clone(),
+            trust_level: def.trust_level,
+            trigger: trigger.to_string(),
+            status,
+            reason: None,
+            sdk_session_id: None,
+            session_id: None,
+            run_id: None,
+            mcp_servers: None,
+            output_written: None,
+            output_path: None,
+            error: None,
+        }
+    }
 }
 
 /// The contract's default message for a run.
@@ -189,25 +301,25 @@ impl Scheduler {
         (session_id, run_id): (&str, i64),
         error: Option<&str>,
         written: Option<&str>,
-    ) -> (&'static str, bool) {
+    ) -> (AgentRunStatus, bool) {
         let status = match (error, written) {
-            (Some(_), _) => "error",
-            (None, Some(_)) => "completed",
-            (None, None) => "completed_no_output",
+            (Some(_), _) => AgentRunStatus::Error,
+            (None, Some(_)) => AgentRunStatus::Completed,
+            (None, None) => AgentRunStatus::CompletedNoOutput,
         };
         if let Err(e) = self
             .state
             .store
-            .finish_run(run_id, status, written, error)
+            .finish_run(run_id, status.as_str(), written, error)
             .await
         {
             tracing::warn!(agent = %def.name, error = %e, "the run's end could not be recorded");
         }
         let paused = error.is_some() && self.pause_if_failing(&def.name).await;
-        tracing::info!(agent = %def.name, status, paused, "scheduled agent run finished");
+        tracing::info!(agent = %def.name, status = status.as_str(), paused, "scheduled agent run finished");
         self.state.events.fire(
             "scheduler.run.finished",
-            json!({"agent": def.name, "run_id": run_id, "status": status, "trigger": trigger,
+            json!({"agent": def.name, "run_id": run_id, "status": status.as_str(), "trigger": trigger,
                 "session_id": session_id, "output_path": written, "error": error,
                 "paused": paused}),
         );
@@ -223,7 +335,7 @@ impl Scheduler {
         trigger: &str,
         scheduled_for: Option<DateTime<Utc>>,
         opts: RunOptions,
-    ) -> Result<Value, RunRefused> {
+    ) -> Result<AgentRunResult, RunRefused> {
         let name = def.name.clone();
         if !self
             .running
@@ -240,9 +352,7 @@ impl Scheduler {
         let occurrence = scheduled_for.map(|t| super::stamp(&t));
         let (journal_date, output_date) = days(def, &opts, scheduled_for);
         let output_path = def.output_path(&output_date);
-        let mut out = json!({"agent": name, "date": journal_date, "output_date": output_date,
-            "journal_date": journal_date, "model": def.model, "trust_level": def.trust_level,
-            "trigger": trigger});
+        let dates = (journal_date.as_str(), output_date.as_str());
 
         if let Some(reason) = self.skip_reason(def, &opts, &journal_date, &output_path) {
             if let Err(e) = self
@@ -253,17 +363,19 @@ impl Scheduler {
             {
                 tracing::warn!(agent = %name, error = %e, "the skipped run could not be recorded");
             }
-            out["status"] = json!("skipped");
-            out["reason"] = json!(reason);
-            return Ok(out);
+            return Ok(AgentRunResult {
+                reason: Some(reason),
+                ..AgentRunResult::base(def, trigger, dates, AgentRunStatus::Skipped)
+            });
         }
         let Some((session_id, run_id)) = self
             .open_run(def, trigger, occurrence.as_deref(), &output_date)
             .await
         else {
-            out["status"] = json!("error");
-            out["error"] = json!("the run could not be recorded in the database");
-            return Ok(out);
+            return Ok(AgentRunResult {
+                error: Some("the run could not be recorded in the database".into()),
+                ..AgentRunResult::base(def, trigger, dates, AgentRunStatus::Error)
+            });
         };
         tracing::info!(agent = %name, trigger, session_id = %session_id, "scheduled agent run started");
         self.targets
@@ -312,17 +424,18 @@ impl Scheduler {
                 written.then_some(output_path.as_str()),
             )
             .await;
-        out["status"] = json!(status);
-        out["sdk_session_id"] = json!(session_id);
-        out["session_id"] = json!(session_id);
-        out["run_id"] = json!(run_id);
-        out["mcp_servers"] = json!([parachute_core::chat::extras::OWN_MCP_SERVER]);
-        out["output_written"] = json!(written);
-        out["output_path"] = json!(output_path);
-        if let Some(e) = error {
-            out["error"] = json!(e);
-        }
-        Ok(out)
+        Ok(AgentRunResult {
+            sdk_session_id: Some(session_id.clone()),
+            session_id: Some(session_id),
+            run_id: Some(run_id),
+            mcp_servers: Some(vec![
+                parachute_core::chat::extras::OWN_MCP_SERVER.to_string()
+            ]),
+            output_written: Some(written),
+            output_path: Some(output_path),
+            error,
+            ..AgentRunResult::base(def, trigger, dates, status)
+        })
     }
 }
 
