@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use leptos::prelude::*;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
-use serde_json::Value;
 
 use parachute_core::app::AppState;
+use parachute_core::chat::transcript::{MessageRole, TranscriptMessage};
 use parachute_core::db::{ListFilter, SessionRow};
 use parachute_core::trust::os_sandbox;
 
@@ -168,12 +168,12 @@ async fn session_list(s: &AppState, p: &ListParams, current: Option<&str>) -> im
 }
 
 /// The stored messages: the user's as text, Claude's as Markdown for the script to render.
-fn messages_view(messages: Vec<Value>) -> impl IntoView {
+fn messages_view(messages: Vec<TranscriptMessage>) -> impl IntoView {
     messages
         .into_iter()
         .map(|m| {
-            let content = m["content"].as_str().unwrap_or("").to_string();
-            if m["role"] == "user" {
+            let content = m.content;
+            if m.role == MessageRole::User {
                 view! { <li class="msg user"><div class="bubble">{content}</div></li> }.into_any()
             } else {
                 view! { <li class="msg assistant"><div class="bubble"><div class="md">{content}</div></div></li> }

@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use parachute_core::app::AppState;
-use parachute_core::chat::{Answer, PromptKind};
+use parachute_core::chat::{Answer, PendingPermission, PromptKind};
 use parachute_core::chat::{ChatRequest, Turn};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -277,24 +277,8 @@ async fn answer_question(
 #[serde(rename_all = "camelCase")]
 struct PendingPermissions {
     /// Oldest first.
-    #[schema(value_type = Vec<PendingPermission>)]
-    pending: Vec<Value>,
+    pending: Vec<PendingPermission>,
     session_id: String,
-}
-
-/// One waiting permission prompt, as the core builds it (this type only documents it).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct PendingPermission {
-    /// The id to answer with (`{sessionId}-p-{toolUseId}`).
-    id: String,
-    /// The tool the agent wants to call.
-    tool_name: String,
-    /// The file the call targets, as the tool's input names it (normally a string);
-    /// null when it names none.
-    file_path: Value,
-    /// When the request was made, UTC.
-    timestamp: String,
 }
 
 /// Tool-permission prompts waiting for the owner.

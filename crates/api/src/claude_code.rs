@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{ApiQuery, OptionalJson};
 use super::sessions::check_range;
 use parachute_core::app::AppState;
-use parachute_core::chat::claude_code;
+use parachute_core::chat::claude_code::{self, ClaudeCodeSession, ClaudeCodeSessionDetail};
 use parachute_core::db::NewSession;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -39,35 +39,10 @@ struct Limit {
     limit: Option<i64>,
 }
 
-/// Summary of a Claude Code session (`Info`).
-// Documentation only, as are `ClaudeCodeMessage` and `ClaudeCodeSessionDetail`: the
-// bodies are built by `claude_code::info` and `claude_code::detail`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct ClaudeCodeSession {
-    session_id: String,
-    /// From the first user message; `null` when there is none.
-    title: Option<String>,
-    first_message: Option<String>,
-    message_count: usize,
-    /// The last model the transcript names.
-    model: Option<String>,
-    /// The working directory the session ran in.
-    cwd: String,
-    project_path: String,
-    project_display_name: String,
-    /// The transcript's first timestamp, as the CLI wrote it.
-    created_at: Option<String>,
-    /// The transcript's last timestamp, as the CLI wrote it.
-    last_timestamp: Option<String>,
-}
-
 /// Claude Code sessions, newest first.
 #[derive(Serialize, ToSchema)]
 struct ClaudeCodeSessionList {
-    #[schema(value_type = Vec<ClaudeCodeSession>)]
-    sessions: Vec<Value>,
+    sessions: Vec<ClaudeCodeSession>,
 }
 
 /// Recent Claude Code sessions across projects, newest first.
@@ -158,32 +133,6 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Claude Code session not found: {id}"))
 }
 
-/// A message of a Claude Code session.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ClaudeCodeMessage {
-    /// `user` or `assistant`.
-    #[serde(rename = "type")]
-    kind: String,
-    content: String,
-    /// As the transcript gives it (an ISO text in transcripts the CLI wrote).
-    #[schema(value_type = Value)]
-    timestamp: serde_json::Value,
-}
-
-/// A Claude Code session with its messages.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct ClaudeCodeSessionDetail {
-    session_id: String,
-    title: Option<String>,
-    cwd: String,
-    model: Option<String>,
-    created_at: Option<String>,
-    messages: Vec<ClaudeCodeMessage>,
-}
-
 /// One Claude Code session with its messages.
 #[utoipa::path(get, path = "/api/claude-code/sessions/{session_id}", tag = "claude-code",
     params(("session_id" = String, Path, description = "Session id"), OptionalPath),
@@ -193,7 +142,7 @@ async fn session_detail(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<OptionalPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaudeCodeSessionDetail>, ApiError> {
     let root = s.settings.claude_code_dir.clone();
     let sid = id.clone();
     let found = blocking(move || {
@@ -272,7 +221,7 @@ async fn adopt(
     // The working directory must lie in the vault; otherwise the session runs at its root.
     let gate = s.settings.vault_gate();
     let vault = gate.root().to_path_buf();
-    let candidate = requested_wd.or_else(|| info["cwd"].as_str().map(str::to_string));
+    let candidate = requested_wd.or_else(|| Some(info.cwd.clone()));
     let rel = candidate.as_deref().and_then(|c| {
         gate.resolve(c)
             .ok()
@@ -291,15 +240,15 @@ async fn adopt(
     blocking(move || claude_code::copy_for_resume(&f, &cfg, &c))
         .await?
         .map_err(|e| ApiError::Internal(format!("could not copy the transcript: {e}")))?;
-    let count = info["messageCount"].as_i64().unwrap_or(0);
+    let count = i64::try_from(info.message_count).unwrap_or(i64::MAX);
     s.store
         .insert_session(&NewSession {
             id: id.clone(),
-            title: info["title"].as_str().map(str::to_string),
+            title: info.title,
             module: "chat".into(),
             source: "claude-code".into(),
             working_directory: rel.filter(|r| !r.is_empty()),
-            model: info["model"].as_str().map(str::to_string),
+            model: info.model,
             message_count: count,
             ..Default::default()
         })

@@ -507,28 +507,6 @@ struct TranscriptQuery {
     limit: Option<usize>,
 }
 
-/// Who said a transcript message.
-#[derive(ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum DailyTranscriptRole {
-    User,
-    Assistant,
-}
-
-/// One message of a transcript. Documentation only: the core's transcript reader
-/// builds it as a map.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct DailyTranscriptMessage {
-    role: DailyTranscriptRole,
-    /// Its text (an assistant message's text blocks joined by newlines).
-    content: String,
-    /// The transcript line's `timestamp` as written there (usually RFC 3339; null if
-    /// the line has none).
-    timestamp: Value,
-}
-
 /// A daily agent's latest transcript.
 #[derive(Serialize, ToSchema)]
 struct DailyTranscript {
@@ -536,8 +514,7 @@ struct DailyTranscript {
     /// The session of its latest run that had one.
     session_id: Option<String>,
     /// The latest messages, oldest first.
-    #[schema(value_type = Vec<DailyTranscriptMessage>)]
-    messages: Vec<Value>,
+    messages: Vec<parachute_core::chat::transcript::TranscriptMessage>,
 }
 
 /// The messages of a daily agent's latest run.

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::health::lenient_bool;
 use parachute_core::app::AppState;
-use parachute_core::chat::transcript;
+use parachute_core::chat::transcript::{self, SessionTranscript, TranscriptMessage};
 use parachute_core::db::{ListFilter, SessionRow};
 use parachute_core::sessions::{self as core, ConfigUpdate};
 use parachute_core::util::time::to_session_format;
@@ -47,57 +47,6 @@ fn yes() -> bool {
     true
 }
 
-// What `transcript::segmented` builds as JSON, documented here (these types only
-// document it).
-
-/// A session's transcript, split at compaction boundaries.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct SessionTranscript {
-    session_id: String,
-    /// The loaded segment's transcript lines as the CLI wrote them (all segments' with
-    /// `full`, or when neither `after_compact` nor `segment` picks one).
-    events: Vec<Value>,
-    /// The last model the transcript names (normally a string); null when none.
-    model: Value,
-    /// The first working directory the transcript names (normally a string); null
-    /// when none.
-    cwd: Value,
-    /// Number of `events`.
-    event_count: usize,
-    /// Number of lines in the whole transcript, boundaries included.
-    total_event_count: usize,
-    segments: Vec<TranscriptSegment>,
-    /// Number of `segments` (compaction boundaries + 1).
-    segment_count: usize,
-    /// The segment in `events`; null when all are.
-    loaded_segment_index: Option<usize>,
-}
-
-/// One compaction segment of a transcript.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct TranscriptSegment {
-    index: usize,
-    /// A compaction boundary follows it (every segment but the last).
-    is_compacted: bool,
-    /// Number of user messages.
-    message_count: usize,
-    /// Number of transcript lines.
-    event_count: usize,
-    /// Its first timestamp; null when it has none.
-    start_time: Option<String>,
-    /// Its last timestamp; null when it has none.
-    end_time: Option<String>,
-    /// The first user message, whitespace collapsed, cut to 100 characters; null when
-    /// there is none.
-    preview: Option<String>,
-    /// Its lines are in `events`.
-    loaded: bool,
-}
-
 /// The CLI's raw transcript of a session, split at compaction boundaries.
 #[utoipa::path(get, path = "/api/chat/{session_id}/transcript", tag = "sessions",
     params(("session_id" = String, Path, description = "Session id"), TranscriptQuery),
@@ -106,7 +55,7 @@ async fn get_transcript(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<TranscriptQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionTranscript>, ApiError> {
     let chat = s.chat.clone();
     let sid = id.clone();
     let found = tokio::task::spawn_blocking(move || {
@@ -290,22 +239,7 @@ struct SessionWithMessages {
     #[serde(flatten)]
     session: SessionJson,
     /// From the CLI's transcript of the session; empty when there is none.
-    #[schema(value_type = Vec<StoredMessage>)]
-    messages: Vec<Value>,
-}
-
-/// One message of a session, as `transcript::messages` builds it (this type only
-/// documents it).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct StoredMessage {
-    /// `user` or `assistant`.
-    role: String,
-    /// The message text.
-    content: String,
-    /// The transcript line's timestamp (normally an RFC 3339 string); null when it
-    /// has none.
-    timestamp: Value,
+    messages: Vec<TranscriptMessage>,
 }
 
 /// One session with its messages.

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -12,6 +11,7 @@ use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::sessions::check_range;
 use parachute_core::app::AppState;
+use parachute_core::chat::quota::AccountUsage;
 use parachute_core::db::UsageTotals;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -153,56 +153,10 @@ async fn usage_session(
     }))
 }
 
-// What `chat::quota::fetch` builds as JSON, documented here (these types only document
-// it). The figures are passed through as the model provider sends them.
-
-/// The account's quota; every figure is null when `error` is set.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct AccountUsage {
-    /// The rolling five-hour window; null when the provider reports none.
-    five_hour: Option<QuotaWindow>,
-    /// The seven-day window; null when the provider reports none.
-    seven_day: Option<QuotaWindow>,
-    /// The seven-day window for Sonnet models; null when the provider reports none.
-    seven_day_sonnet: Option<QuotaWindow>,
-    /// The seven-day window for Opus models; null when the provider reports none.
-    seven_day_opus: Option<QuotaWindow>,
-    /// Paid usage beyond the subscription; null when the provider reports none.
-    extra_usage: Option<ExtraUsage>,
-    /// As the provider sends it (normally a string); null when absent.
-    subscription_type: Value,
-    /// As the provider sends it (normally a string); null when absent.
-    rate_limit_tier: Value,
-    /// Why the quota could not be read; null when it was.
-    error: Option<String>,
-}
-
-/// One quota window, as the provider reports it.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct QuotaWindow {
-    /// Percent of the window used (normally a number); null when absent.
-    utilization: Value,
-    /// When the window resets (normally an RFC 3339 string); null when absent.
-    resets_at: Value,
-}
-
-/// Paid usage beyond the subscription, as the provider reports it (each figure null
-/// when absent).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct ExtraUsage {
-    is_enabled: Value,
-    monthly_limit: Value,
-    used_credits: Value,
-    utilization: Value,
-}
-
 /// The account's quota as the model provider reports it (always 200; `error` says why
 /// a figure is missing).
 #[utoipa::path(get, path = "/api/usage", tag = "usage",
     responses((status = 200, body = AccountUsage)))]
-async fn account_usage(State(s): State<AppState>) -> Json<Value> {
+async fn account_usage(State(s): State<AppState>) -> Json<AccountUsage> {
     Json(parachute_core::chat::quota::fetch(&s.settings, &s.secrets).await)
 }

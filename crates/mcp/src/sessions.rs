@@ -81,7 +81,7 @@ pub(crate) async fn get(v: &Vault, p: GetSession) -> ToolOutcome {
         .await
         .unwrap_or_default();
         let skip = messages.len().saturating_sub(MAX_MESSAGES);
-        out["messages"] = Value::Array(messages.into_iter().skip(skip).collect());
+        out["messages"] = json!(messages[skip..]);
     }
     Ok(out)
 }

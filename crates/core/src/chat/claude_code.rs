@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::events::title_from_message;
-use super::transcript;
+use super::transcript::{self, MessageRole};
 
 /// A project folder of Claude Code.
 pub struct Project {
@@ -81,16 +82,71 @@ pub fn projects(root: &Path) -> Vec<Project> {
     out
 }
 
+/// Summary of a Claude Code session (the contract's `Info`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaudeCodeSession {
+    /// The session id (the transcript's file name).
+    pub session_id: String,
+    /// From the first user message; `null` when there is none.
+    pub title: Option<String>,
+    /// The first user message; `null` when there is none.
+    pub first_message: Option<String>,
+    /// Number of user and assistant messages.
+    pub message_count: usize,
+    /// The last model the transcript names.
+    pub model: Option<String>,
+    /// The working directory the session ran in.
+    pub cwd: String,
+    /// The project's working directory.
+    pub project_path: String,
+    /// The last part of the project's path.
+    pub project_display_name: String,
+    /// The transcript's first timestamp, as the CLI wrote it.
+    pub created_at: Option<String>,
+    /// The transcript's last timestamp, as the CLI wrote it.
+    pub last_timestamp: Option<String>,
+}
+
+/// A message of a Claude Code session.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ClaudeCodeMessage {
+    /// `user` or `assistant`.
+    #[serde(rename = "type")]
+    pub kind: MessageRole,
+    /// Its text (an assistant message's text blocks joined by newlines).
+    pub content: String,
+    /// As the transcript gives it (an ISO text in transcripts the CLI wrote).
+    pub timestamp: Value,
+}
+
+/// A Claude Code session with its messages.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaudeCodeSessionDetail {
+    /// The session id (the transcript's file name).
+    pub session_id: String,
+    /// From the first user message; `null` when there is none.
+    pub title: Option<String>,
+    /// The working directory the session ran in.
+    pub cwd: String,
+    /// The last model the transcript names.
+    pub model: Option<String>,
+    /// The transcript's first timestamp, as the CLI wrote it.
+    pub created_at: Option<String>,
+    /// The conversation, oldest first.
+    pub messages: Vec<ClaudeCodeMessage>,
+}
+
 /// Summary of one session file (contract's `Info`).
-pub fn info(project: &Project, file: &Path) -> Option<Value> {
+pub fn info(project: &Project, file: &Path) -> Option<ClaudeCodeSession> {
     let id = file.file_stem()?.to_str()?.to_string();
     let events = transcript::read_events(file).ok()?;
     let messages = transcript::messages(&events);
     let first = messages
         .iter()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str())
-        .map(str::to_string);
+        .find(|m| m.role == MessageRole::User)
+        .map(|m| m.content.clone());
     let model = events
         .iter()
         .filter_map(|e| e.pointer("/message/model").and_then(Value::as_str))
@@ -110,16 +166,23 @@ pub fn info(project: &Project, file: &Path) -> Option<Value> {
         .and_then(|n| n.to_str())
         .unwrap_or(&project.path)
         .to_string();
-    Some(
-        json!({"sessionId": id, "title": first.as_deref().and_then(title_from_message), "firstMessage": first,
-        "messageCount": messages.len(), "model": model, "cwd": cwd, "projectPath": project.path,
-        "projectDisplayName": display, "createdAt": times.first(), "lastTimestamp": times.last()}),
-    )
+    Some(ClaudeCodeSession {
+        session_id: id,
+        title: first.as_deref().and_then(title_from_message),
+        first_message: first,
+        message_count: messages.len(),
+        model,
+        cwd,
+        project_path: project.path.clone(),
+        project_display_name: display,
+        created_at: times.first().map(|t| t.to_string()),
+        last_timestamp: times.last().map(|t| t.to_string()),
+    })
 }
 
 /// Sessions of one project (or all), newest first.
-pub fn sessions(root: &Path, project_path: Option<&str>, limit: usize) -> Vec<Value> {
-    let mut out: Vec<Value> = projects(root)
+pub fn sessions(root: &Path, project_path: Option<&str>, limit: usize) -> Vec<ClaudeCodeSession> {
+    let mut out: Vec<ClaudeCodeSession> = projects(root)
         .iter()
         .filter(|p| project_path.is_none_or(|pp| p.path == pp || p.encoded_name == pp))
         .flat_map(|p| {
@@ -128,11 +191,7 @@ pub fn sessions(root: &Path, project_path: Option<&str>, limit: usize) -> Vec<Va
                 .filter_map(move |f| info(p, &f))
         })
         .collect();
-    out.sort_by(|a, b| {
-        b["lastTimestamp"]
-            .as_str()
-            .cmp(&a["lastTimestamp"].as_str())
-    });
+    out.sort_by(|a, b| b.last_timestamp.cmp(&a.last_timestamp));
     out.truncate(limit);
     out
 }
@@ -156,17 +215,25 @@ pub fn find_session(
 }
 
 /// `GET /api/claude-code/sessions/{id}`.
-pub fn detail(project: &Project, file: &Path) -> Option<Value> {
+pub fn detail(project: &Project, file: &Path) -> Option<ClaudeCodeSessionDetail> {
     let i = info(project, file)?;
     let events = transcript::read_events(file).ok()?;
-    let messages: Vec<Value> = transcript::messages(&events)
+    let messages: Vec<ClaudeCodeMessage> = transcript::messages(&events)
         .into_iter()
-        .map(|m| json!({"type": m["role"], "content": m["content"], "timestamp": m["timestamp"]}))
+        .map(|m| ClaudeCodeMessage {
+            kind: m.role,
+            content: m.content,
+            timestamp: m.timestamp,
+        })
         .collect();
-    Some(
-        json!({"sessionId": i["sessionId"], "title": i["title"], "cwd": i["cwd"], "model": i["model"],
-        "createdAt": i["createdAt"], "messages": messages}),
-    )
+    Some(ClaudeCodeSessionDetail {
+        session_id: i.session_id,
+        title: i.title,
+        cwd: i.cwd,
+        model: i.model,
+        created_at: i.created_at,
+        messages,
+    })
 }
 
 /// Copies a transcript into the server's CLI config dir so `--resume` finds it.

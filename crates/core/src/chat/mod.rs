@@ -29,6 +29,6 @@ pub use budget::{ProcessBudget, BUSY_MESSAGE_START};
 pub use error::TurnError;
 pub use events::{PermissionRequest, ToolCall, TurnEvent};
 pub use orchestrator::{ChatRequest, ChatService};
-pub use pending::{Answer, PromptKind};
+pub use pending::{Answer, PendingPermission, PromptKind};
 pub use pool::WarmPool;
 pub use turns::{Turn, TurnHub};

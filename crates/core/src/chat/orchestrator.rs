@@ -264,7 +264,10 @@ impl ChatService {
 
     /// A session's stored messages (user and assistant text), from its transcript;
     /// none when it has no transcript.
-    pub async fn stored_messages(self: &Arc<Self>, session_id: &str) -> Vec<Value> {
+    pub async fn stored_messages(
+        self: &Arc<Self>,
+        session_id: &str,
+    ) -> Vec<transcript::TranscriptMessage> {
         let this = self.clone();
         let id = session_id.to_string();
         tokio::task::spawn_blocking(move || {

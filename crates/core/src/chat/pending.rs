@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -41,6 +42,33 @@ struct Pending {
 pub enum AnswerError {
     NotFound,
     WrongKind,
+}
+
+/// One waiting permission prompt (`GET /api/chat/{id}/permissions`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PendingPermission {
+    /// The id to answer with (`{sessionId}-p-{toolUseId}`).
+    pub id: String,
+    /// The tool the agent wants to call.
+    pub tool_name: String,
+    /// The file the call targets, as the tool's input names it (normally a string);
+    /// null when it names none.
+    pub file_path: Value,
+    /// When the request was made, UTC.
+    pub timestamp: String,
+}
+
+impl PendingPermission {
+    /// The prompt `id`, from its `permission_request` event as registered.
+    fn from_event(id: &str, event: &Value) -> Self {
+        let text = |key: &str| event[key].as_str().unwrap_or_default().to_string();
+        PendingPermission {
+            id: id.to_string(),
+            tool_name: text("toolName"),
+            file_path: event["filePath"].clone(),
+            timestamp: text("timestamp"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -107,16 +135,14 @@ impl PendingPrompts {
     }
 
     /// Pending permission prompts of a session, for `GET …/permissions`.
-    pub fn pending_permissions(&self, session_id: &str) -> Vec<Value> {
+    pub fn pending_permissions(&self, session_id: &str) -> Vec<PendingPermission> {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<Value> = pending
+        let mut v: Vec<PendingPermission> = pending
             .iter()
             .filter(|(_, p)| p.session_id == session_id && p.kind == PromptKind::Permission)
-            .map(|(id, p)| {
-                json!({"id": id, "tool_name": p.info["toolName"], "file_path": p.info["filePath"], "timestamp": p.info["timestamp"]})
-            })
+            .map(|(id, p)| PendingPermission::from_event(id, &p.info))
             .collect();
-        v.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+        v.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
         v
     }
 }

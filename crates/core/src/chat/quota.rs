@@ -4,28 +4,95 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::secrets::{SecretStore, TokenKind};
 use crate::config::Settings;
 
 const DEFAULT_BASE: &str = "https://api.anthropic.com";
 
-fn empty(error: &str) -> Value {
-    json!({"five_hour": null, "seven_day": null, "seven_day_sonnet": null, "seven_day_opus": null,
-        "extra_usage": null, "subscription_type": null, "rate_limit_tier": null, "error": error})
+/// The account's quota (`GET /api/usage`); every figure is null when `error` is set.
+/// The figures are passed through as the model provider sends them.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AccountUsage {
+    /// The rolling five-hour window; null when the provider reports none.
+    pub five_hour: Option<QuotaWindow>,
+    /// The seven-day window; null when the provider reports none.
+    pub seven_day: Option<QuotaWindow>,
+    /// The seven-day window for Sonnet models; null when the provider reports none.
+    pub seven_day_sonnet: Option<QuotaWindow>,
+    /// The seven-day window for Opus models; null when the provider reports none.
+    pub seven_day_opus: Option<QuotaWindow>,
+    /// Paid usage beyond the subscription; null when the provider reports none.
+    pub extra_usage: Option<ExtraUsage>,
+    /// As the provider sends it (normally a string); null when absent.
+    pub subscription_type: Value,
+    /// As the provider sends it (normally a string); null when absent.
+    pub rate_limit_tier: Value,
+    /// Why the quota could not be read; null when it was.
+    pub error: Option<String>,
 }
 
-fn window(v: &Value) -> Value {
-    if !v.is_object() {
-        return Value::Null;
+/// One quota window, as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct QuotaWindow {
+    /// Percent of the window used (normally a number); null when absent.
+    pub utilization: Value,
+    /// When the window resets (normally an RFC 3339 string); null when absent.
+    pub resets_at: Value,
+}
+
+/// Paid usage beyond the subscription, as the provider reports it (each figure null
+/// when absent).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ExtraUsage {
+    /// Whether paid usage is on (normally a boolean).
+    pub is_enabled: Value,
+    /// The monthly limit (normally a number).
+    pub monthly_limit: Value,
+    /// Credits used this month (normally a number).
+    pub used_credits: Value,
+    /// Percent of the monthly limit used (normally a number).
+    pub utilization: Value,
+}
+
+/// `key` of a provider object as sent; null when absent.
+fn field(v: &Value, key: &str) -> Value {
+    v.get(key).cloned().unwrap_or(Value::Null)
+}
+
+fn empty(error: &str) -> AccountUsage {
+    AccountUsage {
+        five_hour: None,
+        seven_day: None,
+        seven_day_sonnet: None,
+        seven_day_opus: None,
+        extra_usage: None,
+        subscription_type: Value::Null,
+        rate_limit_tier: Value::Null,
+        error: Some(error.to_string()),
     }
-    json!({"utilization": v.get("utilization").cloned().unwrap_or(Value::Null),
-        "resets_at": v.get("resets_at").cloned().unwrap_or(Value::Null)})
+}
+
+fn window(v: &Value) -> Option<QuotaWindow> {
+    v.is_object().then(|| QuotaWindow {
+        utilization: field(v, "utilization"),
+        resets_at: field(v, "resets_at"),
+    })
+}
+
+fn extra_usage(e: &Value) -> ExtraUsage {
+    ExtraUsage {
+        is_enabled: field(e, "is_enabled"),
+        monthly_limit: field(e, "monthly_limit"),
+        used_credits: field(e, "used_credits"),
+        utilization: field(e, "utilization"),
+    }
 }
 
 /// Fetches the quota; never fails (errors are reported in the `error` key).
-pub async fn fetch(settings: &Settings, secrets: &SecretStore) -> Value {
+pub async fn fetch(settings: &Settings, secrets: &SecretStore) -> AccountUsage {
     let token = match secrets.claude_credential().await {
         Ok(Some(c)) if c.kind == TokenKind::OAuth => c.secret,
         _ => return empty("No Claude OAuth token configured (run `parachute setup-token`); API keys have no subscription quota"),
@@ -65,14 +132,17 @@ pub async fn fetch(settings: &Settings, secrets: &SecretStore) -> Value {
         Ok(v) => v,
         Err(_) => return empty("The model provider's usage answer was not JSON"),
     };
-    let extra = v.get("extra_usage").filter(|e| e.is_object()).map(|e| {
-        json!({"is_enabled": e.get("is_enabled").cloned().unwrap_or(Value::Null),
-            "monthly_limit": e.get("monthly_limit").cloned().unwrap_or(Value::Null),
-            "used_credits": e.get("used_credits").cloned().unwrap_or(Value::Null),
-            "utilization": e.get("utilization").cloned().unwrap_or(Value::Null)})
-    });
-    json!({"five_hour": window(&v["five_hour"]), "seven_day": window(&v["seven_day"]),
-        "seven_day_sonnet": window(&v["seven_day_sonnet"]), "seven_day_opus": window(&v["seven_day_opus"]),
-        "extra_usage": extra, "subscription_type": v.get("subscription_type").cloned().unwrap_or(Value::Null),
-        "rate_limit_tier": v.get("rate_limit_tier").cloned().unwrap_or(Value::Null), "error": null})
+    AccountUsage {
+        five_hour: window(&v["five_hour"]),
+        seven_day: window(&v["seven_day"]),
+        seven_day_sonnet: window(&v["seven_day_sonnet"]),
+        seven_day_opus: window(&v["seven_day_opus"]),
+        extra_usage: v
+            .get("extra_usage")
+            .filter(|e| e.is_object())
+            .map(extra_usage),
+        subscription_type: field(&v, "subscription_type"),
+        rate_limit_tier: field(&v, "rate_limit_tier"),
+        error: None,
+    }
 }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The transcript file of `session_id`, if the CLI has one.
 pub fn find(config_dir: &Path, session_id: &str) -> Option<PathBuf> {
@@ -47,11 +48,31 @@ fn user_text(content: &Value) -> Option<String> {
     }
 }
 
+/// Who said a transcript message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    User,
+    Assistant,
+}
+
+/// One message of a session's conversation, read from the CLI's transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TranscriptMessage {
+    /// Who said it.
+    pub role: MessageRole,
+    /// Its text (an assistant message's text blocks joined by newlines).
+    pub content: String,
+    /// The transcript line's `timestamp` as written there (normally an RFC 3339
+    /// string); null when the line has none.
+    pub timestamp: Value,
+}
+
 /// The conversation as `{role, content, timestamp}`: user prompts and the
 /// assistant's text, one message per assistant API message (its blocks are separate
 /// transcript lines sharing one id). Tool results, replays and meta lines are left out.
-pub fn messages(events: &[Value]) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
+pub fn messages(events: &[Value]) -> Vec<TranscriptMessage> {
+    let mut out: Vec<TranscriptMessage> = Vec::new();
     let mut last_assistant_id: Option<String> = None;
     for e in events {
         if e.get("isMeta").and_then(Value::as_bool) == Some(true)
@@ -70,7 +91,11 @@ pub fn messages(events: &[Value]) -> Vec<Value> {
                 if text.starts_with("<local-command") || text.starts_with("<command-") {
                     continue;
                 }
-                out.push(json!({"role": "user", "content": text, "timestamp": ts}));
+                out.push(TranscriptMessage {
+                    role: MessageRole::User,
+                    content: text,
+                    timestamp: ts,
+                });
             }
             Some("assistant") => {
                 let msg = e.get("message").unwrap_or(&Value::Null);
@@ -89,14 +114,17 @@ pub fn messages(events: &[Value]) -> Vec<Value> {
                 let joined = text.join("\n");
                 match (out.last_mut(), &id) {
                     (Some(prev), Some(id))
-                        if prev["role"] == "assistant"
+                        if prev.role == MessageRole::Assistant
                             && last_assistant_id.as_ref() == Some(id) =>
                     {
-                        let merged =
-                            format!("{}\n{}", prev["content"].as_str().unwrap_or(""), joined);
-                        prev["content"] = Value::from(merged);
+                        prev.content.push('\n');
+                        prev.content.push_str(&joined);
                     }
-                    _ => out.push(json!({"role": "assistant", "content": joined, "timestamp": ts})),
+                    _ => out.push(TranscriptMessage {
+                        role: MessageRole::Assistant,
+                        content: joined,
+                        timestamp: ts,
+                    }),
                 }
                 last_assistant_id = id;
             }
@@ -106,8 +134,63 @@ pub fn messages(events: &[Value]) -> Vec<Value> {
     out
 }
 
+/// One compaction segment of a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptSegment {
+    /// Its position, from 0.
+    pub index: usize,
+    /// A compaction boundary follows it (every segment but the last).
+    pub is_compacted: bool,
+    /// Number of user messages.
+    pub message_count: usize,
+    /// Number of transcript lines.
+    pub event_count: usize,
+    /// Its first timestamp; null when it has none.
+    pub start_time: Option<String>,
+    /// Its last timestamp; null when it has none.
+    pub end_time: Option<String>,
+    /// The first user message, whitespace collapsed, cut to 100 characters; null when
+    /// there is none.
+    pub preview: Option<String>,
+    /// Its lines are in `events`.
+    pub loaded: bool,
+}
+
+/// A session's transcript, split at compaction boundaries
+/// (`GET /api/chat/{id}/transcript`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionTranscript {
+    /// The session's id.
+    pub session_id: String,
+    /// The loaded segment's transcript lines as the CLI wrote them (all segments' with
+    /// `full`, or when neither `after_compact` nor `segment` picks one).
+    pub events: Vec<Value>,
+    /// The last model the transcript names (normally a string); null when none.
+    pub model: Value,
+    /// The first working directory the transcript names (normally a string); null
+    /// when none.
+    pub cwd: Value,
+    /// Number of `events`.
+    pub event_count: usize,
+    /// Number of lines in the whole transcript, boundaries included.
+    pub total_event_count: usize,
+    /// Every segment's summary, in order.
+    pub segments: Vec<TranscriptSegment>,
+    /// Number of `segments` (compaction boundaries + 1).
+    pub segment_count: usize,
+    /// The segment in `events`; null when all are.
+    pub loaded_segment_index: Option<usize>,
+}
+
 /// One compaction segment's summary.
-fn segment_info(index: usize, events: &[Value], compacted: bool, loaded: bool) -> Value {
+fn segment_info(
+    index: usize,
+    events: &[Value],
+    compacted: bool,
+    loaded: bool,
+) -> TranscriptSegment {
     let user_msgs: Vec<String> = events
         .iter()
         .filter(|e| e.get("type").and_then(Value::as_str) == Some("user"))
@@ -125,8 +208,16 @@ fn segment_info(index: usize, events: &[Value], compacted: bool, loaded: bool) -
         .iter()
         .filter_map(|e| e.get("timestamp").and_then(Value::as_str))
         .collect();
-    json!({"index": index, "isCompacted": compacted, "messageCount": user_msgs.len(), "eventCount": events.len(),
-        "startTime": times.first(), "endTime": times.last(), "preview": preview, "loaded": loaded})
+    TranscriptSegment {
+        index,
+        is_compacted: compacted,
+        message_count: user_msgs.len(),
+        event_count: events.len(),
+        start_time: times.first().map(|t| t.to_string()),
+        end_time: times.last().map(|t| t.to_string()),
+        preview,
+        loaded,
+    }
 }
 
 /// `GET /api/chat/{id}/transcript`: events split at `compact_boundary` markers; by
@@ -137,7 +228,7 @@ pub fn segmented(
     after_compact: bool,
     segment: Option<usize>,
     full: bool,
-) -> Value {
+) -> SessionTranscript {
     let total = events.len();
     let mut segments: Vec<Vec<Value>> = vec![Vec::new()];
     let mut model = Value::Null;
@@ -176,7 +267,7 @@ pub fn segmented(
     } else {
         None
     };
-    let infos: Vec<Value> = segments
+    let infos: Vec<TranscriptSegment> = segments
         .iter()
         .enumerate()
         .map(|(i, seg)| segment_info(i, seg, i + 1 < count, loaded.is_none_or(|l| l == i)))
@@ -185,8 +276,17 @@ pub fn segmented(
         Some(i) => segments.swap_remove(i),
         None => segments.into_iter().flatten().collect(),
     };
-    json!({"sessionId": session_id, "events": events, "model": model, "cwd": cwd, "eventCount": events.len(),
-        "totalEventCount": total, "segments": infos, "segmentCount": count, "loadedSegmentIndex": loaded})
+    SessionTranscript {
+        session_id: session_id.to_string(),
+        event_count: events.len(),
+        events,
+        model,
+        cwd,
+        total_event_count: total,
+        segments: infos,
+        segment_count: count,
+        loaded_segment_index: loaded,
+    }
 }
 
 /// What `/api/import/sync` needs of one transcript.
@@ -234,8 +334,8 @@ pub fn all_summaries(config_dir: &Path) -> Vec<Summary> {
             let msgs = messages(&events);
             let first = msgs
                 .iter()
-                .find(|m| m["role"] == "user")
-                .and_then(|m| m["content"].as_str());
+                .find(|m| m.role == MessageRole::User)
+                .map(|m| m.content.as_str());
             out.push(Summary {
                 title: first.and_then(super::events::title_from_message),
                 model: events
