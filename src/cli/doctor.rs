@@ -220,13 +220,13 @@ async fn check_cli(cli: &Path) -> Verdict {
 
 async fn check_docker(image: &str) -> Verdict {
     let st = parachute_sandbox::engine::status(image).await;
-    match (st["available"].as_bool(), st["image_exists"].as_bool()) {
-        (Some(true), Some(true)) => report(
+    match (st.available, st.image_exists) {
+        (true, true) => report(
             Verdict::Pass,
             "docker",
             format!("the engine answers and {image} is there: sessions at 'sandboxed' run"),
         ),
-        (Some(true), _) => report(
+        (true, false) => report(
             Verdict::Warn,
             "docker",
             format!("the engine answers but {image} is missing: `parachute sandbox build` (sessions at 'sandboxed' fail until then)"),

@@ -368,9 +368,7 @@ async fn check_isolation(s: &Settings, asked: &[(TrustLevel, String)]) -> Vec<Ve
     let sandboxed = who(TrustLevel::Sandboxed);
     if !sandboxed.is_empty() {
         let st = parachute_sandbox::engine::status(&s.sandbox_image).await;
-        let ready =
-            st["available"].as_bool() == Some(true) && st["image_exists"].as_bool() == Some(true);
-        out.push(if ready {
+        out.push(if st.ready() {
             report(Verdict::Pass, "isolation", format!("Docker and {} are there for what runs at `sandboxed`: {}", s.sandbox_image, sandboxed.join(", ")))
         } else {
             report(Verdict::Warn, "isolation", format!("{} ask for `sandboxed` but Docker or the image {} is missing; their turns fail until `parachute sandbox build` succeeds", sandboxed.join(", "), s.sandbox_image))

@@ -9,8 +9,7 @@ use parachute_core::config::{Overrides, Settings};
 pub async fn status(ov: &Overrides) -> anyhow::Result<ExitCode> {
     let s = Settings::load(ov)?;
     let st = parachute_sandbox::engine::status(&s.sandbox_image).await;
-    let available = st["available"].as_bool() == Some(true);
-    let exists = st["image_exists"].as_bool() == Some(true);
+    let (available, exists) = (st.available, st.image_exists);
     println!(
         "docker: {}",
         if available {

@@ -183,12 +183,9 @@ pub async fn page(State(s): State<AppState>, ext: Option<Extension<Arc<Extension
         }
     };
     let docker = parachute_sandbox::engine::status(&settings.sandbox_image).await;
-    let sandboxed = match (
-        docker["available"].as_bool(),
-        docker["image_exists"].as_bool(),
-    ) {
-        (Some(true), Some(true)) => "available (Docker)".to_string(),
-        (Some(true), _) => {
+    let sandboxed = match (docker.available, docker.image_exists) {
+        (true, true) => "available (Docker)".to_string(),
+        (true, false) => {
             attention.push(Attention {
                 what: format!(
                     "Sessions at 'sandboxed' cannot run: the image {} is missing.",

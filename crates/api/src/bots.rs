@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use parachute_bots::config::ResponseMode;
+use parachute_bots::config_view::{BotUserId, BotsConfigView};
+use parachute_bots::status::BotsStatus;
+use parachute_bots::token_check::BotTestResult;
 use parachute_bots::{Bots, Platform};
 use parachute_core::app::AppState;
 use parachute_core::db::PairingRow;
@@ -86,86 +89,6 @@ pub struct ApproveBody {
     trust_level: Option<String>,
 }
 
-// What the bots crate builds as JSON, documented here (these types only document it).
-
-/// Connector status and health.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BotsStatus {
-    /// Always `true`.
-    configured: bool,
-    connectors: BotConnectors,
-    /// Why `bots.yaml` could not be read, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    config_error: Option<String>,
-}
-
-/// Each platform's connector.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BotConnectors {
-    telegram: BotConnectorStatus,
-    discord: BotConnectorStatus,
-}
-
-/// One connector's state and health.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BotConnectorStatus {
-    /// The connector runs.
-    running: bool,
-    /// When the platform last answered (RFC 3339).
-    last_ok_at: Option<String>,
-    /// How many times it was restarted after a failure.
-    restarts: u64,
-    /// The last failure, token removed.
-    last_error: Option<String>,
-    /// It starts with the server.
-    enabled: bool,
-    /// A bot token is stored.
-    has_token: bool,
-    allowed_users_count: u64,
-}
-
-/// A platform user id: a number for Telegram (text when it does not fit), text for Discord.
-#[derive(ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum BotUserId {
-    Number(i64),
-    Text(String),
-}
-
-/// The bots config, tokens only as `has_token`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BotsConfigView {
-    telegram: PlatformConfigView,
-    discord: PlatformConfigView,
-}
-
-/// One platform's settings.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct PlatformConfigView {
-    /// The connector starts with the server.
-    enabled: bool,
-    /// A bot token is stored.
-    has_token: bool,
-    /// The platform users allowed to talk to the agent.
-    allowed_users: Vec<BotUserId>,
-    /// Trust level of direct-message chats.
-    dm_trust_level: TrustLevel,
-    /// Trust level of group chats.
-    group_trust_level: TrustLevel,
-    /// Default response mode in groups.
-    group_mention_mode: ResponseMode,
-    /// The reaction put on a message when it arrives; `null`: none.
-    ack_emoji: Option<String>,
-    /// The platform API's base URL; `null`: the official one.
-    api_url: Option<String>,
-}
-
 /// A change to the bots config: the platforms and settings given change, the rest stay
 /// (unknown keys are ignored). A bad value is refused (400) naming it, and nothing changes.
 #[derive(ToSchema)]
@@ -224,46 +147,6 @@ struct BotAction {
     error: Option<String>,
 }
 
-/// A token check: the bot as the platform knows it, or why the check failed.
-#[derive(ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum BotTestResult {
-    Telegram(TelegramBotMe),
-    Discord(DiscordBotMe),
-    Failed(BotTestFailed),
-}
-
-/// A Telegram bot's identity.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct TelegramBotMe {
-    /// `true`.
-    success: bool,
-    bot_name: String,
-    bot_username: String,
-}
-
-/// A Discord bot's identity.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct DiscordBotMe {
-    /// `true`.
-    success: bool,
-    bot_name: String,
-    bot_id: String,
-}
-
-/// The platform refused the token or did not answer.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BotTestFailed {
-    /// `false`.
-    success: bool,
-    /// Why, token removed.
-    error: String,
-}
-
 fn platform(p: &str) -> Result<Platform, ApiError> {
     p.parse().map_err(ApiError::BadRequest)
 }
@@ -271,14 +154,14 @@ fn platform(p: &str) -> Result<Platform, ApiError> {
 /// Connector status and health.
 #[utoipa::path(get, path = "/api/bots/status", tag = "bots",
     responses((status = 200, body = BotsStatus)))]
-async fn status(Extension(bots): Extension<Arc<Bots>>) -> Json<Value> {
+async fn status(Extension(bots): Extension<Arc<Bots>>) -> Json<BotsStatus> {
     Json(bots.status().await)
 }
 
 /// The bots config, with `has_token` instead of tokens.
 #[utoipa::path(get, path = "/api/bots/config", tag = "bots",
     responses((status = 200, body = BotsConfigView)))]
-async fn get_config(Extension(bots): Extension<Arc<Bots>>) -> Json<Value> {
+async fn get_config(Extension(bots): Extension<Arc<Bots>>) -> Json<BotsConfigView> {
     Json(bots.config_view().await)
 }
 
@@ -291,7 +174,7 @@ async fn put_config(
     Extension(bots): Extension<Arc<Bots>>,
     caller: Option<Extension<crate::auth_layer::Caller>>,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BotsConfigView>, ApiError> {
     let from = match caller {
         Some(Extension(c)) if c.local => parachute_bots::config::Source::LocalApi,
         _ => parachute_bots::config::Source::RemoteApi,
@@ -401,6 +284,6 @@ async fn stop(
 async fn test(
     Extension(bots): Extension<Arc<Bots>>,
     Path(p): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BotTestResult>, ApiError> {
     Ok(Json(bots.test(platform(&p)?).await?))
 }

@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth_layer::Caller;
 use super::extract::ApiQuery;
+use parachute_bots::status::HealthBots;
 use parachute_core::app::AppState;
 
 /// The workspace version (every crate shares it), reported by `/` and `/api/health`.
@@ -78,8 +78,7 @@ struct HealthReport {
     docker: Option<DockerStatus>,
     /// Each bot connector.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<HealthBots>)]
-    bots: Option<Value>,
+    bots: Option<HealthBots>,
     /// Seconds since the server started.
     #[serde(skip_serializing_if = "Option::is_none")]
     uptime: Option<f64>,
@@ -120,22 +119,6 @@ struct DockerStatus {
     /// The image exists; only when the engine is available.
     #[serde(skip_serializing_if = "Option::is_none")]
     image_exists: Option<bool>,
-}
-
-/// Each bot connector (this type only documents what the bots crate builds).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct HealthBots {
-    telegram: HealthBot,
-    discord: HealthBot,
-}
-
-/// One bot connector.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct HealthBot {
-    /// The connector runs.
-    running: bool,
 }
 
 /// Which kind of Claude credential turns use.
@@ -243,7 +226,7 @@ async fn health(
     body.docker = Some(docker_status(&state.settings.sandbox_image).await);
     body.bots = Some(match bots {
         Some(Extension(b)) => b.health_summary(),
-        None => json!({"telegram": {"running": false}, "discord": {"running": false}}),
+        None => HealthBots::default(),
     });
     body.uptime = Some(state.started.elapsed().as_secs_f64());
     // Ours: which kind of Claude credential turns use (never the value), for this

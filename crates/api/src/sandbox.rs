@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use parachute_core::app::AppState;
+use parachute_sandbox::engine::SandboxStatus;
 
 use crate::error::ApiError;
 
@@ -26,23 +26,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(build))
 }
 
-/// Whether sandboxed sessions can run here.
-// Only documents the JSON `parachute_sandbox::engine::status` builds.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct SandboxStatus {
-    /// The Docker engine answers.
-    available: bool,
-    /// The sandbox image's name.
-    image: String,
-    /// The image exists locally.
-    image_exists: bool,
-}
-
 /// Whether the Docker engine answers and the sandbox image exists (it is never pulled).
 #[utoipa::path(get, path = "/api/sandbox/status", tag = "sandbox",
     responses((status = 200, body = SandboxStatus)))]
-async fn status(State(s): State<AppState>) -> Json<Value> {
+async fn status(State(s): State<AppState>) -> Json<SandboxStatus> {
     Json(parachute_sandbox::engine::status(&s.settings.sandbox_image).await)
 }
 

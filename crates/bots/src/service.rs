@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use parachute_core::app::AppState;
@@ -21,8 +21,11 @@ use parachute_core::sessions::metadata_object;
 use parachute_core::trust::TrustLevel;
 
 use crate::config::BotsConfig;
+use crate::config_view::{BotsConfigView, PlatformConfigView};
 use crate::flow::BotCore;
 use crate::platform::Platform;
+use crate::status::{BotConnectorStatus, BotConnectors, BotsStatus, HealthBot, HealthBots};
+use crate::token_check::BotTestResult;
 use crate::{replies, BotsError};
 
 /// Sends a plain message to a chat of a running connector (approval, activation).
@@ -60,15 +63,6 @@ impl Health {
         if let Ok(mut g) = self.last_error.lock() {
             *g = Some(e.to_string());
         }
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "running": self.running.load(Ordering::SeqCst),
-            "last_ok_at": self.last_ok_at.lock().ok().and_then(|g| g.clone()),
-            "restarts": self.restarts.load(Ordering::SeqCst),
-            "last_error": self.last_error.lock().ok().and_then(|g| g.clone()),
-        })
     }
 }
 
@@ -321,75 +315,55 @@ impl Bots {
     }
 
     /// Checks the token with the platform (`getMe`).
-    pub async fn test(&self, p: Platform) -> Result<Value, BotsError> {
+    pub async fn test(&self, p: Platform) -> Result<BotTestResult, BotsError> {
         let (cfg, token) = self.ready(p).await?;
-        match p {
-            Platform::Telegram => {
-                match crate::telegram::get_me(&token, cfg.platform(p).api_url.as_deref()).await {
-                    Ok((name, username)) => {
-                        Ok(json!({"success": true, "bot_name": name, "bot_username": username}))
-                    }
-                    Err(e) => Ok(json!({"success": false, "error": scrub(&e, &token)})),
-                }
-            }
-            Platform::Discord => {
-                match crate::discord::get_me(&token, cfg.platform(p).api_url.as_deref()).await {
-                    Ok((name, id)) => Ok(json!({"success": true, "bot_name": name, "bot_id": id})),
-                    Err(e) => Ok(json!({"success": false, "error": scrub(&e, &token)})),
-                }
-            }
-        }
+        let api_url = cfg.platform(p).api_url.as_deref();
+        let me = match p {
+            Platform::Telegram => crate::telegram::get_me(&token, api_url)
+                .await
+                .map(|(name, username)| BotTestResult::telegram(name, username)),
+            Platform::Discord => crate::discord::get_me(&token, api_url)
+                .await
+                .map(|(name, id)| BotTestResult::discord(name, id)),
+        };
+        Ok(me.unwrap_or_else(|e| BotTestResult::failed(scrub(&e, &token))))
     }
 
     /// `GET /api/bots/status`.
-    pub async fn status(&self) -> Value {
+    pub async fn status(&self) -> BotsStatus {
         let cfg = self.core.config();
-        let mut connectors = Map::new();
-        for p in Platform::ALL {
-            let c = cfg.platform(p);
-            let mut v = self.health(p).json();
-            v["running"] = Value::Bool(self.is_running(p));
-            v["enabled"] = Value::Bool(c.enabled);
-            v["has_token"] = Value::Bool(self.token(p).await.is_some());
-            v["allowed_users_count"] = Value::from(c.allowed_users.len());
-            connectors.insert(p.as_str().into(), v);
+        BotsStatus {
+            configured: true,
+            connectors: BotConnectors {
+                telegram: self.connector_status(Platform::Telegram, &cfg).await,
+                discord: self.connector_status(Platform::Discord, &cfg).await,
+            },
+            config_error: self.config_error.lock().ok().and_then(|g| g.clone()),
         }
-        let mut out = json!({"configured": true, "connectors": connectors});
-        if let Some(e) = self.config_error.lock().ok().and_then(|g| g.clone()) {
-            out["config_error"] = Value::from(e);
-        }
-        out
+    }
+
+    async fn connector_status(&self, p: Platform, cfg: &BotsConfig) -> BotConnectorStatus {
+        let has_token = self.token(p).await.is_some();
+        BotConnectorStatus::new(
+            &self.health(p),
+            self.is_running(p),
+            cfg.platform(p),
+            has_token,
+        )
     }
 
     /// `GET /api/bots/config`: every setting, tokens only as `has_token`.
-    pub async fn config_view(&self) -> Value {
+    pub async fn config_view(&self) -> BotsConfigView {
         let cfg = self.core.config();
-        let mut out = Map::new();
-        for p in Platform::ALL {
-            let c = cfg.platform(p);
-            let users: Vec<Value> = c
-                .allowed_users
-                .iter()
-                .map(|u| match (p, u.parse::<i64>()) {
-                    (Platform::Telegram, Ok(n)) => Value::from(n),
-                    _ => Value::from(u.as_str()),
-                })
-                .collect();
-            out.insert(
-                p.as_str().into(),
-                json!({
-                    "enabled": c.enabled,
-                    "has_token": self.token(p).await.is_some(),
-                    "allowed_users": users,
-                    "dm_trust_level": c.dm_trust_level,
-                    "group_trust_level": c.group_trust_level,
-                    "group_mention_mode": c.group_mention_mode.as_str(),
-                    "ack_emoji": c.ack_emoji,
-                    "api_url": c.api_url,
-                }),
-            );
+        BotsConfigView {
+            telegram: self.platform_view(Platform::Telegram, &cfg).await,
+            discord: self.platform_view(Platform::Discord, &cfg).await,
         }
-        Value::Object(out)
+    }
+
+    async fn platform_view(&self, p: Platform, cfg: &BotsConfig) -> PlatformConfigView {
+        let has_token = self.token(p).await.is_some();
+        PlatformConfigView::new(p, cfg.platform(p), has_token)
     }
 
     /// `PUT /api/bots/config`: all or nothing. A bad field is refused naming it and
@@ -400,7 +374,7 @@ impl Bots {
         self: &Arc<Self>,
         body: &Value,
         from: crate::config::Source,
-    ) -> Result<Value, BotsError> {
+    ) -> Result<BotsConfigView, BotsError> {
         let body = body
             .as_object()
             .ok_or_else(|| BotsError::Config("expected a JSON object".into()))?;
@@ -577,12 +551,14 @@ impl Bots {
     }
 
     /// `bots` in `/api/health?detailed=true`.
-    pub fn health_summary(&self) -> Value {
-        let mut m = Map::new();
-        for p in Platform::ALL {
-            m.insert(p.as_str().into(), json!({"running": self.is_running(p)}));
+    pub fn health_summary(&self) -> HealthBots {
+        let bot = |p| HealthBot {
+            running: self.is_running(p),
+        };
+        HealthBots {
+            telegram: bot(Platform::Telegram),
+            discord: bot(Platform::Discord),
         }
-        Value::Object(m)
     }
 }
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use bollard::Docker;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::SandboxError;
 
@@ -34,13 +35,38 @@ pub async fn require_image(docker: &Docker, image: &str) -> Result<(), SandboxEr
     }
 }
 
-/// `{available, image, image_exists}`, as detailed health and `/api/sandbox/status`
-/// report it.
-pub async fn status(image: &str) -> Value {
+/// Whether sandboxed sessions can run here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SandboxStatus {
+    /// The Docker engine answers.
+    pub available: bool,
+    /// The sandbox image's name.
+    pub image: String,
+    /// The image exists locally.
+    pub image_exists: bool,
+}
+
+impl SandboxStatus {
+    /// Both the engine answers and the image is there: sandboxed sessions can run.
+    pub fn ready(&self) -> bool {
+        self.available && self.image_exists
+    }
+}
+
+/// Whether the engine answers and `image` exists (it is never pulled).
+pub async fn status(image: &str) -> SandboxStatus {
     let Ok(docker) = connect() else {
-        return json!({"available": false, "image": image, "image_exists": false});
+        return SandboxStatus {
+            available: false,
+            image: image.to_string(),
+            image_exists: false,
+        };
     };
     let available = available(&docker).await;
     let image_exists = available && docker.inspect_image(image).await.is_ok();
-    json!({"available": available, "image": image, "image_exists": image_exists})
+    SandboxStatus {
+        available,
+        image: image.to_string(),
+        image_exists,
+    }
 }
