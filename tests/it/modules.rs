@@ -366,6 +366,31 @@ async fn brain_search_follows_the_files_and_ranks_names_first() {
     assert!(e["content"].as_str().unwrap().starts_with("Wrote about"));
     let (status, e) = s.get("/api/brain/entities/birds").await;
     assert_eq!((status, e["name"].clone()), (200, json!("Birds")));
+    // Frontmatter keys named like the served ones give way (each key once, the
+    // server's value); the others are kept, first.
+    write(
+        &d,
+        "Brain/entities/owl.md",
+        "---\nname: Owl\nmood: calm\ncontent: mine\npath: elsewhere\n---\nHoots.\n",
+    );
+    within_2s(&s, "/api/brain/resolve/owl", |b| b.get("name").is_some()).await;
+    let raw = s
+        .client
+        .get(s.url("/api/brain/resolve/owl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for key in ["\"content\":", "\"path\":", "\"name\":"] {
+        assert_eq!(raw.matches(key).count(), 1, "{key} once: {raw}");
+    }
+    assert!(raw.starts_with("{\"mood\":\"calm\""), "{raw}");
+    let e: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(e["content"].as_str().map(str::trim), Some("Hoots."), "{e}");
+    assert_eq!(e["path"], "Brain/entities/owl.md", "{e}");
+    std::fs::remove_file(d.vault.join("Brain/entities/owl.md")).unwrap();
     write(&d, "Brain/entities/deep/nested.md", "plain");
     let e = within_2s(&s, "/api/brain/resolve/NESTED", |b| b.get("name").is_some()).await;
     assert_eq!(e["para_id"], "deep/nested");

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use parachute_core::app::AppState;
-use parachute_extensions::brain::SearchResult;
+use parachute_extensions::brain::{BrainEntity, SearchResult};
 use parachute_extensions::Extensions;
 
 use crate::error::ApiError;
@@ -79,24 +79,6 @@ fn not_found(key: &str, value: String) -> Response {
         Json(json!({"error": "Entity not found", key: value})),
     )
         .into_response()
-}
-
-/// An entity as served: its other frontmatter keys (any JSON, as written in its file)
-/// come first, then these. Documentation only (the body is built as a map by the
-/// extensions crate's `Brain`); extra keys are allowed.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct BrainEntity {
-    /// The entity's id.
-    para_id: String,
-    /// Its name.
-    name: String,
-    /// Its tags.
-    tags: Vec<String>,
-    /// The body of its file, without the frontmatter.
-    content: String,
-    /// Vault-relative path of its file.
-    path: String,
 }
 
 /// One entity by id: its frontmatter, `content` (the body) and `path`.

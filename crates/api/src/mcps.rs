@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -37,18 +37,21 @@ impl From<config::McpConfigError> for ApiError {
             // The vault's file is broken: nothing the request did, and nothing it can
             // change until the file is fixed.
             config::McpConfigError::File(_) => ApiError::Conflict(e.to_string()),
-            config::McpConfigError::Io(_) => ApiError::Internal(e.to_string()),
+            config::McpConfigError::Io(_) => ApiError::internal(e),
         }
     }
 }
 
 /// A server as listed: its `.mcp.json` entry (keys starting with `_` left out, secrets
-/// in `env`, `headers`, `args` and the URL hidden) with what the server adds.
-// Only documents the object `view` builds (its keys replace the entry's in place).
-#[derive(ToSchema)]
+/// in `env`, `headers`, `args` and the URL hidden), then what the server adds (an
+/// entry's own key of the same name gives way).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
 struct McpServerView {
+    /// The entry's own keys (`command`, `args`, `env`, `url`, `type`, `auth`,
+    /// `headers`, `trust_level`…), as written.
+    #[serde(flatten)]
+    config: Map<String, Value>,
     /// Whether the entry is approved as it is now (the vault's servers only: a module's
     /// are approved with their module).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,17 +69,25 @@ struct McpServerView {
     /// The module the server comes from (a module's server).
     #[serde(skip_serializing_if = "Option::is_none")]
     module: Option<String>,
-    /// The entry's own keys (`command`, `args`, `env`, `url`, `type`, `auth`,
-    /// `headers`, `trust_level`…), as written.
-    #[serde(flatten)]
-    config: Map<String, Value>,
+}
+
+impl McpServerView {
+    /// The keys the server adds; an entry's own key of the same name gives way.
+    const KEYS: [&'static str; 7] = [
+        "approved",
+        "name",
+        "builtin",
+        "displayType",
+        "displayCommand",
+        "validationErrors",
+        "module",
+    ];
 }
 
 /// The servers.
 #[derive(Serialize, ToSchema)]
 struct McpServerList {
-    #[schema(value_type = Vec<McpServerView>)]
-    servers: Vec<Value>,
+    servers: Vec<McpServerView>,
     /// Why the vault's `.mcp.json` could not be read (its servers are then missing).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -86,8 +97,7 @@ struct McpServerList {
 #[derive(Serialize, ToSchema)]
 struct McpServerSaved {
     success: bool,
-    #[schema(value_type = McpServerView)]
-    server: Value,
+    server: McpServerView,
 }
 
 /// A server removed.
@@ -99,32 +109,30 @@ struct McpServerRemoved {
 }
 
 /// A server as listed: its config (secrets hidden) and what we add.
-fn view(name: &str, c: &Value, module: Option<&str>, approvals: &McpApprovals) -> Value {
-    let mut m = config::redacted(c);
+fn view(name: &str, c: &Value, module: Option<&str>, approvals: &McpApprovals) -> McpServerView {
+    let mut shown = config::redacted(c);
     // Our own keys, never the entry's (whose values could be of any type).
-    for key in ["approved", "validationErrors", "module"] {
-        m.remove(key);
+    for key in McpServerView::KEYS {
+        shown.shift_remove(key);
     }
-    // A module's servers are approved with their module.
-    if module.is_none() {
-        m.insert("approved".into(), json!(approvals.is_approved(name, c)));
-    }
-    m.insert("name".into(), json!(name));
-    m.insert("builtin".into(), json!(false));
-    m.insert("displayType".into(), json!(config::kind(c)));
     // Built from what is shown, so no hidden value comes back through it.
-    m.insert(
-        "displayCommand".into(),
-        json!(config::display_command(&Value::Object(m.clone()))),
-    );
+    let shown = Value::Object(shown);
+    let display_command = config::display_command(&shown);
     let errors = config::validate(name, c);
-    if !errors.is_empty() {
-        m.insert("validationErrors".into(), json!(errors));
+    McpServerView {
+        config: match shown {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        // A module's servers are approved with their module.
+        approved: module.is_none().then(|| approvals.is_approved(name, c)),
+        name: name.to_string(),
+        builtin: false,
+        display_type: config::kind(c),
+        display_command,
+        validation_errors: (!errors.is_empty()).then_some(errors),
+        module: module.map(str::to_string),
     }
-    if let Some(module) = module {
-        m.insert("module".into(), json!(module));
-    }
-    Value::Object(m)
 }
 
 /// MCP servers are programs this machine runs: adding, removing and starting them
@@ -226,7 +234,7 @@ async fn list(
     Extension(ext): Extension<Arc<Extensions>>,
 ) -> Result<Json<McpServerList>, ApiError> {
     let (listed, problem) = all_servers(&s, &ext).await?;
-    let servers: Vec<Value> = listed
+    let servers: Vec<McpServerView> = listed
         .iter()
         .map(|(n, c, m)| view(n, c, m.as_deref(), &approvals(&s)))
         .collect();
@@ -243,7 +251,7 @@ async fn get_one(
     State(s): State<AppState>,
     Extension(ext): Extension<Arc<Extensions>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<McpServerView>, ApiError> {
     let (c, m) = one(&s, &ext, &name).await?;
     Ok(Json(view(&name, &c, m.as_deref(), &approvals(&s))))
 }

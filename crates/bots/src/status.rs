@@ -17,6 +17,7 @@ pub struct BotsStatus {
     pub connectors: BotConnectors,
     /// Why `bots.yaml` could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub config_error: Option<String>,
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parachute_core::app::AppState;
 
-pub use brain::{Brain, BrainError};
+pub use brain::{Brain, BrainEntity, BrainError};
 pub use modules::{ModuleError, ModuleStatus, ModuleView, Modules};
 
 /// The extensions of one running server, shared by the API, the CLI and the chat.

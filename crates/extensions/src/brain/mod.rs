@@ -179,7 +179,7 @@ impl Brain {
     }
 
     /// The entity with id `para_id`, read fresh from its file.
-    pub async fn entity(&self, para_id: &str) -> Result<Option<Value>, BrainError> {
+    pub async fn entity(&self, para_id: &str) -> Result<Option<BrainEntity>, BrainError> {
         self.ensure_fresh().await?;
         let Some(row) = self.store.brain_by_id(para_id).await? else {
             return Ok(None);
@@ -188,7 +188,7 @@ impl Brain {
     }
 
     /// The entity named `name` (case-insensitive, exact).
-    pub async fn resolve(&self, name: &str) -> Result<Option<Value>, BrainError> {
+    pub async fn resolve(&self, name: &str) -> Result<Option<BrainEntity>, BrainError> {
         self.ensure_fresh().await?;
         let rows = self
             .store
@@ -229,7 +229,7 @@ impl Brain {
         Ok(out)
     }
 
-    async fn render(&self, row: BrainEntityRow) -> Option<Value> {
+    async fn render(&self, row: BrainEntityRow) -> Option<BrainEntity> {
         // Still a regular file (not swapped for a symlink since it was indexed), read
         // where the gate resolves it.
         let path = self.vault.join(&row.path);
@@ -241,18 +241,44 @@ impl Brain {
             .join(row.path.strip_prefix("Brain/entities/")?);
         let text = tokio::fs::read_to_string(&path).await.ok()?;
         let (_, body) = parachute_core::vault::frontmatter::parse(&text);
-        let mut out: Map<String, Value> =
+        let mut frontmatter: Map<String, Value> =
             serde_json::from_str(&row.frontmatter).unwrap_or_default();
-        out.insert("para_id".into(), row.para_id.into());
-        out.insert("name".into(), row.name.into());
-        out.insert(
-            "tags".into(),
-            serde_json::from_str(&row.tags).unwrap_or(Value::Array(Vec::new())),
-        );
-        out.insert("content".into(), body.into());
-        out.insert("path".into(), row.path.into());
-        Some(Value::Object(out))
+        for served in BrainEntity::KEYS {
+            frontmatter.shift_remove(served);
+        }
+        Some(BrainEntity {
+            frontmatter,
+            para_id: row.para_id,
+            name: row.name,
+            tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            content: body.to_string(),
+            path: row.path,
+        })
     }
+}
+
+/// An entity as served: its other frontmatter keys (any JSON, as written in its file)
+/// come first, then these.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BrainEntity {
+    /// The entity's other frontmatter keys, as written in its file.
+    #[serde(flatten)]
+    pub frontmatter: Map<String, Value>,
+    /// The entity's id.
+    pub para_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The body of its file, without the frontmatter.
+    pub content: String,
+    /// Vault-relative path of its file.
+    pub path: String,
+}
+
+impl BrainEntity {
+    /// The keys the server fills in; a frontmatter key of the same name gives way.
+    const KEYS: [&'static str; 5] = ["para_id", "name", "tags", "content", "path"];
 }
 
 fn result(h: BrainHit) -> SearchResult {
