@@ -253,15 +253,59 @@ async fn a_server_killed_mid_turn_restarts_with_its_store_intact_and_the_session
     assert!(types(&ev).contains(&"session".to_string()));
 }
 
-/// Unmounts on drop, however the test ends.
-struct Mounted(PathBuf);
+/// A small tmpfs mounted in a mount namespace of its own, held open by a child process
+/// (`unshare … exec cat`). Nothing is mounted in the host's namespace, so however the
+/// test ends, even SIGKILLed, no mount is left behind: the namespace and its tmpfs go
+/// once the holder (whose stdin is this process's pipe) and the processes started in it
+/// have exited.
+struct PrivateTmpfs {
+    holder: std::process::Child,
+}
 
-impl Drop for Mounted {
+impl PrivateTmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `16m`) on `at`, an existing folder (needs root).
+    fn mount(at: &Path, size: &str) -> PrivateTmpfs {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size="$1" tmpfs "$2" && echo mounted && exec cat"#)
+            .args(["sh", size])
+            .arg(at)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let mut line = String::new();
+        let out = holder.stdout.take().unwrap();
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        let t = PrivateTmpfs { holder };
+        assert_eq!(
+            line.trim(),
+            "mounted",
+            "mounting a tmpfs in a mount namespace failed (this test needs root)"
+        );
+        t
+    }
+
+    /// The command prefix that starts a program inside the namespace.
+    fn run_via(&self) -> Vec<String> {
+        ["nsenter", "-t", &self.holder.id().to_string(), "-m", "--"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// `p`, a path as the namespace sees it, as this process reaches it.
+    fn outside(&self, p: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.holder.id()))
+            .join(p.strip_prefix("/").expect("an absolute path"))
+    }
+}
+
+impl Drop for PrivateTmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
     }
 }
 
@@ -279,20 +323,16 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
     let _slot = CLI_SLOTS.acquire().await.unwrap();
     let fake = FakeAnthropic::start().await;
     let mut d = Dirs::new();
-    // The vault, and the store inside it, on a 16 MiB tmpfs (needs root, like the
-    // network-namespace tests).
+    // The vault, and the store inside it, on a 16 MiB tmpfs in a mount namespace of
+    // its own, where the server runs (needs root, like the network-namespace tests).
     let mnt = d.tmp.path().join("small");
     std::fs::create_dir_all(&mnt).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mounting a tmpfs failed (this test needs root)");
-    let _mounted = Mounted(mnt.clone());
+    let tmpfs = PrivateTmpfs::mount(&mnt, "16m");
+    d.run_via = tmpfs.run_via();
     d.vault = mnt.join("vault");
-    std::fs::create_dir_all(d.vault.join("Notes")).unwrap();
+    // The vault as this test reaches it (the server sees `d.vault`).
+    let vault = tmpfs.outside(&d.vault);
+    std::fs::create_dir_all(vault.join("Notes")).unwrap();
     let s = chat_server(&d, &fake, &[]).await;
     fake.script(vec![FakeTurn::text("Stored.")]);
     let id = session_of(&s.chat(json!({"message": "Remember the blue door."})).await);
@@ -305,7 +345,7 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
         .await;
     assert_eq!(st, 200);
 
-    let filler = mnt.join("filler");
+    let filler = tmpfs.outside(&mnt.join("filler"));
     fill(&filler);
     // Every kind of write is refused with the same clear answer.
     let big = "x".repeat(200_000);
@@ -324,6 +364,16 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
             "POST",
             "/api/workspaces".to_string(),
             json!({"name": "Full"}),
+        ),
+        (
+            "POST",
+            "/api/skills".to_string(),
+            json!({"name": "full-disk", "content": big}),
+        ),
+        (
+            "POST",
+            "/api/mcps".to_string(),
+            json!({"name": "full", "config": {"command": "node"}}),
         ),
     ] {
         let (st, v) = s.send(method, &path, Some(body)).await;
@@ -362,8 +412,8 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
     // Nothing lost or half-written.
     let (st, v) = s.get("/api/read?path=Notes/kept.md").await;
     assert_eq!((st, v["content"].as_str()), (200, Some("kept")), "{v}");
-    assert!(!d.vault.join("Notes/new.md").exists(), "no partial file");
-    let leftovers: Vec<_> = std::fs::read_dir(d.vault.join("Notes"))
+    assert!(!vault.join("Notes/new.md").exists(), "no partial file");
+    let leftovers: Vec<_> = std::fs::read_dir(vault.join("Notes"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -372,11 +422,20 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let (st, v) = s.get(&format!("/api/chat/{id}")).await;
     assert_eq!(st, 200, "{v}");
+    // SQLite resolves the symlinks of a path, so it cannot open the store through
+    // `/proc/<pid>/root`: check a byte copy of it, taken while the server is idle.
+    let copy = d.tmp.path().join("store-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for suffix in ["", "-wal"] {
+        let from = tmpfs.outside(&PathBuf::from(format!("{}{suffix}", d.db_path().display())));
+        if from.exists() {
+            std::fs::copy(&from, copy.join(format!("sessions.db{suffix}"))).unwrap();
+        }
+    }
     let check: String = {
         use sqlx::ConnectOptions;
         let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(d.db_path())
-            .read_only(true)
+            .filename(copy.join("sessions.db"))
             .connect()
             .await
             .unwrap();

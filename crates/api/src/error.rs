@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use parachute_core::auth::AuthError;
 use parachute_core::db::DbError;
 use parachute_core::sessions::SessionError;
+use parachute_core::util::disk_full::is_disk_full;
 use parachute_core::workspaces::WorkspaceError;
 
 /// How to get a key, shown in every 401.
@@ -21,19 +22,6 @@ pub const HOW_TO_GET_A_KEY: &str =
 /// What a client is told when a write found the disk full (507).
 pub const DISK_FULL: &str = "The disk is full, so the change was not saved. \
 Free some space and try again.";
-
-/// Whether a failure is a full disk or quota: the OS's `ENOSPC` / `EDQUOT` texts, or
-/// SQLite's `SQLITE_FULL`. The subsystems' errors reach this point as text, so the
-/// texts are what can be told apart.
-fn is_disk_full(msg: &str) -> bool {
-    [
-        "No space left on device",
-        "Disk quota exceeded",
-        "database or disk is full",
-    ]
-    .iter()
-    .any(|t| msg.contains(t))
-}
 
 /// Every failure a handler can answer with, mapped to the contract's status codes and
 /// `{"detail": …}` bodies in one place.
@@ -59,9 +47,22 @@ pub enum ApiError {
     Unauthorized,
     /// 500: the message is logged, the client sees a generic text.
     Internal(String),
+    /// 507: a write found the disk or quota full; the message is logged, the client
+    /// sees [`DISK_FULL`].
+    DiskFull(String),
 }
 
 impl ApiError {
+    /// A failure of the server's own: 507 when it (or an error it was caused by) is a
+    /// full disk, told from its type (`parachute_core::util::disk_full`), else 500.
+    pub fn internal(e: impl std::error::Error + 'static) -> ApiError {
+        if is_disk_full(&e) {
+            ApiError::DiskFull(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+
     /// One validation item, as pydantic would report it.
     pub fn invalid(
         kind: &str,
@@ -101,7 +102,7 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 json!({"detail": HOW_TO_GET_A_KEY, "error": "Unauthorized", "message": HOW_TO_GET_A_KEY}),
             ),
-            ApiError::Internal(msg) if is_disk_full(&msg) => {
+            ApiError::DiskFull(msg) => {
                 tracing::warn!(error = %msg, "a write failed: the disk is full");
                 (
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -122,7 +123,7 @@ impl IntoResponse for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::internal(e)
     }
 }
 
@@ -136,7 +137,7 @@ impl From<parachute_bots::BotsError> for ApiError {
             B::AlreadyRunning(_) | B::AlreadyResolved(_) => ApiError::Conflict(e.to_string()),
             B::PairingNotFound => ApiError::NotFound(e.to_string()),
             B::Db(d) => d.into(),
-            B::Secrets(_) => ApiError::Internal(e.to_string()),
+            B::Secrets(_) | B::Write(_) => ApiError::internal(e),
         }
     }
 }
@@ -148,14 +149,14 @@ impl From<parachute_extensions::ModuleError> for ApiError {
             M::NotFound(_) | M::NotPending(_) => ApiError::NotFound(e.to_string()),
             M::Invalid { .. } | M::AboveRequested { .. } => ApiError::BadRequest(e.to_string()),
             M::Changed(_) => ApiError::Conflict(e.to_string()),
-            M::Approvals(_) => ApiError::Internal(e.to_string()),
+            M::Approvals(_) => ApiError::internal(e),
         }
     }
 }
 
 impl From<parachute_extensions::BrainError> for ApiError {
     fn from(e: parachute_extensions::BrainError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::internal(e)
     }
 }
 
@@ -165,7 +166,7 @@ impl From<parachute_core::vault::journal::JournalError> for ApiError {
         match e {
             J::Empty | J::TooLong(_) => ApiError::BadRequest(e.to_string()),
             J::Path(p) => ApiError::Forbidden(p.to_string()),
-            J::Io(_) => ApiError::Internal(e.to_string()),
+            J::Io(_) => ApiError::internal(e),
         }
     }
 }
@@ -187,7 +188,7 @@ impl From<WorkspaceError> for ApiError {
             WorkspaceError::InvalidSlug(_) | WorkspaceError::Invalid(_) => {
                 ApiError::BadRequest(e.to_string())
             }
-            WorkspaceError::Io { .. } => ApiError::Internal(e.to_string()),
+            WorkspaceError::Io { .. } => ApiError::internal(e),
         }
     }
 }
@@ -199,9 +200,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidMode(_)
             | AuthError::DisabledOffLoopback(_)
             | AuthError::OverriddenByEnv(_) => ApiError::BadRequest(e.to_string()),
-            AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => {
-                ApiError::Internal(e.to_string())
-            }
+            AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => ApiError::internal(e),
         }
     }
 }

@@ -33,7 +33,7 @@ impl From<FileError> for ApiError {
             | FileError::NotText
             | FileError::TooLarge(_)
             | FileError::Rejected(_) => ApiError::BadRequest(e.to_string()),
-            FileError::Io(m) => ApiError::Internal(m),
+            FileError::Io(_) => ApiError::internal(e),
         }
     }
 }

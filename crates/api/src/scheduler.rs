@@ -47,7 +47,7 @@ impl From<SchedulerError> for ApiError {
             SchedulerError::Refused(RunRefused::AlreadyRunning(_)) => {
                 ApiError::Conflict(e.to_string())
             }
-            SchedulerError::Db(_) | SchedulerError::Stopped(_) => ApiError::Internal(e.to_string()),
+            SchedulerError::Db(_) | SchedulerError::Stopped(_) => ApiError::internal(e),
         }
     }
 }

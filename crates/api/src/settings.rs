@@ -164,7 +164,7 @@ async fn put_settings(
                     })
                     .collect(),
             ),
-            SaveError::Config(e) => ApiError::Internal(e.to_string()),
+            SaveError::Config(e) => ApiError::internal(e),
         })?;
     tracing::info!(keys = ?saved, "settings saved");
     Ok(Json(SavedJson {
@@ -213,7 +213,7 @@ async fn set_credential(
         .await
         .map_err(|e| match e {
             SecretsError::UnknownCredential | SecretsError::InvalidValue => refuse(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         })?;
     tracing::info!(
         kind = kind.as_str(),
@@ -239,7 +239,7 @@ async fn clear_credential(
     s.secrets
         .clear_claude_credential()
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     tracing::info!("stored Claude credential removed");
     Ok(Json(settings_json(&s).await?.claude_credential))
 }

@@ -37,7 +37,7 @@ impl From<SkillError> for ApiError {
             SkillError::NotFound(_) => ApiError::NotFound(e.to_string()),
             SkillError::Exists(_) => ApiError::Conflict(e.to_string()),
             SkillError::Invalid(_) => ApiError::BadRequest(e.to_string()),
-            SkillError::Io(_) => ApiError::Internal(e.to_string()),
+            SkillError::Io(_) => ApiError::internal(e),
         }
     }
 }

@@ -191,7 +191,7 @@ impl BotsConfig {
     pub fn save(&self, path: &Path) -> Result<(), BotsError> {
         let text = self.to_yaml()?;
         parachute_core::util::fs::write_atomic(path, text.as_bytes(), Some(0o600))
-            .map_err(|e| BotsError::Config(format!("cannot write bots.yaml: {e}")))
+            .map_err(BotsError::Write)
     }
 }
 

@@ -28,7 +28,10 @@ pub enum BotsError {
     Db(#[from] DbError),
     /// The secrets store failed (the message never holds a secret).
     #[error("secrets store: {0}")]
-    Secrets(String),
+    Secrets(#[from] parachute_core::config::secrets::SecretsError),
+    /// `bots.yaml` could not be written (a full disk among the causes).
+    #[error("cannot write bots.yaml: {0}")]
+    Write(#[source] std::io::Error),
     /// The platform API failed (message without the token).
     #[error("{0}")]
     Platform(String),

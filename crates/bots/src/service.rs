@@ -187,12 +187,7 @@ impl Bots {
         for p in Platform::ALL {
             let t = std::mem::take(&mut cfg.platform_mut(p).file_token);
             if !t.is_empty() {
-                self.core
-                    .state
-                    .secrets
-                    .set(secret_name(p), &t)
-                    .await
-                    .map_err(|e| BotsError::Secrets(e.to_string()))?;
+                self.core.state.secrets.set(secret_name(p), &t).await?;
                 moved = true;
                 tracing::info!(platform = %p, "bot token moved from bots.yaml to the secrets store");
             }
@@ -408,12 +403,7 @@ impl Bots {
                     // Another bot's update ids start elsewhere.
                     self.telegram_offset.store(0, Ordering::SeqCst);
                 }
-                self.core
-                    .state
-                    .secrets
-                    .set(secret_name(p), &t)
-                    .await
-                    .map_err(|e| BotsError::Secrets(e.to_string()))?;
+                self.core.state.secrets.set(secret_name(p), &t).await?;
             }
             cfg.save(&self.path)?;
             *self.core.config.write().unwrap_or_else(|e| e.into_inner()) = cfg;

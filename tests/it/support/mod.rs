@@ -23,6 +23,9 @@ pub struct Dirs {
     pub tmp: tempfile::TempDir,
     pub vault: PathBuf,
     pub home: PathBuf,
+    /// A command the server is started through (e.g. `nsenter` into a mount
+    /// namespace); empty for none.
+    pub run_via: Vec<String>,
 }
 
 impl Dirs {
@@ -32,7 +35,12 @@ impl Dirs {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&vault).unwrap();
         std::fs::create_dir_all(&home).unwrap();
-        Dirs { tmp, vault, home }
+        Dirs {
+            tmp,
+            vault,
+            home,
+            run_via: Vec::new(),
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -41,7 +49,14 @@ impl Dirs {
 
     /// A `parachute` command with this vault and home, keychain off.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = match self.run_via.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         c.env("PARACHUTE_HOME", &self.home)
             .env("PARACHUTE_KEYRING", "off")
             // No CLI started ahead unless a test asks (`tests/it/spare.rs`): most tests

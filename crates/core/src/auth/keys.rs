@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{AuthError, AuthMode};
+use crate::util::disk_full::ErrorSource;
 use crate::util::time::now_naive;
 
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -285,19 +286,19 @@ impl AuthStore {
         let snapshot = self.read().clone();
         let path = self.path.clone();
         let err_path = path.display().to_string();
-        tokio::task::spawn_blocking(move || {
-            let text = serde_saphyr::to_string(&snapshot).map_err(|e| e.to_string())?;
-            crate::util::fs::write_atomic(&path, text.as_bytes(), Some(0o600))
-                .map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || -> Result<(), ErrorSource> {
+            let text = serde_saphyr::to_string(&snapshot)?;
+            crate::util::fs::write_atomic(&path, text.as_bytes(), Some(0o600))?;
+            Ok(())
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(ErrorSource::from)
         .and_then(|r| r)
-        .map_err(|reason| {
+        .map_err(|source| {
             self.dirty.store(true, Ordering::Relaxed);
             AuthError::Unwritable {
                 path: err_path,
-                reason,
+                source,
             }
         })
     }

@@ -76,11 +76,12 @@ pub enum AuthError {
         reason: String,
     },
     /// `server.yaml` could not be written.
-    #[error("cannot save {path}: {reason}")]
+    #[error("cannot save {path}: {source}")]
     Unwritable {
         /// The file that failed.
         path: String,
         /// The underlying serialization or I/O error.
-        reason: String,
+        #[source]
+        source: crate::util::disk_full::ErrorSource,
     },
 }

@@ -52,7 +52,9 @@ fn user_text(content: &Value) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageRole {
+    /// The person (or the client speaking for them).
     User,
+    /// The agent.
     Assistant,
 }
 

@@ -181,12 +181,13 @@ pub enum ConfigError {
     #[error("`{0}` is a secret: store it with `parachute setup-token` (it is never written to config.yaml)")]
     SecretKey(String),
     /// A YAML settings file that cannot be serialized or written.
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {path}: {source}")]
     Unwritable {
         /// The file that failed.
         path: PathBuf,
         /// The underlying serialization or I/O error.
-        reason: String,
+        #[source]
+        source: crate::util::disk_full::ErrorSource,
     },
     /// The effective auth mode is `disabled` but the server would bind a non-loopback
     /// address.
@@ -1044,7 +1045,7 @@ pub fn save_settings(
     if !vault_keys.is_empty() {
         std::fs::create_dir_all(paths.vault_dot()).map_err(|e| ConfigError::Unwritable {
             path: paths.vault_dot(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         write_yaml_keys(&paths.vault_config_file(), vault_keys)?;
     }
@@ -1076,12 +1077,12 @@ pub fn write_yaml_keys(path: &Path, values: BTreeMap<String, Value>) -> Result<(
     map.extend(values);
     let text = serde_saphyr::to_string(&map).map_err(|e| ConfigError::Unwritable {
         path: path.into(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     crate::util::fs::write_atomic(path, text.as_bytes(), None).map_err(|e| {
         ConfigError::Unwritable {
             path: path.into(),
-            reason: e.to_string(),
+            source: e.into(),
         }
     })
 }

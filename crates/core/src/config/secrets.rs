@@ -182,12 +182,13 @@ pub enum SecretsError {
     #[error("this looks like neither a Claude OAuth token (sk-ant-oat…, from `claude setup-token`) nor an Anthropic API key (sk-ant-api…)")]
     UnknownCredential,
     /// The fallback file could not be written, or the legacy token file removed.
-    #[error("cannot write the secrets file {path}: {reason}")]
+    #[error("cannot write the secrets file {path}: {source}")]
     FileWrite {
         /// The file that failed (empty if the blocking write task itself failed).
         path: PathBuf,
         /// The underlying I/O error.
-        reason: String,
+        #[source]
+        source: crate::util::disk_full::ErrorSource,
     },
 }
 
@@ -445,7 +446,7 @@ impl SecretStore {
             crate::util::fs::write_atomic(&file, text.as_bytes(), Some(0o600)).map_err(|e| {
                 SecretsError::FileWrite {
                     path: file.clone(),
-                    reason: e.to_string(),
+                    source: e.into(),
                 }
             })
         })
@@ -453,7 +454,7 @@ impl SecretStore {
         .unwrap_or_else(|e| {
             Err(SecretsError::FileWrite {
                 path: PathBuf::new(),
-                reason: e.to_string(),
+                source: e.into(),
             })
         })
     }
@@ -477,7 +478,7 @@ impl SecretStore {
             .await
             .map_err(|e| SecretsError::FileWrite {
                 path: legacy.into(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         Ok(true)
     }

@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 pub(crate) mod arb;
+pub mod disk_full;
 pub mod fs;
 pub mod net;
 pub mod probe;

@@ -38,9 +38,10 @@ pub enum FileError {
     /// permission); holds the I/O error text.
     #[error("Cannot write there: {0}")]
     Rejected(String),
-    /// Any other I/O failure; holds the error text.
+    /// Any other I/O failure (a full disk among them: see
+    /// [`crate::util::disk_full`]).
     #[error("Write failed: {0}")]
-    Io(String),
+    Io(#[source] std::io::Error),
 }
 
 impl From<VaultPathError> for FileError {
@@ -211,7 +212,7 @@ pub fn list(gate: &VaultGate, path: &str, include_hidden: bool) -> Result<VaultL
         return Err(FileError::NotADirectory);
     }
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| FileError::Io(e.to_string()))?
+        .map_err(FileError::Io)?
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| include_hidden || !n.starts_with('.'))
@@ -236,7 +237,7 @@ pub fn read(gate: &VaultGate, path: &str) -> Result<VaultFile, FileError> {
     if meta.len() > MAX_READ_BYTES {
         return Err(FileError::TooLarge(meta.len()));
     }
-    let bytes = std::fs::read(&file).map_err(|e| FileError::Io(e.to_string()))?;
+    let bytes = std::fs::read(&file).map_err(FileError::Io)?;
     if bytes.contains(&0) {
         return Err(FileError::NotText);
     }
@@ -268,10 +269,10 @@ pub fn write(gate: &VaultGate, path: &str, content: &str) -> Result<VaultWriteRe
             | K::InvalidInput
             | K::IsADirectory
             | K::PermissionDenied => FileError::Rejected(e.to_string()),
-            _ => FileError::Io(e.to_string()),
+            _ => FileError::Io(e),
         }
     })?;
-    let meta = std::fs::metadata(&file).map_err(|e| FileError::Io(e.to_string()))?;
+    let meta = std::fs::metadata(&file).map_err(FileError::Io)?;
     Ok(VaultWriteResult {
         success: true,
         path: path.to_string(),

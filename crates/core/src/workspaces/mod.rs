@@ -233,12 +233,14 @@ pub enum WorkspaceError {
     #[error("{0}")]
     Invalid(String),
     /// Reading, parsing or writing the workspace files failed.
-    #[error("workspace storage failed at {path}: {reason}")]
+    #[error("workspace storage failed at {path}: {source}")]
     Io {
         /// The file or folder involved.
         path: String,
-        /// The underlying error, as text.
-        reason: String,
+        /// The underlying error (an I/O error for a full disk: see
+        /// [`crate::util::disk_full`]).
+        #[source]
+        source: crate::util::disk_full::ErrorSource,
     },
 }
 
@@ -276,10 +278,10 @@ pub fn slugify(name: &str) -> String {
     }
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> WorkspaceError {
+fn io_err(path: &Path, e: impl Into<crate::util::disk_full::ErrorSource>) -> WorkspaceError {
     WorkspaceError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     }
 }
 

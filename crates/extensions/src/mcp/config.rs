@@ -29,7 +29,7 @@ pub enum McpConfigError {
     Invalid(String),
     /// Writing failed.
     #[error("cannot write .mcp.json: {0}")]
-    Io(String),
+    Io(#[source] parachute_core::util::disk_full::ErrorSource),
 }
 
 /// The servers of `.mcp.json` (none when the file is missing), and whether they were
@@ -75,9 +75,9 @@ pub fn write(
     } else {
         Value::Object(servers.clone())
     };
-    let text = serde_json::to_vec_pretty(&doc).map_err(|e| McpConfigError::Io(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(&doc).map_err(|e| McpConfigError::Io(e.into()))?;
     parachute_core::util::fs::write_atomic(path, &text, Some(0o600))
-        .map_err(|e| McpConfigError::Io(e.to_string()))
+        .map_err(|e| McpConfigError::Io(e.into()))
 }
 
 /// Whether `name` may name a server.

@@ -29,7 +29,7 @@ pub enum SkillError {
     Invalid(String),
     /// Reading or writing failed.
     #[error("{0}")]
-    Io(String),
+    Io(#[source] parachute_core::util::disk_full::ErrorSource),
 }
 
 /// A skill as the API shows it.
@@ -189,20 +189,20 @@ pub fn create(
         front.insert("description".into(), d.trim().into());
     }
     let yaml = serde_saphyr::to_string(&serde_json::Value::Object(front))
-        .map_err(|e| SkillError::Io(e.to_string()))?;
+        .map_err(|e| SkillError::Io(e.into()))?;
     let body = frontmatter::split(content).1;
     let text = format!(
         "---\n{}---\n\n{}\n",
         yaml.trim_end().to_string() + "\n",
         body.trim()
     );
-    std::fs::create_dir_all(dir).map_err(|e| SkillError::Io(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| SkillError::Io(e.into()))?;
     let path = dir.join(format!("{file_stem}.md"));
     if path.exists() {
         return Err(SkillError::Exists(name.to_string()));
     }
     parachute_core::util::fs::write_atomic(&path, text.as_bytes(), None)
-        .map_err(|e| SkillError::Io(e.to_string()))?;
+        .map_err(|e| SkillError::Io(e.into()))?;
     read(&path).ok_or_else(|| SkillError::Io("the skill was written but cannot be read".into()))
 }
 
@@ -215,7 +215,7 @@ pub fn delete(dir: &Path, name: &str) -> Result<(), SkillError> {
     } else {
         std::fs::remove_file(&skill.source)
     };
-    r.map_err(|e| SkillError::Io(e.to_string()))
+    r.map_err(|e| SkillError::Io(e.into()))
 }
 
 #[cfg(test)]

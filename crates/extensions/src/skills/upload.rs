@@ -146,7 +146,7 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
         })
     });
 
-    std::fs::create_dir_all(dir).map_err(|e| SkillError::Io(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| SkillError::Io(e.into()))?;
     let tmp = dir.join(format!(".upload-{stem}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = extract(&mut archive, &plan, strip.as_deref(), &tmp).and_then(|()| {
@@ -155,7 +155,7 @@ pub fn install(dir: &Path, file_name: &str, bytes: &[u8]) -> Result<String, Skil
                 "the archive has no SKILL.md (or skill.md, index.md)".into(),
             ));
         }
-        std::fs::rename(&tmp, &target).map_err(|e| SkillError::Io(e.to_string()))
+        std::fs::rename(&tmp, &target).map_err(|e| SkillError::Io(e.into()))
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -173,7 +173,7 @@ fn extract(
     strip: Option<&std::ffi::OsStr>,
     tmp: &Path,
 ) -> Result<(), SkillError> {
-    let io = |e: std::io::Error| SkillError::Io(e.to_string());
+    let io = |e: std::io::Error| SkillError::Io(e.into());
     std::fs::create_dir_all(tmp).map_err(io)?;
     let mut total = 0u64;
     for (i, rel, is_dir) in plan {
