@@ -239,7 +239,7 @@ async fn adopt(
     let (f, c) = (file.clone(), cwd.clone());
     blocking(move || claude_code::copy_for_resume(&f, &cfg, &c))
         .await?
-        .map_err(|e| ApiError::Internal(format!("could not copy the transcript: {e}")))?;
+        .map_err(|e| ApiError::internal_while("could not copy the transcript", e))?;
     let count = i64::try_from(info.message_count).unwrap_or(i64::MAX);
     s.store
         .insert_session(&NewSession {

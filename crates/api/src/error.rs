@@ -63,6 +63,16 @@ impl ApiError {
         }
     }
 
+    /// [`ApiError::internal`], with what was being done said first in the log.
+    pub fn internal_while(doing: &str, e: impl std::error::Error + 'static) -> ApiError {
+        let msg = format!("{doing}: {e}");
+        if is_disk_full(&e) {
+            ApiError::DiskFull(msg)
+        } else {
+            ApiError::Internal(msg)
+        }
+    }
+
     /// One validation item, as pydantic would report it.
     pub fn invalid(
         kind: &str,
@@ -202,5 +212,43 @@ impl From<AuthError> for ApiError {
             | AuthError::OverriddenByEnv(_) => ApiError::BadRequest(e.to_string()),
             AuthError::Unreadable { .. } | AuthError::Unwritable { .. } => ApiError::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(e: impl Into<ApiError>) -> StatusCode {
+        e.into().into_response().status()
+    }
+
+    #[test]
+    fn a_full_disk_anywhere_in_the_cause_answers_507_and_nothing_else_does() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        assert_eq!(
+            status(ApiError::internal(enospc())),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            status(ApiError::internal_while("cannot write x", enospc())),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        let workspace = WorkspaceError::Io {
+            path: "w".into(),
+            source: Box::new(enospc()),
+        };
+        assert_eq!(status(workspace), StatusCode::INSUFFICIENT_STORAGE);
+        let denied = std::io::Error::from_raw_os_error(13);
+        assert_eq!(
+            status(ApiError::internal(denied)),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // Only the type counts: a message that merely says so is a 500.
+        let said = std::io::Error::other("No space left on device");
+        assert_eq!(
+            status(ApiError::internal(said)),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

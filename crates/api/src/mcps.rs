@@ -298,7 +298,7 @@ async fn add(
     // Added from this machine: approved as it is.
     approvals(&s)
         .set(&body.name, Some(&c))
-        .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
+        .map_err(|e| ApiError::internal_while("cannot record the approval", e))?;
     Ok(Json(McpServerSaved {
         success: true,
         server: view(&body.name, &c, None, &approvals(&s)),
@@ -367,7 +367,7 @@ async fn approve(
     }
     approvals(&s)
         .set(&name, Some(&c))
-        .map_err(|e| ApiError::Internal(format!("cannot record the approval: {e}")))?;
+        .map_err(|e| ApiError::internal_while("cannot record the approval", e))?;
     Ok(Json(McpServerSaved {
         success: true,
         server: view(&name, &c, None, &approvals(&s)),

@@ -172,7 +172,7 @@ async fn get_prompt(
     let content = match tokio::fs::read_to_string(&path).await {
         Ok(c) => Some(c),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(ApiError::Internal(format!("cannot read {rel}: {e}"))),
+        Err(e) => return Err(ApiError::internal_while(&format!("cannot read {rel}"), e)),
     };
     Ok(Json(PromptInfo {
         module: module.to_ascii_lowercase(),
@@ -220,7 +220,7 @@ async fn put_prompt(
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ApiError::Internal(format!("cannot reset {rel}: {e}"))),
+            Err(e) => return Err(ApiError::internal_while(&format!("cannot reset {rel}"), e)),
         }
         return Ok(Json(PromptSaved {
             success: true,
@@ -245,7 +245,7 @@ async fn put_prompt(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(format!("cannot write {rel}: {e}")))?;
+    .map_err(|e| ApiError::internal_while(&format!("cannot write {rel}"), e))?;
     Ok(Json(PromptSaved {
         success: true,
         path: Some(rel),
