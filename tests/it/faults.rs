@@ -408,6 +408,25 @@ async fn a_full_disk_gives_a_clear_error_loses_nothing_and_writes_resume_once_sp
         assert_eq!(last["type"], "error", "{ev:#?}");
         assert_eq!(of_type(&ev, "error").len(), 1, "{ev:#?}");
     }
+    // A new chat: its row may still fit in the store's free pages; if it does not, the
+    // one error says the disk is full, in plain words (unscripted: the model may not
+    // be asked at all).
+    let ev = tokio::time::timeout(
+        Duration::from_secs(60),
+        s.chat(json!({"message": "A new chat on a full disk"})),
+    )
+    .await
+    .expect("the turn ended");
+    let errors = of_type(&ev, "error");
+    if let Some(e) = errors.first() {
+        assert_eq!(errors.len(), 1, "{ev:#?}");
+        assert!(
+            e["error"].as_str().unwrap().starts_with("The disk is full"),
+            "{ev:#?}"
+        );
+    } else {
+        assert_eq!(ev.last().unwrap()["type"], "done", "{ev:#?}");
+    }
 
     // Nothing lost or half-written.
     let (st, v) = s.get("/api/read?path=Notes/kept.md").await;

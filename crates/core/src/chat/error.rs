@@ -39,3 +39,36 @@ pub enum TurnError {
     #[error("{0}")]
     Stream(String),
 }
+
+/// The text of a turn's `error` when the disk (or quota) is full.
+pub const DISK_FULL: &str = "The disk is full, so the session could not be saved. \
+Free some space and try again.";
+
+impl TurnError {
+    /// The text of the turn's `error` event: this error's message, or [`DISK_FULL`]
+    /// when it was caused by a full disk (told from its type, see
+    /// [`crate::util::disk_full`]).
+    pub fn message(&self) -> String {
+        if crate::util::disk_full::is_disk_full(self) {
+            DISK_FULL.to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_that_failed_on_a_full_disk_says_so_in_plain_words() {
+        let full = TurnError::Workspace(WorkspaceError::Io {
+            path: "ws.yaml".into(),
+            source: Box::new(std::io::Error::from_raw_os_error(28)),
+        });
+        assert_eq!(full.message(), DISK_FULL);
+        let other = TurnError::Stream("the stream ended".into());
+        assert_eq!(other.message(), "the stream ended");
+    }
+}

@@ -402,12 +402,12 @@ impl ChatService {
                 if let Some(p) = plan.spare.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     self.pool.spares.retire(p);
                 }
-                return self.fail(turn, &e.to_string(), Some(&id));
+                return self.fail(turn, &e.message(), Some(&id));
             }
         };
         let (mut process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
             Ok(p) => p,
-            Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+            Err(e) => return self.fail(turn, &e.message(), Some(&id)),
         };
         let req = &plan.req;
         let attached = match req.attachments.clone().filter(|a| !a.is_empty()) {
@@ -448,7 +448,7 @@ impl ChatService {
             let resumed_with_append;
             (process, resumed_with_append) = match self.acquire(&plan, &r, turn).await {
                 Ok(p) => p,
-                Err(e) => return self.fail(turn, &e.to_string(), Some(&id)),
+                Err(e) => return self.fail(turn, &e.message(), Some(&id)),
             };
             driven = self
                 .send_and_drive(
@@ -1148,7 +1148,7 @@ impl ChatService {
             }
             Err(err) => {
                 drop(process);
-                let msg = err.to_string();
+                let msg = err.message();
                 if resume && msg.contains("No conversation found") {
                     // The transcript vanished between planning and spawning.
                     turn.push(&TurnEvent::SessionUnavailable {
