@@ -104,8 +104,10 @@ async fn main() -> Result<()> {
     let version = cli_version(&cli, &fixture).await?;
     progress(&format!("CLI: {} ({version})", cli.display()));
     let fake = fake_anthropic::FakeAnthropic::start().await;
-    if std::env::var("BENCH_CHAT_ONLY").is_ok_and(|v| v == "concurrent") {
-        return concurrent_only(&fixture, &fake).await;
+    match std::env::var("BENCH_CHAT_ONLY").as_deref() {
+        Ok("concurrent") => return concurrent_only(&fixture, &fake).await,
+        Ok("new_chats") => return new_chats_only(&fixture, &fake).await,
+        _ => {}
     }
 
     let bare = bare_phase(&fixture, &fake.url).await?;
@@ -126,6 +128,26 @@ async fn main() -> Result<()> {
     report.write_json(&path)?;
     println!("\nJSON written to {}", path.display());
     concurrent_only(&fixture, &fake).await
+}
+
+/// The new-chat series (`benches/chat/new_chats.rs`) with the bare CLI's cold start of
+/// the same run as its anchor, written to its own file.
+async fn new_chats_only(fixture: &Fixture, fake: &fake_anthropic::FakeAnthropic) -> Result<()> {
+    let bare = bare_phase(fixture, &fake.url).await?;
+    let anchor = bare.cold.p(50.0);
+    println!("\nbare CLI cold start → first text: p50 {anchor:.1} ms");
+    let results = new_chats::phase(fixture, &fake.url).await?;
+    results.print(anchor);
+    let path = report_path("bench-chat-new-chats.json");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&results.to_json(anchor))? + "\n",
+    )?;
+    println!("\nJSON written to {}", path.display());
+    Ok(())
 }
 
 /// The 64-at-once series (`benches/chat/concurrent.rs`), written to its own file.

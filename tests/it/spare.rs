@@ -78,6 +78,12 @@ async fn a_new_chat_adopts_the_spare_and_its_session_resumes() {
     let mut s = chat_server(&d, &fake, &[("SPARE_CLI_PROCESSES", "1")]).await;
     let (pid, spare_id) = ready_spare(&s, None).await;
 
+    // Its warm-up (the CLI assembling its prompt and tools ahead) called no API.
+    assert_eq!(
+        fake.requests(),
+        Vec::<Value>::new(),
+        "the ready spare called the API"
+    );
     // Until adopted, a spare is no session: no row, no transcript.
     let (_, list) = s.get("/api/chat").await;
     assert_eq!(list["sessions"], json!([]), "{list}");

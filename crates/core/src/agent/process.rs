@@ -316,13 +316,55 @@ impl AgentProcess {
         Ok(p)
     }
 
-    /// Waits for the CLI's answer to `initialize` (it is then loaded and idle), for at
-    /// most `within`. Anything else it prints first, or a control request, means it is
-    /// not a plain idle CLI: an error.
-    pub async fn wait_initialized(
+    /// Waits, for at most `within` in all, until the CLI is initialized and warmed up
+    /// (see [`AgentProcess::warm_up`]): loaded, idle, and with its first turn's own
+    /// preparation done. A warm-up the CLI refuses leaves it merely initialized.
+    pub async fn wait_ready(&mut self, within: std::time::Duration) -> Result<(), AgentError> {
+        let started = std::time::Instant::now();
+        self.wait_initialized(within).await?;
+        let left = within.saturating_sub(started.elapsed());
+        if let Err(refused) = self.warm_up(left).await? {
+            tracing::debug!(error = %refused, "the CLI refused the warm-up; it stays merely initialized");
+        }
+        Ok(())
+    }
+
+    /// Has the idle CLI assemble its system prompt and tool list once, as its first
+    /// turn would: `get_context_usage` with `detail: "summary"`, which counts locally
+    /// (no API call, nothing written to a transcript). A spare's first turn then
+    /// reaches its first text about a fifth sooner.
+    async fn warm_up(
         &mut self,
         within: std::time::Duration,
-    ) -> Result<(), AgentError> {
+    ) -> Result<Result<(), String>, AgentError> {
+        let id = self.request_id();
+        self.write(&protocol::control_request(
+            &id,
+            json!({"subtype": "get_context_usage", "detail": "summary"}),
+        ))
+        .await?;
+        self.wait_for_answer(&id, "get_context_usage", within).await
+    }
+
+    /// Waits for the CLI's answer to `initialize` (it is then loaded and idle), for at
+    /// most `within`.
+    async fn wait_initialized(&mut self, within: std::time::Duration) -> Result<(), AgentError> {
+        let id = self.init_request.clone();
+        self.wait_for_answer(&id, "initialize", within)
+            .await?
+            .map_err(AgentError::NotReady)
+    }
+
+    /// Waits for the answer to the control request `request_id` (named `what` in
+    /// errors), for at most `within`; the inner error is the CLI's own answer that the
+    /// request failed. Anything else the CLI prints first is skipped; a control request
+    /// from it means it is not a plain idle CLI: an error.
+    async fn wait_for_answer(
+        &mut self,
+        request_id: &str,
+        what: &str,
+        within: std::time::Duration,
+    ) -> Result<Result<(), String>, AgentError> {
         let wait = async {
             loop {
                 match self.lines.recv().await {
@@ -333,24 +375,22 @@ impl AgentProcess {
                         )))
                     }
                     Some(protocol::CliMessage::ControlResponse(r)) => {
-                        if r.get("request_id").and_then(Value::as_str)
-                            != Some(self.init_request.as_str())
-                        {
+                        if r.get("request_id").and_then(Value::as_str) != Some(request_id) {
                             continue;
                         }
-                        return match r.get("subtype").and_then(Value::as_str) {
+                        return Ok(match r.get("subtype").and_then(Value::as_str) {
                             Some("success") => Ok(()),
-                            _ => Err(AgentError::NotReady(format!(
-                                "initialize failed: {}",
+                            _ => Err(format!(
+                                "{what} failed: {}",
                                 r.get("error")
                                     .and_then(Value::as_str)
                                     .unwrap_or("no reason")
-                            ))),
-                        };
+                            )),
+                        });
                     }
                     Some(protocol::CliMessage::ControlRequest { request, .. }) => {
                         return Err(AgentError::NotReady(format!(
-                            "it asked {} before it was initialized",
+                            "it asked {} before it answered {what}",
                             request
                                 .get("subtype")
                                 .and_then(Value::as_str)
@@ -363,11 +403,7 @@ impl AgentProcess {
         };
         tokio::time::timeout(within, wait)
             .await
-            .unwrap_or_else(|_| {
-                Err(AgentError::NotReady(
-                    "no answer to initialize in time".into(),
-                ))
-            })
+            .unwrap_or_else(|_| Err(AgentError::NotReady(format!("no answer to {what} in time"))))
     }
 
     fn request_id(&mut self) -> String {

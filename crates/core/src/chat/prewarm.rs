@@ -107,7 +107,7 @@ impl ChatService {
         let mut process = AgentProcess::spawn(&spec).await?;
         process.hold(permit);
         process.append_in_message = r.append.is_some();
-        process.wait_initialized(READY_WITHIN).await?;
+        process.wait_ready(READY_WITHIN).await?;
         // Deleted meanwhile (deleting takes no session lock): no warm CLI for it.
         if self.store.session_was_deleted(&id).await? {
             return Ok(Err(Skipped::Deleted));

@@ -163,7 +163,7 @@ impl ChatService {
         let ready = tokio::select! {
             biased;
             _ = stopped => None,
-            r = process.wait_initialized(READY_WITHIN) => Some(r),
+            r = process.wait_ready(READY_WITHIN) => Some(r),
         };
         match ready {
             Some(Ok(())) => Ok(Some(process)),
