@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::support::fake_anthropic::{FakeAnthropic, FakeTurn};
 use crate::support::{
-    chat_server, chat_server_without_credential, cli_children, exited, types, wait_until, Dirs,
-    Server, CLI_SLOTS,
+    chat_server, chat_server_without_credential, cli_children, cli_shim, exited, types, wait_until,
+    Dirs, Server, CLI_SLOTS,
 };
 
 /// The server's spare CLIs: its children started with `--session-id` for a session the
@@ -405,4 +405,33 @@ fn walkdir(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn a_spare_whose_warm_up_goes_unanswered_is_used_merely_initialized() {
+    let _slots = CLI_SLOTS.acquire_many(2).await.unwrap();
+    let fake = FakeAnthropic::start().await;
+    fake.script(vec![FakeTurn::text("Fine without it.")]);
+    let d = Dirs::new();
+    // A CLI that never sees the warm-up request (as if it hung on a slow MCP server).
+    let shim = cli_shim(
+        &d,
+        r#"grep --line-buffered -v '"get_context_usage"' | "$REAL" "$@""#,
+    );
+    let s = chat_server(
+        &d,
+        &fake,
+        &[("SPARE_CLI_PROCESSES", "1"), ("CLAUDE_CLI_PATH", &shim)],
+    )
+    .await;
+    let (_, spare_id) = ready_spare(&s, None).await;
+    let ev = s.chat(json!({"message": "Hello?"})).await;
+    let done = ev.last().unwrap();
+    assert_eq!(done["type"], "done", "{ev:#?}");
+    assert_eq!(
+        done["sessionId"],
+        spare_id.as_str(),
+        "the spare was adopted"
+    );
+    assert_eq!(done["response"], "Fine without it.");
 }

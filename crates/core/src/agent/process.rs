@@ -215,6 +215,20 @@ fn initialize_request(spec: &SpawnSpec) -> Value {
     req
 }
 
+/// How long a warm-up may take before the CLI is used without it (it answers in about
+/// 40 ms; MCP servers slow to connect can hold it up).
+pub const WARM_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How the CLI answered a control request it was waited on for.
+enum Answer {
+    /// It did it.
+    Done,
+    /// It answered that it failed, and why.
+    Failed(String),
+    /// No answer in the time allowed.
+    TimedOut,
+}
+
 impl AgentProcess {
     /// Spawns the CLI as a local process and sends `initialize`.
     pub async fn spawn(spec: &SpawnSpec) -> Result<AgentProcess, AgentError> {
@@ -316,15 +330,21 @@ impl AgentProcess {
         Ok(p)
     }
 
-    /// Waits, for at most `within` in all, until the CLI is initialized and warmed up
-    /// (see [`AgentProcess::warm_up`]): loaded, idle, and with its first turn's own
-    /// preparation done. A warm-up the CLI refuses leaves it merely initialized.
+    /// Waits until the CLI is initialized (for at most `within`) and then warmed up
+    /// (see [`AgentProcess::warm_up`]; at most [`WARM_UP_WITHIN`]): loaded, idle, and
+    /// with its first turn's own preparation done. A warm-up the CLI refuses or is
+    /// slow to answer leaves it merely initialized (a late answer is ignored by the
+    /// turn that reads it).
     pub async fn wait_ready(&mut self, within: std::time::Duration) -> Result<(), AgentError> {
-        let started = std::time::Instant::now();
         self.wait_initialized(within).await?;
-        let left = within.saturating_sub(started.elapsed());
-        if let Err(refused) = self.warm_up(left).await? {
-            tracing::debug!(error = %refused, "the CLI refused the warm-up; it stays merely initialized");
+        match self.warm_up(WARM_UP_WITHIN).await? {
+            Answer::Done => {}
+            Answer::Failed(e) => {
+                tracing::debug!(error = %e, "the CLI refused the warm-up; it stays merely initialized")
+            }
+            Answer::TimedOut => {
+                tracing::debug!("the CLI's warm-up is slow; it is used merely initialized")
+            }
         }
         Ok(())
     }
@@ -333,10 +353,7 @@ impl AgentProcess {
     /// turn would: `get_context_usage` with `detail: "summary"`, which counts locally
     /// (no API call, nothing written to a transcript). A spare's first turn then
     /// reaches its first text about a fifth sooner.
-    async fn warm_up(
-        &mut self,
-        within: std::time::Duration,
-    ) -> Result<Result<(), String>, AgentError> {
+    async fn warm_up(&mut self, within: std::time::Duration) -> Result<Answer, AgentError> {
         let id = self.request_id();
         self.write(&protocol::control_request(
             &id,
@@ -350,21 +367,24 @@ impl AgentProcess {
     /// most `within`.
     async fn wait_initialized(&mut self, within: std::time::Duration) -> Result<(), AgentError> {
         let id = self.init_request.clone();
-        self.wait_for_answer(&id, "initialize", within)
-            .await?
-            .map_err(AgentError::NotReady)
+        match self.wait_for_answer(&id, "initialize", within).await? {
+            Answer::Done => Ok(()),
+            Answer::Failed(e) => Err(AgentError::NotReady(e)),
+            Answer::TimedOut => Err(AgentError::NotReady(
+                "no answer to initialize in time".into(),
+            )),
+        }
     }
 
     /// Waits for the answer to the control request `request_id` (named `what` in
-    /// errors), for at most `within`; the inner error is the CLI's own answer that the
-    /// request failed. Anything else the CLI prints first is skipped; a control request
-    /// from it means it is not a plain idle CLI: an error.
+    /// errors), for at most `within`. Anything else the CLI prints first is skipped; its
+    /// exit, or a control request from it (it is not a plain idle CLI), is an error.
     async fn wait_for_answer(
         &mut self,
         request_id: &str,
         what: &str,
         within: std::time::Duration,
-    ) -> Result<Result<(), String>, AgentError> {
+    ) -> Result<Answer, AgentError> {
         let wait = async {
             loop {
                 match self.lines.recv().await {
@@ -379,8 +399,8 @@ impl AgentProcess {
                             continue;
                         }
                         return Ok(match r.get("subtype").and_then(Value::as_str) {
-                            Some("success") => Ok(()),
-                            _ => Err(format!(
+                            Some("success") => Answer::Done,
+                            _ => Answer::Failed(format!(
                                 "{what} failed: {}",
                                 r.get("error")
                                     .and_then(Value::as_str)
@@ -403,7 +423,7 @@ impl AgentProcess {
         };
         tokio::time::timeout(within, wait)
             .await
-            .unwrap_or_else(|_| Err(AgentError::NotReady(format!("no answer to {what} in time"))))
+            .unwrap_or(Ok(Answer::TimedOut))
     }
 
     fn request_id(&mut self) -> String {
