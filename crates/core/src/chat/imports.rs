@@ -437,6 +437,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_with_trailing_space_is_kept_in_the_markdown() {
+        // Found by the property below: the Markdown trims each message's ends.
+        let data = serde_json::json!({"conversations": [{"conversation_id": "", "id": "",
+            "create_time": null, "mapping": {"a": {"message": {"author": {"role": "user"},
+            "content": {"parts": ["😀 "]}, "create_time": 0.0}}}}]});
+        let entry = entries(&data).remove(0);
+        let c = parse_entry(&entry).expect("a conversation");
+        assert!(c.markdown().contains("\n\n😀\n\n"), "{}", c.markdown());
+    }
+
+    #[test]
     fn ids_are_stable_uuids() {
         let c = Conversation {
             source: "chatgpt",
@@ -513,8 +524,9 @@ mod props {
                         prop_assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
                         prop_assert_eq!(&id, &c.session_id(), "the id is stable");
                         let md = c.markdown();
+                        // Each message's text is kept (the Markdown trims its ends).
                         for (_, text, _) in &c.messages {
-                            prop_assert!(md.contains(text.as_str()));
+                            prop_assert!(md.contains(text.trim()), "{text:?} in {md:?}");
                         }
                     }
                     Err(why) => prop_assert!(!why.is_empty()),
