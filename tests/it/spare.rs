@@ -413,10 +413,15 @@ async fn a_spare_whose_warm_up_goes_unanswered_is_used_merely_initialized() {
     let fake = FakeAnthropic::start().await;
     fake.script(vec![FakeTurn::text("Fine without it.")]);
     let d = Dirs::new();
-    // A CLI that never sees the warm-up request (as if it hung on a slow MCP server).
+    // A CLI that never sees the warm-up request (as if it hung on a slow MCP server);
+    // what the server wrote to it is kept in `stdin.log`.
+    let log = d.tmp.path().join("stdin.log");
     let shim = cli_shim(
         &d,
-        r#"grep --line-buffered -v '"get_context_usage"' | "$REAL" "$@""#,
+        &format!(
+            r#"tee -a '{}' | grep --line-buffered -v '"get_context_usage"' | "$REAL" "$@""#,
+            log.display()
+        ),
     );
     let s = chat_server(
         &d,
@@ -434,4 +439,15 @@ async fn a_spare_whose_warm_up_goes_unanswered_is_used_merely_initialized() {
         "the spare was adopted"
     );
     assert_eq!(done["response"], "Fine without it.");
+    // The server did ask for the warm-up (the local summary, no API call), after
+    // `initialize` and before the chat's message.
+    let sent = std::fs::read_to_string(&log).unwrap();
+    let at = |needle: &str| {
+        sent.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {sent}"))
+    };
+    let warm = at(r#""subtype":"get_context_usage""#);
+    assert!(sent[warm..].contains(r#""detail":"summary""#), "{sent}");
+    assert!(at(r#""subtype":"initialize""#) < warm, "{sent}");
+    assert!(warm < at(r#""type":"user""#), "{sent}");
 }
